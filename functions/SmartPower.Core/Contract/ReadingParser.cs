@@ -1,0 +1,389 @@
+using System.Text.Json;
+using SmartPower.Registry;
+
+namespace SmartPower.Contract;
+
+/// <summary>
+/// Parses and validates contract payloads with <see cref="Utf8JsonReader"/>: no allocation for a meter reading,
+/// one array for a pile's ports. It checks shape, types, finiteness, physical limits and the payload's
+/// informative ids against the topic's device; it knows nothing of detector state.
+/// </summary>
+public static class ReadingParser
+{
+    private const int MaxPorts = 64;
+
+    [Flags]
+    private enum Seen
+    {
+        None = 0,
+        Ts = 1,
+        Seq = 2,
+        Voltage = 4,
+        Current = 8,
+        Power = 16,
+        Leakage = 32,
+        Temp = 64,
+        Arc = 128,
+        Ports = 256,
+        PowerFactor = 512,
+        Energy = 1024,
+        DeviceId = 2048,
+        SiteId = 4096,
+    }
+
+    public static ParseFailure TryParseReading(ReadOnlySpan<byte> payload, Device device, ReadingLimits limits, out Reading reading)
+    {
+        reading = default;
+        try
+        {
+            var reader = new Utf8JsonReader(payload, new JsonReaderOptions { MaxDepth = 16 });
+            return ParseReading(ref reader, device, limits, out reading);
+        }
+        catch (JsonException)
+        {
+            return new(RejectReason.MalformedJson, null);
+        }
+    }
+
+    public static ParseFailure TryParseStatus(ReadOnlySpan<byte> payload, out DeviceStatus status)
+    {
+        status = default;
+        try
+        {
+            var reader = new Utf8JsonReader(payload, new JsonReaderOptions { MaxDepth = 16 });
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return new(RejectReason.MalformedJson, null);
+            }
+
+            bool? online = null;
+            long? ts = null;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (reader.ValueTextEquals("online"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType is not (JsonTokenType.True or JsonTokenType.False))
+                    {
+                        return new(RejectReason.InvalidValue, "online");
+                    }
+
+                    online = reader.GetBoolean();
+                }
+                else if (reader.ValueTextEquals("ts"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType != JsonTokenType.String || !reader.TryGetDateTimeOffset(out var t))
+                    {
+                        return new(RejectReason.InvalidValue, "ts");
+                    }
+
+                    ts = t.ToUnixTimeMilliseconds();
+                }
+                else
+                {
+                    reader.Read();
+                    reader.Skip();
+                }
+            }
+
+            EnsureComplete(ref reader);
+            if (online is null)
+            {
+                return new(RejectReason.MissingField, "online");
+            }
+
+            status = new DeviceStatus(online.Value, ts);
+            return ParseFailure.None;
+        }
+        catch (JsonException)
+        {
+            return new(RejectReason.MalformedJson, null);
+        }
+    }
+
+    private static ParseFailure ParseReading(ref Utf8JsonReader reader, Device device, ReadingLimits limits, out Reading reading)
+    {
+        reading = default;
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        {
+            return new(RejectReason.MalformedJson, null);
+        }
+
+        var seen = Seen.None;
+        long ts = 0, seq = 0;
+        double voltage = 0, current = 0, power = 0, leakage = 0, temp = 0;
+        var arc = false;
+        PortReading[]? ports = null;
+        ParseFailure failure;
+
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("ts"u8))
+            {
+                if (!Mark(ref seen, Seen.Ts, out failure, "ts")) return failure;
+                reader.Read();
+                if (reader.TokenType != JsonTokenType.String || !reader.TryGetDateTimeOffset(out var t))
+                {
+                    return new(RejectReason.InvalidValue, "ts");
+                }
+
+                ts = t.ToUnixTimeMilliseconds();
+            }
+            else if (reader.ValueTextEquals("seq"u8))
+            {
+                if (!Mark(ref seen, Seen.Seq, out failure, "seq")) return failure;
+                reader.Read();
+                if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out seq) || seq < 0)
+                {
+                    return new(RejectReason.InvalidValue, "seq");
+                }
+            }
+            else if (reader.ValueTextEquals("voltageV"u8))
+            {
+                if (!ReadNumber(ref reader, ref seen, Seen.Voltage, "voltageV", out voltage, out failure)) return failure;
+            }
+            else if (reader.ValueTextEquals("currentA"u8))
+            {
+                if (!ReadNumber(ref reader, ref seen, Seen.Current, "currentA", out current, out failure)) return failure;
+            }
+            else if (reader.ValueTextEquals("powerW"u8))
+            {
+                if (!ReadNumber(ref reader, ref seen, Seen.Power, "powerW", out power, out failure)) return failure;
+            }
+            else if (reader.ValueTextEquals("leakageMa"u8))
+            {
+                if (!ReadNumber(ref reader, ref seen, Seen.Leakage, "leakageMa", out leakage, out failure)) return failure;
+            }
+            else if (reader.ValueTextEquals("tempC"u8))
+            {
+                if (!ReadNumber(ref reader, ref seen, Seen.Temp, "tempC", out temp, out failure)) return failure;
+            }
+            else if (reader.ValueTextEquals("powerFactor"u8))
+            {
+                if (!ReadNumber(ref reader, ref seen, Seen.PowerFactor, "powerFactor", out var pf, out failure)) return failure;
+                if (pf is < 0 or > 1) return new(RejectReason.ImpossibleValue, "powerFactor");
+            }
+            else if (reader.ValueTextEquals("energyKWh"u8))
+            {
+                if (!ReadNumber(ref reader, ref seen, Seen.Energy, "energyKWh", out var energy, out failure)) return failure;
+                if (energy < 0) return new(RejectReason.ImpossibleValue, "energyKWh");
+            }
+            else if (reader.ValueTextEquals("arcFault"u8))
+            {
+                if (!Mark(ref seen, Seen.Arc, out failure, "arcFault")) return failure;
+                reader.Read();
+                if (reader.TokenType is not (JsonTokenType.True or JsonTokenType.False))
+                {
+                    return new(RejectReason.InvalidValue, "arcFault");
+                }
+
+                arc = reader.GetBoolean();
+            }
+            else if (reader.ValueTextEquals("deviceId"u8))
+            {
+                if (!ReadIdentity(ref reader, ref seen, Seen.DeviceId, "deviceId", device.DeviceId, out failure)) return failure;
+            }
+            else if (reader.ValueTextEquals("siteId"u8))
+            {
+                if (!ReadIdentity(ref reader, ref seen, Seen.SiteId, "siteId", device.SiteId, out failure)) return failure;
+            }
+            else if (device.Kind == DeviceKind.Pile && reader.ValueTextEquals("ports"u8))
+            {
+                if (!Mark(ref seen, Seen.Ports, out failure, "ports")) return failure;
+                failure = ParsePorts(ref reader, device, limits, out ports);
+                if (failure.IsFailure) return failure;
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip(); // unknown fields are ignored, as the contract says
+            }
+        }
+
+        EnsureComplete(ref reader);
+
+        var required = device.Kind == DeviceKind.Meter
+            ? Seen.Ts | Seen.Seq | Seen.Voltage | Seen.Current | Seen.Power
+            : Seen.Ts | Seen.Seq | Seen.Voltage | Seen.Ports;
+        if ((seen & required) != required)
+        {
+            return new(RejectReason.MissingField, FirstMissing(required & ~seen));
+        }
+
+        if (voltage < 0 || voltage > limits.MaxVoltageV) return new(RejectReason.ImpossibleValue, "voltageV");
+        if (ts < limits.EarliestMs || ts > limits.LatestMs) return new(RejectReason.TimestampOutOfRange, "ts");
+        if ((seen & Seen.Leakage) != 0 && (leakage < 0 || leakage > limits.MaxLeakageMa)) return new(RejectReason.ImpossibleValue, "leakageMa");
+        if ((seen & Seen.Temp) != 0 && (temp < limits.MinTempC || temp > limits.MaxTempC)) return new(RejectReason.ImpossibleValue, "tempC");
+        if (device.Kind == DeviceKind.Meter)
+        {
+            var maxCurrent = limits.MaxCurrentFactor * device.RatedCurrentA!.Value;
+            if (current < 0 || current > maxCurrent) return new(RejectReason.ImpossibleValue, "currentA");
+            if (power < 0 || power > maxCurrent * limits.MaxVoltageV) return new(RejectReason.ImpossibleValue, "powerW");
+        }
+
+        reading = new Reading(
+            ts,
+            seq,
+            voltage,
+            current,
+            power,
+            (seen & Seen.Leakage) != 0 ? leakage : null,
+            (seen & Seen.Temp) != 0 ? temp : null,
+            arc,
+            ports);
+        return ParseFailure.None;
+    }
+
+    private static ParseFailure ParsePorts(ref Utf8JsonReader reader, Device device, ReadingLimits limits, out PortReading[]? ports)
+    {
+        ports = null;
+        reader.Read();
+        if (reader.TokenType != JsonTokenType.StartArray)
+        {
+            return new(RejectReason.InvalidValue, "ports");
+        }
+
+        Span<PortReading> buffer = stackalloc PortReading[MaxPorts];
+        var count = 0;
+        ulong used = 0;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            if (reader.TokenType != JsonTokenType.StartObject || count == MaxPorts)
+            {
+                return new(RejectReason.InvalidValue, "ports");
+            }
+
+            int? port = null;
+            PortState? state = null;
+            double? power = null;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (reader.ValueTextEquals("port"u8))
+                {
+                    reader.Read();
+                    if (port is not null || reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out var p))
+                    {
+                        return new(RejectReason.InvalidValue, "ports.port");
+                    }
+
+                    port = p;
+                }
+                else if (reader.ValueTextEquals("state"u8))
+                {
+                    reader.Read();
+                    if (state is not null || reader.TokenType != JsonTokenType.String || reader.ValueIsEscaped
+                        || !ContractNames.TryParsePortState(reader.ValueSpan, out var s))
+                    {
+                        return new(RejectReason.InvalidValue, "ports.state");
+                    }
+
+                    state = s;
+                }
+                else if (reader.ValueTextEquals("powerW"u8))
+                {
+                    reader.Read();
+                    if (power is not null || reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out var w) || !double.IsFinite(w))
+                    {
+                        return new(RejectReason.InvalidValue, "ports.powerW");
+                    }
+
+                    power = w;
+                }
+                else
+                {
+                    reader.Read();
+                    reader.Skip();
+                }
+            }
+
+            if (port is null) return new(RejectReason.MissingField, "ports.port");
+            if (state is null) return new(RejectReason.MissingField, "ports.state");
+            if (power is null) return new(RejectReason.MissingField, "ports.powerW");
+            if (port < 1 || port > device.PortCount || port > MaxPorts) return new(RejectReason.ImpossibleValue, "ports.port");
+            if ((used & (1UL << (port.Value - 1))) != 0) return new(RejectReason.InvalidValue, "ports.port");
+            if (power < 0 || power > limits.MaxPortPowerW) return new(RejectReason.ImpossibleValue, "ports.powerW");
+            used |= 1UL << (port.Value - 1);
+            buffer[count++] = new PortReading(port.Value, state.Value, power.Value);
+        }
+
+        if (count == 0)
+        {
+            return new(RejectReason.MissingField, "ports");
+        }
+
+        ports = buffer[..count].ToArray();
+        return ParseFailure.None;
+    }
+
+    private static bool Mark(ref Seen seen, Seen field, out ParseFailure failure, string name)
+    {
+        if ((seen & field) != 0)
+        {
+            failure = new(RejectReason.InvalidValue, name); // a field given twice is ambiguous: refuse rather than guess
+            return false;
+        }
+
+        seen |= field;
+        failure = default;
+        return true;
+    }
+
+    private static bool ReadNumber(ref Utf8JsonReader reader, ref Seen seen, Seen field, string name, out double value, out ParseFailure failure)
+    {
+        value = 0;
+        if (!Mark(ref seen, field, out failure, name))
+        {
+            return false;
+        }
+
+        reader.Read();
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            failure = new(RejectReason.MissingField, name);
+            return false;
+        }
+
+        if (reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out value) || !double.IsFinite(value))
+        {
+            failure = new(RejectReason.InvalidValue, name);
+            return false;
+        }
+
+        return true;
+    }
+
+    private static bool ReadIdentity(ref Utf8JsonReader reader, ref Seen seen, Seen field, string name, string expected, out ParseFailure failure)
+    {
+        if (!Mark(ref seen, field, out failure, name))
+        {
+            return false;
+        }
+
+        reader.Read();
+        if (reader.TokenType != JsonTokenType.String || !reader.ValueTextEquals(expected))
+        {
+            failure = new(RejectReason.IdentityMismatch, name);
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>Reads to the end of the object and refuses trailing content after it.</summary>
+    private static void EnsureComplete(ref Utf8JsonReader reader)
+    {
+        if (reader.TokenType != JsonTokenType.EndObject || reader.CurrentDepth != 0 || reader.Read())
+        {
+            throw new JsonException("payload is not one complete JSON object");
+        }
+    }
+
+    private static string FirstMissing(Seen missing) =>
+        (missing & Seen.Ts) != 0 ? "ts"
+        : (missing & Seen.Seq) != 0 ? "seq"
+        : (missing & Seen.Voltage) != 0 ? "voltageV"
+        : (missing & Seen.Current) != 0 ? "currentA"
+        : (missing & Seen.Power) != 0 ? "powerW"
+        : "ports";
+}

@@ -1,0 +1,201 @@
+using SmartPower.Alerts;
+using SmartPower.Contract;
+using SmartPower.Registry;
+
+namespace SmartPower.Detection;
+
+/// <summary>What became of one message.</summary>
+public enum MessageOutcome : byte
+{
+    /// <summary>A new reading, run through the detectors.</summary>
+    Accepted,
+
+    /// <summary>A valid status message; it does not touch detector state.</summary>
+    Status,
+
+    /// <summary>A repeated or older <c>seq</c>: dropped without effect.</summary>
+    Duplicate,
+
+    /// <summary>Refused; see the reason.</summary>
+    Rejected,
+}
+
+/// <summary>The result of <see cref="DetectionEngine.Process"/>.</summary>
+public readonly record struct ProcessResult(MessageOutcome Outcome, ParseFailure Failure)
+{
+    public static ProcessResult Reject(RejectReason reason, string? field = null) => new(MessageOutcome.Rejected, new ParseFailure(reason, field));
+}
+
+/// <summary>
+/// Turns a stream of contract messages into alert transitions and device commands. Runs on event time,
+/// is deterministic (same messages in the same order, same output, same alert ids) and idempotent:
+/// duplicates and replays are dropped by <c>seq</c> before they reach a detector, and a refused message
+/// never changes detector state. One engine owns the state of the devices whose messages it is given
+/// (the local host and the Functions app give each partition of the log its own engine). Not thread-safe.
+/// </summary>
+public sealed class DetectionEngine
+{
+    /// <summary>A counter at least this far below the last one, with a newer timestamp, is a device that restarted.</summary>
+    public const long SeqResetGap = 1000;
+
+    private readonly DeviceRegistry _registry;
+    private readonly ReadingLimits _limits;
+    private readonly DeviceState?[] _states;
+    private readonly StreamClock _clock = new();
+    private readonly PriorityQueue<DeviceState, long> _silence = new();
+
+    public DetectionEngine(DeviceRegistry registry, ReadingLimits? limits = null)
+    {
+        _registry = registry;
+        _limits = limits ?? ReadingLimits.Default;
+        _states = new DeviceState?[registry.DeviceCount];
+    }
+
+    public DeviceRegistry Registry => _registry;
+
+    /// <summary>The stream's event time (see <see cref="StreamClock"/>), or null before the first reading.</summary>
+    public DateTimeOffset? StreamTime => _clock.Now == long.MinValue ? null : EventTime.ToDateTimeOffset(_clock.Now);
+
+    /// <summary>Validates one MQTT message and, if it is a new reading, runs it through the detectors.</summary>
+    public ProcessResult Process(ReadOnlySpan<byte> topic, ReadOnlySpan<byte> payload, IDetectionSink sink)
+    {
+        if (payload.Length > _limits.MaxPayloadBytes)
+        {
+            return ProcessResult.Reject(RejectReason.Oversize);
+        }
+
+        if (!Topic.TryParse(topic, out var parsed))
+        {
+            return ProcessResult.Reject(RejectReason.BadTopic);
+        }
+
+        if (parsed.Channel == TopicChannel.Command)
+        {
+            return ProcessResult.Reject(RejectReason.WrongDirection);
+        }
+
+        if (!_registry.TryGetDevice(parsed.DeviceId, out var device))
+        {
+            return ProcessResult.Reject(RejectReason.UnknownDevice);
+        }
+
+        if (!parsed.SiteId.SequenceEqual(System.Text.Encoding.ASCII.GetBytes(device.SiteId)))
+        {
+            return ProcessResult.Reject(RejectReason.SiteMismatch);
+        }
+
+        if (parsed.Kind != device.Kind)
+        {
+            return ProcessResult.Reject(RejectReason.KindMismatch);
+        }
+
+        if (parsed.Channel == TopicChannel.Status)
+        {
+            var status = ReadingParser.TryParseStatus(payload, out _);
+            return status.IsFailure ? new(MessageOutcome.Rejected, status) : new(MessageOutcome.Status, default);
+        }
+
+        var failure = ReadingParser.TryParseReading(payload, device, _limits, out var reading);
+        return failure.IsFailure ? new(MessageOutcome.Rejected, failure) : Apply(device, reading, sink);
+    }
+
+    /// <summary>Runs an already validated reading of <paramref name="device"/> through the detectors.</summary>
+    public ProcessResult Apply(Device device, in Reading reading, IDetectionSink sink)
+    {
+        var state = _states[device.Index] ??= DeviceState.For(device);
+        var ts = reading.TimestampMs;
+        if (_clock.Now != long.MinValue
+            && (ts > _clock.Now + (long)(_limits.MaxFutureSkewS * 1000) || ts < _clock.Now - (long)(_limits.MaxPastLagS * 1000)))
+        {
+            return ProcessResult.Reject(RejectReason.TimestampOutOfRange, "ts");
+        }
+
+        var gap = ts - state.LastTs;
+        if (state.Seen)
+        {
+            var restarted = reading.Seq <= state.LastSeq - SeqResetGap && ts > state.LastTs;
+            if (reading.Seq <= state.LastSeq && !restarted)
+            {
+                return new(MessageOutcome.Duplicate, default);
+            }
+
+            if (ts <= state.LastTs)
+            {
+                return ProcessResult.Reject(RejectReason.TimestampOutOfRange, "ts"); // newer seq, older time: a clock that went backwards
+            }
+        }
+
+        // Accepted: from here on the reading changes state.
+        var firstReading = !state.Seen;
+        state.Seen = true;
+        state.LastTs = ts;
+        state.LastSeq = reading.Seq;
+        if (firstReading || gap > state.OfflineAfterMs)
+        {
+            InterruptHolds(state);
+        }
+
+        if (state.Offline is { IsOpen: true } offline)
+        {
+            offline.Clear(Math.Max(ts, offline.OpenedAtMs), new Evidence(new EvidenceItem("silentS", gap / 1000.0)), sink);
+        }
+
+        if (!state.AwaitingSilence)
+        {
+            state.AwaitingSilence = true;
+            _silence.Enqueue(state, ts + state.OfflineAfterMs);
+        }
+
+        Detectors.Run(state, reading, sink);
+        if (_clock.Observe(state))
+        {
+            RaiseSilences(sink);
+        }
+
+        return new(MessageOutcome.Accepted, default);
+    }
+
+    private static void InterruptHolds(DeviceState state)
+    {
+        state.LeakageWatch.Interrupt();
+        state.TemperatureWatch.Interrupt();
+        state.ArcWatch.Interrupt();
+        switch (state)
+        {
+            case MeterState meter:
+                meter.OverloadWatch.Interrupt();
+                break;
+            case PileState pile:
+                foreach (ref var watch in pile.PortWatches.AsSpan())
+                {
+                    watch.Interrupt();
+                }
+
+                break;
+        }
+    }
+
+    /// <summary>Raises offline for every device silent past its limit while the stream's time moved on.</summary>
+    private void RaiseSilences(IDetectionSink sink)
+    {
+        while (_silence.TryPeek(out var state, out var deadline) && deadline <= _clock.Now)
+        {
+            _silence.Dequeue();
+            var due = state.LastTs + state.OfflineAfterMs;
+            if (due > deadline)
+            {
+                _silence.Enqueue(state, due); // heard from since it was queued
+                continue;
+            }
+
+            state.AwaitingSilence = false;
+            state.Offline ??= new Incident(state.Device, AlertType.Offline);
+            state.Offline.Raise(
+                due,
+                Severity.Warning,
+                0,
+                new Evidence(new("silentS", state.OfflineAfterMs / 1000.0), new("reportIntervalS", state.Device.ReportIntervalS)),
+                sink);
+        }
+    }
+}

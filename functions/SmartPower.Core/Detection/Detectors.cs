@@ -1,0 +1,121 @@
+using SmartPower.Alerts;
+using SmartPower.Contract;
+using SmartPower.Registry;
+
+namespace SmartPower.Detection;
+
+/// <summary>
+/// The hazard rules, applied to one accepted reading. Each threshold comes from the device's
+/// <see cref="DetectionThresholds"/> (documented defaults, overridable per site and device).
+/// </summary>
+internal static class Detectors
+{
+    public static void Run(DeviceState state, in Reading reading, IDetectionSink sink)
+    {
+        var device = state.Device;
+        var t = device.Thresholds;
+        var ts = reading.TimestampMs;
+
+        if (reading.LeakageMa is { } leakage)
+        {
+            Threshold(ref state.LeakageWatch, ref state.Leakage, device, AlertType.Leakage, null, leakage, ts, LeakageRule(t), "leakageMa", t.LeakageCriticalMa, sink);
+        }
+
+        if (reading.TempC is { } temp)
+        {
+            Threshold(ref state.TemperatureWatch, ref state.Temperature, device, AlertType.Overtemperature, null, temp, ts, TemperatureRule(t), "tempC", t.TemperatureWarningC, sink);
+        }
+
+        Threshold(ref state.ArcWatch, ref state.Arc, device, AlertType.ArcFault, null, reading.ArcFault ? 1 : 0, ts, ArcRule(t), "arcFault", 1, sink);
+
+        switch (state)
+        {
+            case MeterState meter:
+                var rated = device.RatedCurrentA!.Value;
+                Threshold(ref meter.OverloadWatch, ref meter.Overload, device, AlertType.Overload, null, reading.CurrentA, ts, OverloadRule(t, rated), "currentA", rated, sink);
+                if (device.Circuit is Circuit.Dwelling or Circuit.CommonArea)
+                {
+                    meter.Charging.Observe(ts, reading.PowerW, device, state.OfflineAfterMs, ref meter.IllegalCharging, sink);
+                }
+
+                break;
+            case PileState pile:
+                var rule = PortRule(t, device.PortMaxW!.Value);
+                foreach (var port in reading.Ports!)
+                {
+                    var i = port.Port - 1;
+                    var opened = pile.PortIncidents[i]?.IsOpen == true;
+                    Threshold(ref pile.PortWatches[i], ref pile.PortIncidents[i], device, AlertType.PortOverpower, port.Port, port.PowerW, ts, rule, "powerW", device.PortMaxW!.Value, sink);
+                    if (!opened && pile.PortIncidents[i]?.IsOpen == true)
+                    {
+                        sink.OnCommand(new DeviceCommand(device.SiteId, DeviceKind.Pile, device.DeviceId, DeviceCommand.StopPort, port.Port, pile.PortIncidents[i]!.AlertId, AlertNames.Of(AlertType.PortOverpower)));
+                    }
+                }
+
+                break;
+        }
+    }
+
+    internal static HoldRule OverloadRule(DetectionThresholds t, double rated) => new(
+        t.OverloadWarningFactor * rated, t.OverloadWarningHoldS * 1000,
+        t.OverloadCriticalFactor * rated, t.OverloadCriticalHoldS * 1000, HoldRule.MinReadings,
+        t.OverloadClearFactor * rated, t.OverloadClearHoldS * 1000, Inclusive: false);
+
+    internal static HoldRule LeakageRule(DetectionThresholds t) => new(
+        t.LeakageWarningMa, t.LeakageWarningHoldS * 1000,
+        t.LeakageCriticalMa, 0, t.LeakageCriticalReadings,
+        t.LeakageClearMa, t.LeakageClearHoldS * 1000, Inclusive: true);
+
+    internal static HoldRule TemperatureRule(DetectionThresholds t) => new(
+        t.TemperatureWarningC, t.TemperatureWarningHoldS * 1000,
+        t.TemperatureCriticalC, t.TemperatureCriticalHoldS * 1000, HoldRule.MinReadings,
+        t.TemperatureClearC, t.TemperatureClearHoldS * 1000, Inclusive: true);
+
+    /// <summary>Port over-power has one level, critical: a port above portMaxW for the hold time.</summary>
+    internal static HoldRule PortRule(DetectionThresholds t, double portMaxW) => new(
+        double.PositiveInfinity, 0,
+        portMaxW, t.PortOverpowerHoldS * 1000, HoldRule.MinReadings,
+        t.PortClearFactor * portMaxW, t.PortClearHoldS * 1000, Inclusive: false);
+
+    /// <summary>One arcing reading is critical; the incident clears after a quiet spell.</summary>
+    internal static HoldRule ArcRule(DetectionThresholds t) => new(
+        double.PositiveInfinity, 0,
+        1, 0, 1,
+        1, t.ArcClearAfterS * 1000, Inclusive: true);
+
+    private static void Threshold(
+        ref HoldWatch watch,
+        ref Incident? incident,
+        Device device,
+        AlertType type,
+        int? port,
+        double value,
+        long ts,
+        in HoldRule rule,
+        string measure,
+        double limit,
+        IDetectionSink sink)
+    {
+        var open = incident is { IsOpen: true };
+        var level = watch.Observe(value, ts, open, rule);
+        if (level is HoldLevel.Warning or HoldLevel.Critical)
+        {
+            incident ??= new Incident(device, type, port);
+            var severity = level == HoldLevel.Critical ? Severity.Critical : Severity.Warning;
+            incident.Raise(ts, severity, watch.Peak, Evidence(measure, watch.Peak, limit, ts - watch.EpisodeStartMs), sink);
+        }
+        else if (level == HoldLevel.Clear && incident is { IsOpen: true })
+        {
+            incident.Clear(ts, Evidence(measure, watch.Peak, limit, ts - watch.EpisodeStartMs), sink);
+        }
+    }
+
+    private static Evidence Evidence(string measure, double peak, double limit, long sustainedMs) => measure switch
+    {
+        "currentA" => new(new("currentA", peak), new("ratedCurrentA", limit), new("sustainedS", sustainedMs / 1000.0)),
+        "powerW" => new(new("powerW", peak), new("portMaxW", limit), new("sustainedS", sustainedMs / 1000.0)),
+        "leakageMa" => new(new("leakageMa", peak), new("criticalMa", limit), new("sustainedS", sustainedMs / 1000.0)),
+        "tempC" => new(new("tempC", peak), new("warningC", limit), new("sustainedS", sustainedMs / 1000.0)),
+        _ => new(new("arcReadings", 1), new("sustainedS", sustainedMs / 1000.0)),
+    };
+}

@@ -1,0 +1,53 @@
+using SmartPower.Alerts;
+using SmartPower.Contract;
+using SmartPower.Registry;
+
+namespace SmartPower.Detection;
+
+/// <summary>
+/// Everything the engine remembers about one device between readings. Incidents are created only when
+/// something happens, so a quiet device carries little more than its last timestamp and hold watches.
+/// </summary>
+internal class DeviceState(Device device)
+{
+    public Device Device { get; } = device;
+
+    public bool Seen { get; set; }
+
+    public long LastTs { get; set; }
+
+    public long LastSeq { get; set; }
+
+    /// <summary>Used by <see cref="StreamClock"/> to count each device once.</summary>
+    public int ClockMark { get; set; }
+
+    public bool AwaitingSilence { get; set; }
+
+    public long OfflineAfterMs { get; } = (long)(Math.Max(
+        device.Thresholds.OfflineIntervals * device.ReportIntervalS,
+        device.Thresholds.OfflineMinS) * 1000);
+
+    public Incident? Offline;
+    public HoldWatch LeakageWatch;
+    public Incident? Leakage;
+    public HoldWatch TemperatureWatch;
+    public Incident? Temperature;
+    public HoldWatch ArcWatch;
+    public Incident? Arc;
+
+    public static DeviceState For(Device device) => device.Kind == DeviceKind.Meter ? new MeterState(device) : new PileState(device);
+}
+
+internal sealed class MeterState(Device device) : DeviceState(device)
+{
+    public HoldWatch OverloadWatch;
+    public Incident? Overload;
+    public readonly ChargingSignature Charging = new();
+    public Incident? IllegalCharging;
+}
+
+internal sealed class PileState(Device device) : DeviceState(device)
+{
+    public readonly HoldWatch[] PortWatches = new HoldWatch[device.PortCount!.Value];
+    public readonly Incident?[] PortIncidents = new Incident?[device.PortCount!.Value];
+}

@@ -1,0 +1,106 @@
+namespace SmartPower.Registry;
+
+/// <summary>
+/// Every detection threshold, with its documented default. A site's registry entry may carry an optional
+/// <c>"thresholds"</c> object overriding any of these (camelCase names), and a device's entry may override
+/// its site's. Durations are in seconds of event time.
+/// </summary>
+public sealed record DetectionThresholds
+{
+    public static DetectionThresholds Default { get; } = new();
+
+    // overload (meters): current against the breaker rating (ratedCurrentA)
+
+    /// <summary>Warning when current exceeds this multiple of the rating...</summary>
+    public double OverloadWarningFactor { get; init; } = 1.0;
+
+    /// <summary>...held this long.</summary>
+    public double OverloadWarningHoldS { get; init; } = 120;
+
+    /// <summary>Critical above this multiple: IEC 60898 breakers must trip within the hour at 1.45 x In.</summary>
+    public double OverloadCriticalFactor { get; init; } = 1.45;
+
+    public double OverloadCriticalHoldS { get; init; } = 60;
+
+    /// <summary>Clears once current stays below this multiple of the rating...</summary>
+    public double OverloadClearFactor { get; init; } = 0.9;
+
+    /// <summary>...for this long.</summary>
+    public double OverloadClearHoldS { get; init; } = 120;
+
+    // leakage: residual current. GB 14287.2 detectors alarm between 20 and 1000 mA; 300 mA is the usual fire setting.
+
+    public double LeakageCriticalMa { get; init; } = 300;
+
+    /// <summary>Consecutive readings at or above <see cref="LeakageCriticalMa"/> for critical.</summary>
+    public int LeakageCriticalReadings { get; init; } = 2;
+
+    public double LeakageWarningMa { get; init; } = 100;
+
+    public double LeakageWarningHoldS { get; init; } = 300;
+
+    public double LeakageClearMa { get; init; } = 80;
+
+    public double LeakageClearHoldS { get; init; } = 60;
+
+    // overtemperature: terminal temperature. GB 14287.3 alarm settings lie between 55 and 140 C.
+
+    public double TemperatureWarningC { get; init; } = 70;
+
+    public double TemperatureWarningHoldS { get; init; } = 30;
+
+    public double TemperatureCriticalC { get; init; } = 85;
+
+    public double TemperatureCriticalHoldS { get; init; } = 30;
+
+    public double TemperatureClearC { get; init; } = 65;
+
+    public double TemperatureClearHoldS { get; init; } = 60;
+
+    // port-overpower (piles): port power against the site's per-port policy (portMaxW)
+
+    public double PortOverpowerHoldS { get; init; } = 30;
+
+    public double PortClearFactor { get; init; } = 0.9;
+
+    public double PortClearHoldS { get; init; } = 30;
+
+    // arc-fault
+
+    /// <summary>An arc-fault incident clears after this long without an arcing reading.</summary>
+    public double ArcClearAfterS { get; init; } = 300;
+
+    // offline: silence of max(OfflineIntervals x reportIntervalS, OfflineMinS) while the stream moves on
+
+    public double OfflineIntervals { get; init; } = 3;
+
+    public double OfflineMinS { get; init; } = 60;
+
+    // illegal-charging (meters on dwelling and common-area circuits): see ChargingSignature for how it decides.
+
+    /// <summary>Smallest switch-on step taken as a possible e-bike charger (36 V packs draw about 80 W).</summary>
+    public double ChargerMinStepW { get; init; } = 80;
+
+    /// <summary>Largest switch-on step taken as a possible e-bike charger (72 V, 5 A packs draw about 450 W).</summary>
+    public double ChargerMaxStepW { get; init; } = 450;
+
+    /// <summary>A step-on must hold at least this long before it can be called a charger.</summary>
+    public double ChargerMinHoldS { get; init; } = 600;
+
+    /// <summary>A load that has not shown a charger's signature by then is taken for something else.</summary>
+    public double ChargerDecideWithinS { get; init; } = 7200;
+
+    /// <summary>Least rise of the new load's power, in percent of it per hour (constant-current phase).</summary>
+    public double ChargerMinRisePctPerHour { get; init; } = 1.0;
+
+    /// <summary>Least statistical confidence (t value of the rising trend) before calling a charger.</summary>
+    public double ChargerMinTrendT { get; init; } = 4.0;
+
+    /// <summary>
+    /// A charger adds little noise of its own: sample-to-sample variation while the load is on may exceed the
+    /// variation before it by at most this many watts plus <see cref="ChargerExtraNoisePct"/> percent of the step.
+    /// </summary>
+    public double ChargerExtraNoiseW { get; init; } = 1.5;
+
+    public double ChargerExtraNoisePct { get; init; } = 1.0;
+}

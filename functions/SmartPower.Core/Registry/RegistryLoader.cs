@@ -1,0 +1,202 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using SmartPower.Contract;
+
+namespace SmartPower.Registry;
+
+/// <summary>
+/// Reads the contract's registry JSON (<c>{"sites":[...],"devices":[...]}</c>) and checks it, failing with
+/// a message that names the entry and field at fault. Threshold overrides merge defaults, then the site's
+/// <c>"thresholds"</c>, then the device's.
+/// </summary>
+public static class RegistryLoader
+{
+    public static DeviceRegistry Load(string path)
+    {
+        try
+        {
+            using var stream = File.OpenRead(path);
+            return Load(stream);
+        }
+        catch (IOException e)
+        {
+            throw new RegistryException($"cannot read registry '{path}': {e.Message}", e);
+        }
+    }
+
+    public static DeviceRegistry Load(Stream utf8Json)
+    {
+        RegistryDocument? doc;
+        try
+        {
+            doc = JsonSerializer.Deserialize(utf8Json, RegistryJsonContext.Default.RegistryDocument);
+        }
+        catch (JsonException e)
+        {
+            throw new RegistryException($"registry is not valid JSON ({e.Path}): {e.Message}", e);
+        }
+
+        return Build(doc ?? throw new RegistryException("registry is empty"));
+    }
+
+    public static DeviceRegistry Parse(string json) => Load(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(json)));
+
+    private static DeviceRegistry Build(RegistryDocument doc)
+    {
+        var defaults = JsonSerializer.SerializeToNode(DetectionThresholds.Default, RegistryJsonContext.Default.DetectionThresholds)!.AsObject();
+        var sites = new List<Site>();
+        var siteThresholds = new Dictionary<string, (DetectionThresholds Value, JsonObject Merged)>(StringComparer.Ordinal);
+        for (var i = 0; i < (doc.Sites?.Count ?? 0); i++)
+        {
+            var s = doc.Sites![i];
+            var where = $"sites[{i}]";
+            Require(Ids.IsValid(s.SiteId), where, $"siteId '{s.SiteId}' does not match the id rule");
+            Require(!string.IsNullOrWhiteSpace(s.Name), where, "name is required");
+            if (s.TimeZone is not null)
+            {
+                Require(TimeZoneInfo.TryFindSystemTimeZoneById(s.TimeZone, out _), where, $"timeZone '{s.TimeZone}' is not a known IANA time zone");
+            }
+
+            var merged = Merge(defaults, s.Thresholds, where);
+            var thresholds = ToThresholds(merged, where);
+            siteThresholds[s.SiteId!] = (thresholds, merged);
+            sites.Add(new Site(s.SiteId!, s.Name!, s.Address, s.FireStation, s.Lat, s.Lon, s.ManagerId, s.TimeZone) { Thresholds = thresholds });
+        }
+
+        var devices = new List<Device>(doc.Devices?.Count ?? 0);
+        for (var i = 0; i < (doc.Devices?.Count ?? 0); i++)
+        {
+            var d = doc.Devices![i];
+            var where = $"devices[{i}] ('{d.DeviceId}')";
+            Require(Ids.IsValid(d.DeviceId), where, "deviceId does not match the id rule");
+            Require(d.SiteId is not null && siteThresholds.ContainsKey(d.SiteId), where, $"siteId '{d.SiteId}' is not a listed site");
+            Require(ContractNames.TryParseKind(d.Kind, out var kind), where, $"kind '{d.Kind}' is not meter or pile");
+            Require(ContractNames.TryParseCircuit(d.Circuit ?? (kind == DeviceKind.Pile ? "pile" : null), out var circuit), where, $"circuit '{d.Circuit}' is not dwelling, common-area or pile");
+            Require((kind == DeviceKind.Pile) == (circuit == Circuit.Pile), where, $"a {d.Kind} cannot be on a '{d.Circuit}' circuit");
+            var interval = d.ReportIntervalS ?? Device.DefaultReportIntervalS;
+            Require(interval is > 0 and <= 86_400, where, "reportIntervalS must be between 1 and 86400");
+            if (kind == DeviceKind.Meter)
+            {
+                Require(d.RatedCurrentA is > 0 and <= 1000, where, "a meter needs ratedCurrentA between 0 and 1000");
+            }
+            else
+            {
+                Require(d.PortCount is > 0 and <= 64, where, "a pile needs portCount between 1 and 64");
+                Require(d.PortMaxW is > 0 and <= 10_000, where, "a pile needs portMaxW between 0 and 10000");
+            }
+
+            var site = siteThresholds[d.SiteId!];
+            var thresholds = d.Thresholds is null ? site.Value : ToThresholds(Merge(site.Merged, d.Thresholds, where), where);
+            var location = d.Location is null ? null : new Location(d.Location.Building, d.Location.Unit, d.Location.Floor, d.Location.Room);
+            devices.Add(new Device(d.DeviceId!, d.SiteId!, kind, circuit, d.RatedCurrentA, d.PortCount, d.PortMaxW, interval, location) { Thresholds = thresholds });
+        }
+
+        return new DeviceRegistry(sites, devices);
+    }
+
+    private static JsonObject Merge(JsonObject baseline, JsonObject? overrides, string where)
+    {
+        var merged = (JsonObject)baseline.DeepClone();
+        if (overrides is null)
+        {
+            return merged;
+        }
+
+        foreach (var (name, value) in overrides)
+        {
+            Require(merged.ContainsKey(name), where, $"thresholds.{name} is not a known threshold");
+            Require(value is JsonValue v && v.TryGetValue<double>(out var number) && double.IsFinite(number) && number >= 0, where, $"thresholds.{name} must be a non-negative number");
+            merged[name] = value!.DeepClone();
+        }
+
+        return merged;
+    }
+
+    private static DetectionThresholds ToThresholds(JsonObject merged, string where)
+    {
+        try
+        {
+            return merged.Deserialize(RegistryJsonContext.Default.DetectionThresholds)!;
+        }
+        catch (JsonException e)
+        {
+            throw new RegistryException($"{where}: thresholds: {e.Message}", e);
+        }
+    }
+
+    private static void Require(bool condition, string where, string problem)
+    {
+        if (!condition)
+        {
+            throw new RegistryException($"{where}: {problem}");
+        }
+    }
+}
+
+internal sealed class RegistryDocument
+{
+    public List<SiteEntry>? Sites { get; set; }
+
+    public List<DeviceEntry>? Devices { get; set; }
+}
+
+internal sealed class SiteEntry
+{
+    public string? SiteId { get; set; }
+
+    public string? Name { get; set; }
+
+    public string? Address { get; set; }
+
+    public string? FireStation { get; set; }
+
+    public double? Lat { get; set; }
+
+    public double? Lon { get; set; }
+
+    public string? ManagerId { get; set; }
+
+    public string? TimeZone { get; set; }
+
+    public JsonObject? Thresholds { get; set; }
+}
+
+internal sealed class DeviceEntry
+{
+    public string? DeviceId { get; set; }
+
+    public string? SiteId { get; set; }
+
+    public string? Kind { get; set; }
+
+    public string? Circuit { get; set; }
+
+    public double? RatedCurrentA { get; set; }
+
+    public int? ReportIntervalS { get; set; }
+
+    public int? PortCount { get; set; }
+
+    public double? PortMaxW { get; set; }
+
+    public LocationEntry? Location { get; set; }
+
+    public JsonObject? Thresholds { get; set; }
+}
+
+internal sealed class LocationEntry
+{
+    public string? Building { get; set; }
+
+    public string? Unit { get; set; }
+
+    public int? Floor { get; set; }
+
+    public string? Room { get; set; }
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, NumberHandling = JsonNumberHandling.Strict)]
+[JsonSerializable(typeof(RegistryDocument))]
+[JsonSerializable(typeof(DetectionThresholds))]
+internal sealed partial class RegistryJsonContext : JsonSerializerContext;

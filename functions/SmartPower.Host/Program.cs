@@ -1,0 +1,3 @@
+using SmartPower.Host;
+
+return CommandLine.Run(args, Console.Out, Console.Error);

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The one test command (README, and .ci/run calls exactly this). On a fresh machine it installs what the
+# tests need, then builds everything (warnings are errors), checks formatting, and runs every test.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if ! command -v dotnet >/dev/null 2>&1; then
+  echo "test.sh: the .NET SDK 10 is required (dotnet not found on PATH)" >&2
+  exit 1
+fi
+if ! command -v python3 >/dev/null 2>&1; then
+  # The replay benchmark compares against Python's json module; tests do not need it.
+  echo "test.sh: note: python3 not found; only the benchmark script needs it" >&2
+fi
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+echo "== build (Release, warnings as errors)"
+dotnet build SmartPower.sln -c Release -nologo -v quiet
+
+echo "== format check"
+dotnet format SmartPower.sln --verify-no-changes --no-restore -v quiet
+
+echo "== tests"
+dotnet test SmartPower.sln -c Release --no-build -nologo -v quiet --logger "console;verbosity=normal" 2>&1 | tee /tmp/smartpower-test.log

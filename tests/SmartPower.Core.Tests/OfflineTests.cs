@@ -1,0 +1,79 @@
+using SmartPower.Alerts;
+
+namespace SmartPower.Tests;
+
+public sealed class OfflineTests
+{
+    [Fact]
+    public void A_device_silent_for_three_intervals_but_at_least_60_s_while_others_report_goes_offline()
+    {
+        var feed = new Feed();
+        for (var s = 0; s < 600; s += 10)
+        {
+            if (s < 200)
+            {
+                feed.Meter("m-0001", s, 5);
+            }
+
+            feed.Meter("m-0002", s + 3, 5);
+            feed.Meter("m-0100", s + 6, 1);
+        }
+
+        var opened = Assert.Single(feed.Opened);
+        Assert.Equal((AlertType.Offline, "m-0001", Severity.Warning), (opened.Type, opened.DeviceId, opened.Severity));
+        Assert.Equal(Feed.T0.AddSeconds(190 + 60), opened.OpenedAt); // last reading + max(3 x 10 s, 60 s)
+    }
+
+    [Fact]
+    public void The_next_reading_clears_offline()
+    {
+        var feed = new Feed();
+        for (var s = 0; s < 600; s += 10)
+        {
+            if (s is < 200 or >= 400)
+            {
+                feed.Meter("m-0001", s, 5);
+            }
+
+            feed.Meter("m-0002", s + 3, 5);
+        }
+
+        var cleared = Assert.Single(feed.Sink.Transitions, t => t.Kind == TransitionKind.Cleared);
+        Assert.Equal(Feed.T0.AddSeconds(400), cleared.Alert.ClearedAt);
+        Assert.Single(feed.Opened);
+    }
+
+    [Fact]
+    public void When_the_whole_stream_stops_nobody_goes_offline()
+    {
+        var feed = new Feed();
+        feed.MeterSeries("m-0001", 0, 100, _ => 5);
+        feed.MeterSeries("m-0002", 5, 105, _ => 5);
+        Assert.Empty(feed.Sink.Transitions);
+    }
+
+    [Fact]
+    public void One_device_with_a_clock_minutes_ahead_does_not_make_the_others_look_offline()
+    {
+        var feed = new Feed();
+        for (var s = 0; s < 900; s += 10)
+        {
+            feed.Meter("m-0001", s, 5);
+            feed.Meter("m-0002", s + 2, 5);
+            feed.Meter("m-0100", s + 4 + 300, 1); // five minutes fast
+        }
+
+        Assert.Empty(feed.Sink.Transitions);
+    }
+
+    [Fact]
+    public void A_reading_far_ahead_of_the_stream_is_refused_and_changes_nothing()
+    {
+        var feed = new Feed();
+        feed.MeterSeries("m-0001", 0, 100, _ => 5);
+        var result = feed.Meter("m-0002", 3600, 5);
+        Assert.Equal(SmartPower.Contract.RejectReason.TimestampOutOfRange, result.Failure.Reason);
+        feed.MeterSeries("m-0001", 100, 200, _ => 5);
+        Assert.Empty(feed.Sink.Transitions);
+    }
+}
