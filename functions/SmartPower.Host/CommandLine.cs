@@ -14,10 +14,12 @@ public static class CommandLine
         SmartPower: electric-safety telemetry pipeline.
 
         Usage:
-          smartpower replay --registry FILE --input FILE --output FILE
+          smartpower replay --registry FILE --input FILE --output FILE [--partitions N]
               Runs contract JSON Lines (one MQTT message a line) through the detection engine and
               writes each alert once, in its final state, as JSON Lines. Prints what it read,
               accepted, rejected (by reason) and raised. Use - as --output for standard output.
+              Devices are spread over N engines, one thread each (default 2, fixed so that the
+              output never depends on the machine).
 
           smartpower help
         """;
@@ -34,7 +36,7 @@ public static class CommandLine
         {
             return args[0] switch
             {
-                "replay" => Replay(Options.Parse(args.AsSpan(1), ["--registry", "--input", "--output"]), stdout, stderr),
+                "replay" => Replay(Options.Parse(args.AsSpan(1), ["--registry", "--input", "--output", "--partitions"]), stdout, stderr),
                 _ => throw new UsageException($"unknown command '{args[0]}'"),
             };
         }
@@ -66,6 +68,7 @@ public static class CommandLine
         var registryPath = options.Require("--registry");
         var inputPath = options.Require("--input");
         var outputPath = options.Require("--output");
+        var partitions = options.Integer("--partitions", ReplayRunner.DefaultPartitions, 1, 64);
         var registry = RegistryLoader.Load(registryPath);
         if (!File.Exists(inputPath))
         {
@@ -76,7 +79,7 @@ public static class CommandLine
         var toStdout = outputPath == "-";
         using var output = toStdout ? Console.OpenStandardOutput() : new FileStream(outputPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
         var progress = new SynchronousProgress(r => stderr.WriteLine($"  ... {r.Lines:N0} lines, {r.ReadingsPerSecond:N0} readings/s"));
-        var report = ReplayRunner.Run(registry, input, output, progress);
+        var report = ReplayRunner.Run(registry, input, output, progress, partitions: partitions);
         (toStdout ? stderr : stdout).WriteLine(report.ToString());
         if (!toStdout)
         {
@@ -124,6 +127,18 @@ internal sealed class Options
         }
 
         return options;
+    }
+
+    public int Integer(string name, int fallback, int min, int max)
+    {
+        if (!_values.TryGetValue(name, out var text))
+        {
+            return fallback;
+        }
+
+        return int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) && value >= min && value <= max
+            ? value
+            : throw new UsageException($"option '{name}' must be a whole number from {min} to {max}, not '{text}'");
     }
 
     public string Require(string name) =>

@@ -121,6 +121,15 @@ public sealed class MalformedMessageTests
     }
 
     [Fact]
+    public void Escaped_field_names_are_read_as_their_unescaped_selves()
+    {
+        var feed = new Feed();
+        var escaped = Good.Replace("\"currentA\"", "\"\\u0063urrentA\"", StringComparison.Ordinal)
+            .Replace("}", ",\"\\u0078" + string.Concat(Enumerable.Repeat("\\u0079", 40)) + "\":1}", StringComparison.Ordinal);
+        Assert.Equal(MessageOutcome.Accepted, feed.Send(Meter, escaped).Outcome);
+    }
+
+    [Fact]
     public void A_payload_of_exactly_8_KiB_is_accepted_and_one_byte_more_is_not()
     {
         var feed = new Feed();

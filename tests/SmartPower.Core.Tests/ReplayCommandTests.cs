@@ -56,6 +56,18 @@ public sealed class ReplayCommandTests : IDisposable
     }
 
     [Fact]
+    public void Partitions_spread_devices_but_each_device_stays_on_one_engine()
+    {
+        var lines = Story().Select(l => System.Text.Encoding.UTF8.GetBytes(l)).ToList();
+        foreach (var partitions in new[] { 1, 2, 3, 8 })
+        {
+            var byDevice = lines.GroupBy(l => System.Text.Encoding.UTF8.GetString(l).Split('/')[4])
+                .ToDictionary(g => g.Key, g => g.Select(l => SmartPower.Replay.ReplayRunner.PartitionOf(l, partitions)).Distinct().Single());
+            Assert.All(byDevice.Values, p => Assert.InRange(p, 0, partitions - 1));
+        }
+    }
+
+    [Fact]
     public void Same_input_gives_byte_identical_output_and_replaying_twice_adds_nothing()
     {
         var once = Replay(Story()).Alerts;
@@ -72,6 +84,8 @@ public sealed class ReplayCommandTests : IDisposable
         Assert.Contains("missing required option '--input'", stderr.ToString(), StringComparison.Ordinal);
         Assert.Equal(CommandLine.Usage, CommandLine.Run(["replay", "--speed", "9"], stdout, stderr));
         Assert.Contains("unknown option '--speed'", stderr.ToString(), StringComparison.Ordinal);
+        Assert.Equal(CommandLine.Usage, CommandLine.Run(["replay", "--registry", "r", "--input", "i", "--output", "o", "--partitions", "0"], stdout, stderr));
+        Assert.Contains("'--partitions' must be a whole number from 1 to 64", stderr.ToString(), StringComparison.Ordinal);
         Assert.Equal(CommandLine.Failed, CommandLine.Run(["replay", "--registry", Path.Combine(_dir, "none.json"), "--input", "i", "--output", "o"], stdout, stderr));
         Assert.Contains("cannot read registry", stderr.ToString(), StringComparison.Ordinal);
     }

@@ -119,85 +119,74 @@ public static class ReadingParser
 
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            if (reader.ValueTextEquals("ts"u8))
+            switch (Identify(ref reader))
             {
-                if (!Mark(ref seen, Seen.Ts, out failure, "ts")) return failure;
-                reader.Read();
-                if (reader.TokenType != JsonTokenType.String || !reader.TryGetDateTimeOffset(out var t))
-                {
-                    return new(RejectReason.InvalidValue, "ts");
-                }
+                case Seen.Ts:
+                    if (!Mark(ref seen, Seen.Ts, out failure, "ts")) return failure;
+                    reader.Read();
+                    if (reader.TokenType != JsonTokenType.String || !TryReadTimestamp(ref reader, out ts))
+                    {
+                        return new(RejectReason.InvalidValue, "ts");
+                    }
 
-                ts = t.ToUnixTimeMilliseconds();
-            }
-            else if (reader.ValueTextEquals("seq"u8))
-            {
-                if (!Mark(ref seen, Seen.Seq, out failure, "seq")) return failure;
-                reader.Read();
-                if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out seq) || seq < 0)
-                {
-                    return new(RejectReason.InvalidValue, "seq");
-                }
-            }
-            else if (reader.ValueTextEquals("voltageV"u8))
-            {
-                if (!ReadNumber(ref reader, ref seen, Seen.Voltage, "voltageV", out voltage, out failure)) return failure;
-            }
-            else if (reader.ValueTextEquals("currentA"u8))
-            {
-                if (!ReadNumber(ref reader, ref seen, Seen.Current, "currentA", out current, out failure)) return failure;
-            }
-            else if (reader.ValueTextEquals("powerW"u8))
-            {
-                if (!ReadNumber(ref reader, ref seen, Seen.Power, "powerW", out power, out failure)) return failure;
-            }
-            else if (reader.ValueTextEquals("leakageMa"u8))
-            {
-                if (!ReadNumber(ref reader, ref seen, Seen.Leakage, "leakageMa", out leakage, out failure)) return failure;
-            }
-            else if (reader.ValueTextEquals("tempC"u8))
-            {
-                if (!ReadNumber(ref reader, ref seen, Seen.Temp, "tempC", out temp, out failure)) return failure;
-            }
-            else if (reader.ValueTextEquals("powerFactor"u8))
-            {
-                if (!ReadNumber(ref reader, ref seen, Seen.PowerFactor, "powerFactor", out var pf, out failure)) return failure;
-                if (pf is < 0 or > 1) return new(RejectReason.ImpossibleValue, "powerFactor");
-            }
-            else if (reader.ValueTextEquals("energyKWh"u8))
-            {
-                if (!ReadNumber(ref reader, ref seen, Seen.Energy, "energyKWh", out var energy, out failure)) return failure;
-                if (energy < 0) return new(RejectReason.ImpossibleValue, "energyKWh");
-            }
-            else if (reader.ValueTextEquals("arcFault"u8))
-            {
-                if (!Mark(ref seen, Seen.Arc, out failure, "arcFault")) return failure;
-                reader.Read();
-                if (reader.TokenType is not (JsonTokenType.True or JsonTokenType.False))
-                {
-                    return new(RejectReason.InvalidValue, "arcFault");
-                }
+                    break;
+                case Seen.Seq:
+                    if (!Mark(ref seen, Seen.Seq, out failure, "seq")) return failure;
+                    reader.Read();
+                    if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out seq) || seq < 0)
+                    {
+                        return new(RejectReason.InvalidValue, "seq");
+                    }
 
-                arc = reader.GetBoolean();
-            }
-            else if (reader.ValueTextEquals("deviceId"u8))
-            {
-                if (!ReadIdentity(ref reader, ref seen, Seen.DeviceId, "deviceId", device.DeviceId, out failure)) return failure;
-            }
-            else if (reader.ValueTextEquals("siteId"u8))
-            {
-                if (!ReadIdentity(ref reader, ref seen, Seen.SiteId, "siteId", device.SiteId, out failure)) return failure;
-            }
-            else if (device.Kind == DeviceKind.Pile && reader.ValueTextEquals("ports"u8))
-            {
-                if (!Mark(ref seen, Seen.Ports, out failure, "ports")) return failure;
-                failure = ParsePorts(ref reader, device, limits, out ports);
-                if (failure.IsFailure) return failure;
-            }
-            else
-            {
-                reader.Read();
-                reader.Skip(); // unknown fields are ignored, as the contract says
+                    break;
+                case Seen.Voltage:
+                    if (!ReadNumber(ref reader, ref seen, Seen.Voltage, "voltageV", out voltage, out failure)) return failure;
+                    break;
+                case Seen.Current:
+                    if (!ReadNumber(ref reader, ref seen, Seen.Current, "currentA", out current, out failure)) return failure;
+                    break;
+                case Seen.Power:
+                    if (!ReadNumber(ref reader, ref seen, Seen.Power, "powerW", out power, out failure)) return failure;
+                    break;
+                case Seen.Leakage:
+                    if (!ReadNumber(ref reader, ref seen, Seen.Leakage, "leakageMa", out leakage, out failure)) return failure;
+                    break;
+                case Seen.Temp:
+                    if (!ReadNumber(ref reader, ref seen, Seen.Temp, "tempC", out temp, out failure)) return failure;
+                    break;
+                case Seen.PowerFactor:
+                    if (!ReadNumber(ref reader, ref seen, Seen.PowerFactor, "powerFactor", out var pf, out failure)) return failure;
+                    if (pf is < 0 or > 1) return new(RejectReason.ImpossibleValue, "powerFactor");
+                    break;
+                case Seen.Energy:
+                    if (!ReadNumber(ref reader, ref seen, Seen.Energy, "energyKWh", out var energy, out failure)) return failure;
+                    if (energy < 0) return new(RejectReason.ImpossibleValue, "energyKWh");
+                    break;
+                case Seen.Arc:
+                    if (!Mark(ref seen, Seen.Arc, out failure, "arcFault")) return failure;
+                    reader.Read();
+                    if (reader.TokenType is not (JsonTokenType.True or JsonTokenType.False))
+                    {
+                        return new(RejectReason.InvalidValue, "arcFault");
+                    }
+
+                    arc = reader.GetBoolean();
+                    break;
+                case Seen.DeviceId:
+                    if (!ReadIdentity(ref reader, ref seen, Seen.DeviceId, "deviceId", device.DeviceId, out failure)) return failure;
+                    break;
+                case Seen.SiteId:
+                    if (!ReadIdentity(ref reader, ref seen, Seen.SiteId, "siteId", device.SiteId, out failure)) return failure;
+                    break;
+                case Seen.Ports when device.Kind == DeviceKind.Pile:
+                    if (!Mark(ref seen, Seen.Ports, out failure, "ports")) return failure;
+                    failure = ParsePorts(ref reader, device, limits, out ports);
+                    if (failure.IsFailure) return failure;
+                    break;
+                default:
+                    reader.Read();
+                    reader.Skip(); // unknown fields are ignored, as the contract says
+                    break;
             }
         }
 
@@ -314,6 +303,83 @@ public static class ReadingParser
 
         ports = buffer[..count].ToArray();
         return ParseFailure.None;
+    }
+
+    /// <summary>Which reading field the current property names (by length first: one comparison, not a dozen).</summary>
+    private static Seen Identify(ref Utf8JsonReader reader)
+    {
+        if (reader.ValueIsEscaped)
+        {
+            // Unescaping never lengthens a name, so a buffer the size of the escaped text always suffices.
+            Span<byte> name = stackalloc byte[64];
+            return reader.ValueSpan.Length <= name.Length ? Identify(name[..reader.CopyString(name)]) : Seen.None;
+        }
+
+        return Identify(reader.ValueSpan);
+    }
+
+    private static Seen Identify(ReadOnlySpan<byte> name) => name.Length switch
+    {
+        2 when name.SequenceEqual("ts"u8) => Seen.Ts,
+        3 when name.SequenceEqual("seq"u8) => Seen.Seq,
+        5 when name.SequenceEqual("tempC"u8) => Seen.Temp,
+        5 when name.SequenceEqual("ports"u8) => Seen.Ports,
+        6 when name.SequenceEqual("powerW"u8) => Seen.Power,
+        6 when name.SequenceEqual("siteId"u8) => Seen.SiteId,
+        8 when name.SequenceEqual("voltageV"u8) => Seen.Voltage,
+        8 when name.SequenceEqual("currentA"u8) => Seen.Current,
+        8 when name.SequenceEqual("arcFault"u8) => Seen.Arc,
+        8 when name.SequenceEqual("deviceId"u8) => Seen.DeviceId,
+        9 when name.SequenceEqual("leakageMa"u8) => Seen.Leakage,
+        9 when name.SequenceEqual("energyKWh"u8) => Seen.Energy,
+        11 when name.SequenceEqual("powerFactor"u8) => Seen.PowerFactor,
+        _ => Seen.None,
+    };
+
+    /// <summary>
+    /// Reads the contract's timestamp. The contract's own form, <c>yyyy-MM-ddTHH:mm:ss.fffZ</c>, is parsed directly;
+    /// any other ISO 8601 form goes through the framework's parser.
+    /// </summary>
+    private static bool TryReadTimestamp(ref Utf8JsonReader reader, out long unixMs)
+    {
+        unixMs = 0;
+        var v = reader.ValueSpan;
+        if (!reader.ValueIsEscaped && v.Length == 24 && v[4] == '-' && v[7] == '-' && v[10] == 'T' && v[13] == ':'
+            && v[16] == ':' && v[19] == '.' && v[23] == 'Z'
+            && Digits(v, 0, 4, out var year) && Digits(v, 5, 2, out var month) && Digits(v, 8, 2, out var day)
+            && Digits(v, 11, 2, out var hour) && Digits(v, 14, 2, out var minute) && Digits(v, 17, 2, out var second)
+            && Digits(v, 20, 3, out var ms)
+            && month is >= 1 and <= 12 && day >= 1 && day <= DateTime.DaysInMonth(Math.Max(year, 1), month)
+            && hour < 24 && minute < 60 && second < 60 && year >= 1)
+        {
+            unixMs = (new DateTime(year, month, day, hour, minute, second, DateTimeKind.Utc).Ticks - DateTime.UnixEpoch.Ticks) / TimeSpan.TicksPerMillisecond + ms;
+            return true;
+        }
+
+        if (!reader.TryGetDateTimeOffset(out var parsed))
+        {
+            return false;
+        }
+
+        unixMs = parsed.ToUnixTimeMilliseconds();
+        return true;
+    }
+
+    private static bool Digits(ReadOnlySpan<byte> text, int start, int count, out int value)
+    {
+        value = 0;
+        for (var i = start; i < start + count; i++)
+        {
+            var d = text[i] - '0';
+            if ((uint)d > 9)
+            {
+                return false;
+            }
+
+            value = (value * 10) + d;
+        }
+
+        return true;
     }
 
     private static bool Mark(ref Seen seen, Seen field, out ParseFailure failure, string name)

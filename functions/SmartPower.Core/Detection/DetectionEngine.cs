@@ -79,7 +79,7 @@ public sealed class DetectionEngine
             return ProcessResult.Reject(RejectReason.UnknownDevice);
         }
 
-        if (!parsed.SiteId.SequenceEqual(System.Text.Encoding.ASCII.GetBytes(device.SiteId)))
+        if (!parsed.SiteId.SequenceEqual(device.SiteIdUtf8))
         {
             return ProcessResult.Reject(RejectReason.SiteMismatch);
         }

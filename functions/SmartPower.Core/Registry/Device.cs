@@ -24,4 +24,7 @@ public sealed record Device(
 
     /// <summary>Dense index within its registry, used by the engine to find the device's state without hashing twice.</summary>
     internal int Index { get; init; }
+
+    /// <summary>The site id as UTF-8, to check a topic's site without allocating.</summary>
+    internal byte[] SiteIdUtf8 { get; init; } = [];
 }

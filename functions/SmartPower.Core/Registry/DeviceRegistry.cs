@@ -34,7 +34,7 @@ public sealed class DeviceRegistry
                 throw new RegistryException($"device '{device.DeviceId}' names unknown site '{device.SiteId}'");
             }
 
-            var indexed = device with { Index = list.Count };
+            var indexed = device with { Index = list.Count, SiteIdUtf8 = Encoding.UTF8.GetBytes(device.SiteId) };
             if (!_devices.TryAdd(device.DeviceId, indexed))
             {
                 throw new RegistryException($"device '{device.DeviceId}' is listed twice");

@@ -32,7 +32,18 @@ public sealed class ReplayReport
 
     public double ReadingsPerSecond => Elapsed.TotalSeconds > 0 ? Accepted / Elapsed.TotalSeconds : 0;
 
-    internal void CountRejected(RejectReason reason) => _rejected[(int)reason]++;
+    internal void Add(RejectReason reason, long count) => _rejected[(int)reason] += count;
+
+    internal void Absorb(PartitionCounts counts)
+    {
+        Accepted += counts.Accepted;
+        StatusMessages += counts.Status;
+        Duplicates += counts.Duplicates;
+        for (var i = 0; i < _rejected.Length; i++)
+        {
+            _rejected[i] += counts.Rejected[i];
+        }
+    }
 
     internal void CountAlert(AlertType type) => _alertsByType[(int)type]++;
 

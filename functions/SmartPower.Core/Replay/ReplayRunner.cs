@@ -17,58 +17,63 @@ public static class ReplayRunner
     /// <summary>A line longer than this cannot hold an 8 KiB payload and its topic: it is refused whole.</summary>
     public const int MaxLineBytes = 64 * 1024;
 
+    /// <summary>Partitions a replay uses unless told otherwise: fixed, so that output never depends on the machine.</summary>
+    public const int DefaultPartitions = 2;
+
+    private const int BatchLines = 2048;
+
+    /// <summary>
+    /// Replays <paramref name="input"/> and writes each alert once, in its final state, to <paramref name="output"/>.
+    /// Devices are spread over <paramref name="partitions"/> engines by a stable hash of their id, as Event Hubs
+    /// partitions by device: each device's readings stay in order on one engine, and each engine runs on its own
+    /// thread. The same input and partition count always give the same output.
+    /// </summary>
     public static ReplayReport Run(
         DeviceRegistry registry,
         Stream input,
         Stream output,
         IProgress<ReplayReport>? progress = null,
-        ReadingLimits? limits = null)
+        ReadingLimits? limits = null,
+        int partitions = DefaultPartitions)
     {
-        var engine = new DetectionEngine(registry, limits);
-        var book = new AlertBook();
-        var report = new ReplayReport();
+        ArgumentOutOfRangeException.ThrowIfLessThan(partitions, 1);
         var clock = Stopwatch.StartNew();
-        var nextProgress = 1000L;
+        var workers = new Partition[partitions];
+        for (var p = 0; p < partitions; p++)
+        {
+            workers[p] = new Partition(new DetectionEngine(registry, limits));
+        }
 
+        var lines = 0L;
+        var oversize = 0L;
+        var nextProgress = 1000L;
         foreach (var line in new LineReader(input, MaxLineBytes))
         {
-            report.Lines++;
+            lines++;
             if (line.IsEmpty)
             {
-                report.CountRejected(RejectReason.Oversize);
+                oversize++;
                 continue;
             }
 
-            var result = ProcessLine(engine, line.Span, book);
-            switch (result.Outcome)
-            {
-                case MessageOutcome.Accepted:
-                    report.Accepted++;
-                    break;
-                case MessageOutcome.Status:
-                    report.StatusMessages++;
-                    break;
-                case MessageOutcome.Duplicate:
-                    report.Duplicates++;
-                    break;
-                default:
-                    report.CountRejected(result.Failure.Reason);
-                    break;
-            }
-
+            workers[PartitionOf(line.Span, partitions)].Add(line.Span);
             if (progress is not null && clock.ElapsedMilliseconds >= nextProgress)
             {
                 nextProgress = clock.ElapsedMilliseconds + 1000;
-                report.Elapsed = clock.Elapsed;
-                progress.Report(report);
+                progress.Report(Merge(workers, lines, oversize, clock.Elapsed));
             }
         }
 
-        report.Elapsed = clock.Elapsed;
-        report.Commands = book.Commands.Count;
+        foreach (var worker in workers)
+        {
+            worker.Complete();
+        }
+
+        var report = Merge(workers, lines, oversize, clock.Elapsed);
+        var alerts = workers.SelectMany(w => w.Book.Alerts).OrderBy(a => a.OpenedAt).ThenBy(a => a.AlertId, StringComparer.Ordinal);
         using (var writer = new Utf8JsonWriter(output))
         {
-            foreach (var alert in book.Ordered())
+            foreach (var alert in alerts)
             {
                 report.CountAlert(alert.Type);
                 AlertJson.Write(writer, alert);
@@ -82,8 +87,122 @@ public static class ReplayRunner
         return report;
     }
 
+    /// <summary>The partition of a line's device (a stable FNV-1a hash of its id); lines without a readable topic go to 0.</summary>
+    internal static int PartitionOf(ReadOnlySpan<byte> line, int partitions)
+    {
+        if (partitions == 1 || !TrySplit(line, out var topic, out _) || !Topic.TryParse(topic, out var parsed))
+        {
+            return 0;
+        }
+
+        var hash = 2166136261u;
+        foreach (var b in parsed.DeviceId)
+        {
+            hash = (hash ^ b) * 16777619u;
+        }
+
+        return (int)(hash % (uint)partitions);
+    }
+
+    private static ReplayReport Merge(Partition[] workers, long lines, long oversize, TimeSpan elapsed)
+    {
+        var report = new ReplayReport { Lines = lines, Elapsed = elapsed };
+        report.Add(RejectReason.Oversize, oversize);
+        foreach (var worker in workers)
+        {
+            report.Absorb(worker.Counts);
+            report.Commands += worker.Book.Commands.Count;
+        }
+
+        return report;
+    }
+
     /// <summary>Splits one replay line into its topic and raw payload and hands them to the engine.</summary>
     public static ProcessResult ProcessLine(DetectionEngine engine, ReadOnlySpan<byte> line, IDetectionSink sink)
+    {
+        if (TrySplitFast(line, out var topic, out var payload))
+        {
+            var result = engine.Process(topic, payload, sink);
+            if (result.Failure.Reason != RejectReason.MalformedJson)
+            {
+                return result; // a refusal changes nothing, so a malformed slice can safely be read again below
+            }
+        }
+
+        return ProcessGeneralLine(engine, line, sink);
+    }
+
+    /// <summary>
+    /// The form replay files are written in, <c>{"topic":"...","payload":{...}}</c>, sliced without a JSON pass of its
+    /// own (the engine's parser checks that the payload is one complete object).
+    /// </summary>
+    private static bool TrySplitFast(ReadOnlySpan<byte> line, out ReadOnlySpan<byte> topic, out ReadOnlySpan<byte> payload)
+    {
+        topic = payload = default;
+        if (!line.StartsWith("{\"topic\":\""u8) || line[^1] != '}')
+        {
+            return false;
+        }
+
+        var rest = line["{\"topic\":\""u8.Length..];
+        var quote = rest.IndexOfAny((byte)'"', (byte)'\\');
+        if (quote < 0 || rest[quote] != '"' || !rest[(quote + 1)..].StartsWith("\",\"payload\":"u8))
+        {
+            return false;
+        }
+
+        topic = rest[..quote];
+        payload = rest[(quote + 1 + "\",\"payload\":"u8.Length)..^1];
+        return true;
+    }
+
+    /// <summary>Finds a line's topic by the fast split, or failing that by reading the envelope as JSON.</summary>
+    private static bool TrySplit(ReadOnlySpan<byte> line, out ReadOnlySpan<byte> topic, out byte[]? unescaped)
+    {
+        unescaped = null;
+        if (TrySplitFast(line, out topic, out _))
+        {
+            return true;
+        }
+
+        try
+        {
+            var reader = new Utf8JsonReader(line, new JsonReaderOptions { MaxDepth = 16 });
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return false;
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isTopic = reader.ValueTextEquals("topic"u8);
+                reader.Read();
+                if (isTopic && reader.TokenType == JsonTokenType.String)
+                {
+                    if (reader.ValueIsEscaped)
+                    {
+                        unescaped = System.Text.Encoding.UTF8.GetBytes(reader.GetString()!);
+                        topic = unescaped;
+                    }
+                    else
+                    {
+                        topic = reader.ValueSpan;
+                    }
+
+                    return true;
+                }
+
+                reader.Skip();
+            }
+        }
+        catch (JsonException)
+        {
+        }
+
+        return false;
+    }
+
+    private static ProcessResult ProcessGeneralLine(DetectionEngine engine, ReadOnlySpan<byte> line, IDetectionSink sink)
     {
         scoped ReadOnlySpan<byte> topic = default;
         ReadOnlySpan<byte> payload = default;
@@ -149,5 +268,106 @@ public static class ReplayRunner
         }
 
         return hasPayload ? engine.Process(topic, payload, sink) : ProcessResult.Reject(RejectReason.MalformedJson);
+    }
+
+    /// <summary>One engine and the thread that feeds it batches of lines, in order, through a bounded queue.</summary>
+    private sealed class Partition
+    {
+        private readonly DetectionEngine _engine;
+        private readonly System.Collections.Concurrent.BlockingCollection<Batch> _queue = new(boundedCapacity: 4);
+        private readonly Thread _thread;
+        private Batch _filling = new();
+
+        public Partition(DetectionEngine engine)
+        {
+            _engine = engine;
+            _thread = new Thread(Work) { IsBackground = true, Name = "replay partition" };
+            _thread.Start();
+        }
+
+        public AlertBook Book { get; } = new();
+
+        public PartitionCounts Counts { get; } = new();
+
+        public void Add(ReadOnlySpan<byte> line)
+        {
+            _filling.Add(line);
+            if (_filling.Count >= BatchLines)
+            {
+                _queue.Add(_filling);
+                _filling = new Batch();
+            }
+        }
+
+        public void Complete()
+        {
+            _queue.Add(_filling);
+            _queue.CompleteAdding();
+            _thread.Join();
+        }
+
+        private void Work()
+        {
+            foreach (var batch in _queue.GetConsumingEnumerable())
+            {
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    Counts.Count(ProcessLine(_engine, batch[i], Book));
+                }
+            }
+        }
+    }
+
+    /// <summary>Lines copied into one buffer, handed from the reader to a partition's thread.</summary>
+    private sealed class Batch
+    {
+        private readonly List<int> _ends = new(BatchLines);
+        private byte[] _bytes = new byte[BatchLines * 320];
+        private int _length;
+
+        public int Count => _ends.Count;
+
+        public ReadOnlySpan<byte> this[int i] => _bytes.AsSpan(i == 0 ? 0 : _ends[i - 1], _ends[i] - (i == 0 ? 0 : _ends[i - 1]));
+
+        public void Add(ReadOnlySpan<byte> line)
+        {
+            if (_length + line.Length > _bytes.Length)
+            {
+                Array.Resize(ref _bytes, Math.Max(_bytes.Length * 2, _length + line.Length));
+            }
+
+            line.CopyTo(_bytes.AsSpan(_length));
+            _length += line.Length;
+            _ends.Add(_length);
+        }
+    }
+}
+
+/// <summary>What one partition saw; read by the reader thread for progress, so the counters are read racily but only ever grow.</summary>
+internal sealed class PartitionCounts
+{
+    public long[] Rejected { get; } = new long[Enum.GetValues<RejectReason>().Length];
+
+    public long Accepted;
+    public long Status;
+    public long Duplicates;
+
+    public void Count(ProcessResult result)
+    {
+        switch (result.Outcome)
+        {
+            case MessageOutcome.Accepted:
+                Accepted++;
+                break;
+            case MessageOutcome.Status:
+                Status++;
+                break;
+            case MessageOutcome.Duplicate:
+                Duplicates++;
+                break;
+            default:
+                Rejected[(int)result.Failure.Reason]++;
+                break;
+        }
     }
 }
