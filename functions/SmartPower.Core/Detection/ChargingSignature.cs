@@ -8,27 +8,30 @@ namespace SmartPower.Detection;
 /// <para>
 /// How it decides. The meter reports one number, the sum of every load on the circuit. The power is first
 /// passed through a 3-sample median filter, which removes one-sample spikes (motor inrush, switching noise).
-/// It then looks for <b>edges</b>: sample-to-sample changes of 25 W or more, merged over up to three samples
-/// (a charger's soft start can straddle a sample boundary).
+/// It then looks for <b>edges</b>: sample-to-sample changes of 25 W or more. A change spread over up to three
+/// samples is one step (a charger's 2-5 s soft start can straddle a sample boundary); one that keeps going is a
+/// <b>ramp</b> (an inverter air-conditioner or heater modulating), which never counts as a switch-on.
 /// </para>
 /// <list type="number">
-/// <item><b>Step-on.</b> A rising edge of <c>ChargerMinStepW</c>..<c>ChargerMaxStepW</c> (80-450 W: a 36 V pack on
+/// <item><b>Step-on.</b> A rising step of <c>ChargerMinStepW</c>..<c>ChargerMaxStepW</c> (80-450 W: a 36 V pack on
 /// a 1.8 A charger up to a 72 V pack on 5 A) opens a <i>candidate</i>, unless the raw power overshot the new
-/// level by more than half the step. That overshoot is a compressor or motor inrush (fridge, pump), while a
+/// level by more than half the step: that overshoot is a compressor or motor inrush (fridge, pump), while a
 /// charger soft-starts.</item>
-/// <item><b>Tracking.</b> While a candidate lives, every other edge belongs to some other appliance and moves the
-/// candidate's baseline, so a fridge or kettle switching beside a charger does not disturb it. A falling edge
-/// about the candidate's size (0.6-1.6x) is the load switching off and ends the candidate.</item>
+/// <item><b>Bookkeeping.</b> Every other step-on is remembered as some other load. A falling step is matched to
+/// the most recent load of about its size (0.7-1.43x) and ends it, so a fridge switching off beside a charger
+/// of the same size ends the fridge, not the charger. Every step moves the candidates' baselines, so loads
+/// switching beside a charger do not disturb its estimated power.</item>
 /// <item><b>Little noise of its own.</b> The mean sample-to-sample change while the candidate is on may exceed the
 /// circuit's noise before the step by at most <c>ChargerExtraNoiseW</c> + <c>ChargerExtraNoisePct</c>% of the step.
-/// A TV (picture-dependent), a PC (load-dependent) or a laptop in use all add noise; a charger in its
-/// constant-current phase adds almost none.</item>
-/// <item><b>Rising slowly.</b> In the constant-current phase the charger's input power is battery voltage x
-/// current / efficiency, and the battery voltage climbs, so the power rises by several percent an hour. The
-/// candidate's power is regressed on time (pooled within the stretches between other appliances' edges, so a
-/// misjudged baseline shift cannot fake a trend). It must rise by at least <c>ChargerMinRisePctPerHour</c>,
-/// with a t value of at least <c>ChargerMinTrendT</c>. Resistive loads (blankets, heaters, lamps) stay flat or
-/// fall as they warm, fridges settle down, and TVs wander.</item>
+/// A TV (picture-dependent), a PC (load-dependent) or a laptop in use all add noise; a charger adds almost none.</item>
+/// <item><b>Rising slowly and smoothly.</b> In the constant-current phase the input power is battery voltage x
+/// current / efficiency, and the battery voltage climbs, so the power rises by a few percent an hour. The
+/// candidate's power is regressed on time over the stretches when no recently switched load is on (a fridge
+/// settling through its cycle would fake a trend), pooled between steps so that a misjudged baseline shift
+/// cannot fake one either. The rise must be at least <c>ChargerMinRisePctPerHour</c> with a t value of at least
+/// <c>ChargerMinTrendT</c>, at most <c>ChargerMaxRisePctPerHour</c>, and the scatter about the trend at most
+/// <c>ChargerMaxScatterW</c> + <c>ChargerMaxScatterPct</c>% of the step. Resistive loads (blankets, heaters, lamps)
+/// stay flat or fall as they warm, fridges settle, TVs wander, air-conditioners swing.</item>
 /// <item><b>Held.</b> Nothing is called before <c>ChargerMinHoldS</c> (10 min) of steady load, which outlasts a
 /// kettle, a microwave or most fridge cycles. A candidate that has not shown the signature by
 /// <c>ChargerDecideWithinS</c> (2 h) is taken for something else.</item>
@@ -40,12 +43,21 @@ namespace SmartPower.Detection;
 /// </summary>
 internal sealed class ChargingSignature
 {
-    private const double EdgeW = 25;
-    private const int MaxEdgeSamples = 3;
+    private const double MinEdgeW = 10;
+    private const double EdgeNoiseFactor = 5;
+    private const int QuietWindow = 30;
+    private const int MinQuietSamples = 12;
+    private const int MaxStepSamples = 3;
+    private const int MaxLoads = 8;
     private const int MaxCandidates = 3;
     private const double NoiseEmaWeight = 1.0 / 32;
+    private const long YoungLoadMs = 30 * 60_000;
+    private const long ForgetLoadMs = 12 * 3_600_000L;
     private const long TaperClearMs = 10 * 60_000;
     private const long MaxChargeMs = 24 * 3_600_000L;
+    private const int MinCleanSamples = 30;
+    private const double NominalV = 230;
+    private const double MinCoincidentW = 80;
 
     private double _p1;
     private double _p2;
@@ -60,13 +72,13 @@ internal sealed class ChargingSignature
     private int _edgeLength;
 
     private double _noise = double.NaN;
-    private Candidate?[]? _candidates;
+    private Load?[]? _loads;
 
-    public void Observe(long ts, double powerW, Device device, long gapMs, ref Incident? incident, IDetectionSink sink)
+    public void Observe(long ts, double powerW, double voltageV, Device device, long gapMs, ref Incident? incident, IDetectionSink sink)
     {
         if (_samples > 0 && ts - _lastTs > gapMs)
         {
-            Restart(); // a gap in the data: what happened in it is unknown, so steps cannot be trusted across it
+            Restart(); // a gap in the data: what switched in it is unknown, so steps cannot be trusted across it
         }
 
         _lastTs = ts;
@@ -85,9 +97,10 @@ internal sealed class ChargingSignature
         var previous = _level;
         _level = filtered;
 
-        if (Math.Abs(delta) >= EdgeW)
+        var edgeW = Math.Max(MinEdgeW, EdgeNoiseFactor * (double.IsNaN(_noise) ? 0 : _noise));
+        if (Math.Abs(delta) >= edgeW)
         {
-            if (_edgeLength > 0 && Math.Sign(delta) == Math.Sign(_edgeSum) && _edgeLength < MaxEdgeSamples)
+            if (_edgeLength > 0 && Math.Sign(delta) == Math.Sign(_edgeSum))
             {
                 _edgeSum += delta;
                 _edgeLength++;
@@ -97,7 +110,7 @@ internal sealed class ChargingSignature
 
             if (_edgeLength > 0)
             {
-                CloseEdge(previous, ts, device, ref incident, sink);
+                CloseEdge(previous, device, ref incident, sink);
             }
 
             _edgeSum = delta;
@@ -110,112 +123,180 @@ internal sealed class ChargingSignature
 
         if (_edgeLength > 0)
         {
-            CloseEdge(filtered, ts, device, ref incident, sink);
+            CloseEdge(filtered, device, ref incident, sink);
         }
 
         var change = Math.Abs(delta);
         _noise = double.IsNaN(_noise) ? change : _noise + ((change - _noise) * NoiseEmaWeight);
-        if (_candidates is null)
+        if (_loads is null)
         {
             return;
         }
 
-        for (var i = 0; i < _candidates.Length; i++)
+        var clean = !HasYoungMotor(ts);
+        var supply = (voltageV / NominalV * (voltageV / NominalV)) - 1;
+        for (var i = 0; i < _loads.Length; i++)
         {
-            if (_candidates[i] is { } c)
+            if (_loads[i] is Candidate c)
             {
-                c.Add(ts, filtered, change);
+                c.Add(ts, filtered, supply, change, clean);
                 Evaluate(c, i, ts, device, ref incident, sink);
             }
         }
     }
 
-    private void CloseEdge(double settled, long ts, Device device, ref Incident? incident, IDetectionSink sink)
+    private void CloseEdge(double settled, Device device, ref Incident? incident, IDetectionSink sink)
     {
         var step = _edgeSum;
+        var ramp = _edgeLength > MaxStepSamples;
         _edgeLength = 0;
         var t = device.Thresholds;
-        if (step < 0)
+        var coincident = 0.0;
+        long coincidentSince = 0;
+        if (step < 0 && !ramp)
         {
             var ended = MatchSwitchOff(-step);
+            if (ended >= 0 && _loads![ended] is not Candidate)
+            {
+                // A load switched off, but by less than it switched on: the rest is a load that came on with it.
+                coincident = _loads[ended]!.Step + step;
+                coincidentSince = _edgeStartTs;
+            }
+
             if (ended >= 0)
             {
-                End(ended, ts, device, ref incident, sink);
+                End(ended, _edgeStartTs, device, ref incident, sink);
             }
         }
 
-        ShiftBaselines(step);
-        var inrush = _edgePeakRaw - settled > 0.5 * step;
-        if (step >= t.ChargerMinStepW && step <= t.ChargerMaxStepW && !inrush)
+        for (var i = 0; _loads is not null && i < _loads.Length; i++)
         {
-            Add(new Candidate(_edgeStartTs, step, _edgeFrom, double.IsNaN(_noise) ? 0 : _noise));
+            (_loads[i] as Candidate)?.ShiftBaseline(step);
         }
+
+        if (coincident >= t.ChargerMinStepW && coincident <= t.ChargerMaxStepW)
+        {
+            Remember(new Candidate(coincidentSince, coincident, settled - coincident, double.IsNaN(_noise) ? 0 : _noise));
+        }
+
+        if (step <= 0 || ramp)
+        {
+            return;
+        }
+
+        var inrush = _edgePeakRaw - settled > 0.5 * step;
+        var charger = step >= t.ChargerMinStepW && step <= t.ChargerMaxStepW && !inrush;
+        Remember(charger ? new Candidate(_edgeStartTs, step, _edgeFrom, double.IsNaN(_noise) ? 0 : _noise) : new Load(_edgeStartTs, step, inrush));
     }
 
+    /// <summary>The most recent load whose size matches the drop, or -1.</summary>
     private int MatchSwitchOff(double drop)
     {
         var best = -1;
-        var bestError = double.MaxValue;
-        for (var i = 0; _candidates is not null && i < _candidates.Length; i++)
+        for (var i = 0; _loads is not null && i < _loads.Length; i++)
         {
-            if (_candidates[i] is not { } c)
+            if (_loads[i] is not { } load)
             {
                 continue;
             }
 
-            var ratio = drop / Math.Max(c.Level(_edgeFrom), 1);
-            var error = Math.Abs(Math.Log(ratio));
-            if (ratio is >= 0.6 and <= 1.6 && error < bestError)
+            // A charger's level is tracked closely, so its switch-off must match it well; other loads are known only
+            // by the step they switched on with. A big load may also drop by less than it rose: the rest is a load
+            // that switched on in the same instant (a charger plugged in as the kettle starts).
+            var size = load is Candidate c ? c.Level(_edgeFrom) : load.Step;
+            var ratio = drop / Math.Max(size, 1);
+            var matches = load is Candidate ? ratio is >= 0.9 and <= 1.1 : ratio is >= 0.7 and <= 1.43;
+            var partial = load is not Candidate && ratio is >= 0.4 and < 1 && size - drop >= MinCoincidentW;
+            if ((matches || partial) && (best < 0 || load.StartTs > _loads[best]!.StartTs))
             {
                 best = i;
-                bestError = error;
             }
         }
 
         return best;
     }
 
-    private void ShiftBaselines(double step)
+    private void Remember(Load load)
     {
-        for (var i = 0; _candidates is not null && i < _candidates.Length; i++)
+        _loads ??= new Load?[MaxLoads];
+        if (load is Candidate && CandidateCount() >= MaxCandidates)
         {
-            _candidates[i]?.ShiftBaseline(step);
-        }
-    }
+            // Room for the newcomer: the longest-watched unconfirmed candidate becomes just another load.
+            var oldest = -1;
+            for (var i = 0; i < _loads.Length; i++)
+            {
+                if (_loads[i] is Candidate { Confirmed: false } c && (oldest < 0 || c.StartTs < _loads[oldest]!.StartTs))
+                {
+                    oldest = i;
+                }
+            }
 
-    private void Add(Candidate candidate)
-    {
-        _candidates ??= new Candidate?[MaxCandidates];
-        var slot = Array.IndexOf(_candidates, null);
+            if (oldest < 0)
+            {
+                return; // every candidate is a confirmed charger: the incident is open already
+            }
+
+            _loads[oldest] = new Load(_loads[oldest]!.StartTs, ((Candidate)_loads[oldest]!).CurrentLevel);
+        }
+
+        var slot = Array.IndexOf(_loads, null);
         if (slot < 0)
         {
-            // Full: give the slot of the oldest candidate that is not a confirmed charger to the newcomer.
-            for (var i = 0; i < _candidates.Length; i++)
+            // Full: forget the oldest load that is not a candidate (there are at most MaxCandidates of those).
+            for (var i = 0; i < _loads.Length; i++)
             {
-                if (!_candidates[i]!.Confirmed && (slot < 0 || _candidates[i]!.StartTs < _candidates[slot]!.StartTs))
+                if (_loads[i] is not Candidate && (slot < 0 || _loads[i]!.StartTs < _loads[slot]!.StartTs))
                 {
                     slot = i;
                 }
             }
+        }
 
-            if (slot < 0)
+        _loads[slot] = load;
+    }
+
+    /// <summary>True while a motor load (one that started with an inrush: a fridge compressor) is young: it settles as it runs, which would fake a trend.</summary>
+    private bool HasYoungMotor(long ts)
+    {
+        var young = false;
+        for (var i = 0; i < _loads!.Length; i++)
+        {
+            if (_loads[i] is { } load and not Candidate)
             {
-                return;
+                if (ts - load.StartTs > ForgetLoadMs)
+                {
+                    _loads[i] = null;
+                }
+                else if (load.Motor && ts - load.StartTs < YoungLoadMs)
+                {
+                    young = true;
+                }
             }
         }
 
-        _candidates[slot] = candidate;
+        return young;
+    }
+
+    private int CandidateCount()
+    {
+        var count = 0;
+        foreach (var load in _loads ?? [])
+        {
+            count += load is Candidate ? 1 : 0;
+        }
+
+        return count;
     }
 
     private void Evaluate(Candidate c, int slot, long ts, Device device, ref Incident? incident, IDetectionSink sink)
     {
         var t = device.Thresholds;
         var held = ts - c.StartTs;
-        var level = c.CurrentLevel;
+        var level = c.SmoothLevel;
         if (c.Confirmed)
         {
-            c.TrackTaper(ts, level < Math.Max(EdgeW, 0.15 * c.Step));
-            if (c.TaperedSince(ts) >= TaperClearMs || held > MaxChargeMs)
+            c.TrackTaper(ts, level < Math.Max(25, 0.15 * c.Step));
+            if (c.TaperedFor(ts) >= TaperClearMs || held > MaxChargeMs)
             {
                 End(slot, ts, device, ref incident, sink);
             }
@@ -223,28 +304,34 @@ internal sealed class ChargingSignature
             return;
         }
 
-        if (level < 0.4 * c.Step)
+        if (level < 0.4 * c.Step || c.Level(0) > MinEdgeW)
         {
-            _candidates![slot] = null; // faded away without a clean switch-off: not a charger we can follow
+            // Faded away without a clean switch-off, or more load than the circuit carries (a switch-off was
+            // taken for another load's): not a charger we can follow.
+            _loads![slot] = null;
             return;
         }
 
-        if (c.GaveUp || held < t.ChargerMinHoldS * 1000)
+        var quiet = c.QuietVerdict(t.ChargerMaxNoiseRatio, t.ChargerExtraNoiseW);
+        if (held > t.ChargerDecideWithinS * 1000 || quiet == false)
         {
+            _loads![slot] = new Load(c.StartTs, level); // something else: remember it only to recognise its switch-off
             return;
         }
 
-        if (held > t.ChargerDecideWithinS * 1000)
+        if (held < t.ChargerMinHoldS * 1000 || quiet is null || level < 0.6 * t.ChargerMinStepW || level > 1.3 * t.ChargerMaxStepW)
         {
-            c.GaveUp = true;
             return;
         }
 
         var trend = c.Trend();
-        var quiet = c.MeanChange <= c.BaselineNoise + t.ChargerExtraNoiseW + (t.ChargerExtraNoisePct / 100 * c.Step);
-        var plausible = level >= 0.6 * t.ChargerMinStepW && level <= 1.3 * t.ChargerMaxStepW;
         var risePct = trend.SlopePerHour / level * 100;
-        if (!quiet || !plausible || risePct < t.ChargerMinRisePctPerHour || trend.T < t.ChargerMinTrendT)
+        var rising = trend.Samples >= MinCleanSamples
+            && trend.Scatter <= t.ChargerMaxScatterW + (t.ChargerMaxScatterPct / 100 * c.Step)
+            && risePct >= t.ChargerMinRisePctPerHour && risePct <= t.ChargerMaxRisePctPerHour
+            && trend.T >= t.ChargerMinTrendT
+            && trend.SlopePerHour * held / 3_600_000.0 >= t.ChargerMinRiseW;
+        if (!rising)
         {
             return;
         }
@@ -257,7 +344,7 @@ internal sealed class ChargingSignature
             new("powerW", level),
             new("risePctPerHour", risePct),
             new("trendT", trend.T),
-            new("noiseW", c.MeanChange),
+            new("noiseW", c.NoiseAfter),
             new("baselineNoiseW", c.BaselineNoise),
             new("heldS", held / 1000.0));
         incident.Raise(ts, severity, level, evidence, sink);
@@ -265,21 +352,22 @@ internal sealed class ChargingSignature
 
     private void End(int slot, long ts, Device device, ref Incident? incident, IDetectionSink sink)
     {
-        var c = _candidates![slot]!;
-        _candidates[slot] = null;
-        if (!c.Confirmed || incident is not { IsOpen: true })
+        var ended = _loads![slot]!;
+        _loads[slot] = null;
+        if (ended is not Candidate { Confirmed: true } c || incident is not { IsOpen: true })
         {
             return;
         }
 
-        foreach (var other in _candidates)
+        foreach (var other in _loads)
         {
-            if (other is { Confirmed: true })
+            if (other is Candidate { Confirmed: true })
             {
                 return; // another charger on the same circuit keeps the incident open
             }
         }
 
+        _ = device;
         incident.Clear(ts, new Evidence(new("stepW", c.Step), new("chargedS", (ts - c.StartTs) / 1000.0)), sink);
     }
 
@@ -287,101 +375,168 @@ internal sealed class ChargingSignature
     {
         _samples = 0;
         _edgeLength = 0;
-        if (_candidates is null)
+        for (var i = 0; _loads is not null && i < _loads.Length; i++)
         {
-            return;
-        }
-
-        for (var i = 0; i < _candidates.Length; i++)
-        {
-            if (_candidates[i] is { Confirmed: false })
+            if (_loads[i] is not Candidate { Confirmed: true })
             {
-                _candidates[i] = null;
+                _loads[i] = null;
             }
         }
     }
 
     private static double Median(double a, double b, double c) => Math.Max(Math.Min(a, b), Math.Min(Math.Max(a, b), c));
 
-    /// <summary>One new load being watched: its step, its baseline, and running sums for noise and trend.</summary>
-    private sealed class Candidate(long startTs, double step, double baseline, double baselineNoise)
+    /// <summary>A load that switched on in one step, remembered so that its switch-off can be recognised.</summary>
+    private class Load(long startTs, double step, bool motor = false)
+    {
+        public long StartTs { get; } = startTs;
+
+        public double Step { get; } = step;
+
+        public bool Motor { get; } = motor;
+    }
+
+    /// <summary>A load that might be a charger: its baseline, and running sums for noise and trend.</summary>
+    private sealed class Candidate(long startTs, double step, double baseline, double baselineNoise) : Load(startTs, step)
     {
         private double _baseline = baseline;
         private double _changeSum;
         private int _changeCount;
+        private bool? _quiet;
         private long _taperSince;
 
-        // The current stretch between other appliances' edges, and the pooled, centred sums of earlier stretches.
+        // Regression of the candidate's power on time (x, hours) and supply (u = (V/230)^2 - 1), with an intercept
+        // per clean stretch: running sums of the current stretch, and pooled centred sums of earlier ones.
         private int _n;
-        private double _sx, _sy, _sxx, _sxy, _syy;
+        private double _sx, _su, _sy, _sxx, _suu, _sxu, _sxy, _suy, _syy;
         private int _pooledN, _pooledStretches;
-        private double _pxx, _pxy, _pyy;
-
-        public long StartTs { get; } = startTs;
-
-        public double Step { get; } = step;
+        private double _pxx, _puu, _pxu, _pxy, _puy, _pyy;
 
         public double BaselineNoise { get; } = baselineNoise;
 
         public bool Confirmed { get; set; }
 
-        public bool GaveUp { get; set; }
-
         public double CurrentLevel { get; private set; } = step;
 
-        public double MeanChange => _changeCount == 0 ? 0 : _changeSum / _changeCount;
+        /// <summary>The level smoothed over about two minutes, for decisions that a noisy circuit would otherwise sway.</summary>
+        public double SmoothLevel { get; private set; } = step;
+
+        /// <summary>Mean sample-to-sample change in the window after the step.</summary>
+        public double NoiseAfter => _changeCount == 0 ? 0 : _changeSum / _changeCount;
+
+        /// <summary>
+        /// Whether the load added little noise of its own, judged once over the first undisturbed window after the step
+        /// (another appliance's step restarts the window if it came too soon); null until judged.
+        /// </summary>
+        public bool? QuietVerdict(double maxRatio, double extraW)
+        {
+            if (_quiet is null && _changeCount >= QuietWindow)
+            {
+                _quiet = NoiseAfter <= (BaselineNoise * maxRatio) + extraW;
+            }
+
+            return _quiet;
+        }
 
         public double Level(double circuitPower) => circuitPower - _baseline;
 
-        public void Add(long ts, double circuitPower, double change)
+        public void Add(long ts, double circuitPower, double supply, double change, bool clean)
         {
-            var x = (ts - StartTs) / 3_600_000.0;
             var y = circuitPower - _baseline;
             CurrentLevel = y;
-            _changeSum += change;
-            _changeCount++;
+            SmoothLevel += (y - SmoothLevel) / 12;
+            if (_changeCount < QuietWindow)
+            {
+                _changeSum += change;
+                _changeCount++;
+            }
+
+            if (!clean)
+            {
+                Fold();
+                return;
+            }
+
+            var x = (ts - StartTs) / 3_600_000.0;
             _n++;
             _sx += x;
+            _su += supply;
             _sy += y;
             _sxx += x * x;
+            _suu += supply * supply;
+            _sxu += x * supply;
             _sxy += x * y;
+            _suy += supply * y;
             _syy += y * y;
         }
 
         public void ShiftBaseline(double step)
         {
             _baseline += step;
-            if (_n > 0)
+            if (_quiet is null && _changeCount < MinQuietSamples)
+            {
+                _changeSum = 0; // too little seen before another appliance switched: judge the next window instead
+                _changeCount = 0;
+            }
+            else if (_quiet is null)
+            {
+                _changeSum *= (double)QuietWindow / _changeCount; // enough seen: judge on what there is
+                _changeCount = QuietWindow;
+            }
+
+            Fold();
+        }
+
+        /// <summary>
+        /// The rise per hour not explained by the supply voltage, its t value and the scatter about the fit. A resistive
+        /// load's power follows V squared; a charger's does not; so a rise that the voltage explains is not a battery's.
+        /// </summary>
+        public (double SlopePerHour, double T, double Scatter, int Samples) Trend()
+        {
+            var open = _n > 1;
+            double Centred(double pooled, double sab, double sa, double sb) => pooled + (open ? sab - (sa * sb / _n) : 0);
+            var xx = Centred(_pxx, _sxx, _sx, _sx);
+            var uu = Centred(_puu, _suu, _su, _su);
+            var xu = Centred(_pxu, _sxu, _sx, _su);
+            var xy = Centred(_pxy, _sxy, _sx, _sy);
+            var uy = Centred(_puy, _suy, _su, _sy);
+            var yy = Centred(_pyy, _syy, _sy, _sy);
+            var samples = _pooledN + (open ? _n : 0);
+            var freedom = samples - _pooledStretches - (open ? 1 : 0) - 2;
+            var det = (xx * uu) - (xu * xu);
+            if (freedom < 10 || xx <= 0 || uu <= 0 || det <= 1e-12 * xx * uu)
+            {
+                return (0, 0, 0, samples);
+            }
+
+            var slope = ((uu * xy) - (xu * uy)) / det;
+            var voltageGain = ((xx * uy) - (xu * xy)) / det;
+            var residual = Math.Max(yy - (slope * xy) - (voltageGain * uy), 1e-9) / freedom;
+            var slopeError = Math.Sqrt(residual * uu / det);
+            return (slope, slope / slopeError, Math.Sqrt(residual), samples);
+        }
+
+        public void TrackTaper(long ts, bool low) => _taperSince = low ? (_taperSince == 0 ? ts : _taperSince) : 0;
+
+        public long TaperedFor(long ts) => _taperSince == 0 ? 0 : ts - _taperSince;
+
+        /// <summary>Closes the current stretch into the pooled sums (a stretch needs two points to say anything).</summary>
+        private void Fold()
+        {
+            if (_n > 1)
             {
                 _pxx += _sxx - (_sx * _sx / _n);
+                _puu += _suu - (_su * _su / _n);
+                _pxu += _sxu - (_sx * _su / _n);
                 _pxy += _sxy - (_sx * _sy / _n);
+                _puy += _suy - (_su * _sy / _n);
                 _pyy += _syy - (_sy * _sy / _n);
                 _pooledN += _n;
                 _pooledStretches++;
             }
 
             _n = 0;
-            _sx = _sy = _sxx = _sxy = _syy = 0;
+            _sx = _su = _sy = _sxx = _suu = _sxu = _sxy = _suy = _syy = 0;
         }
-
-        public (double SlopePerHour, double T) Trend()
-        {
-            var sxx = _pxx + (_n > 0 ? _sxx - (_sx * _sx / _n) : 0);
-            var sxy = _pxy + (_n > 0 ? _sxy - (_sx * _sy / _n) : 0);
-            var syy = _pyy + (_n > 0 ? _syy - (_sy * _sy / _n) : 0);
-            var freedom = _pooledN + _n - _pooledStretches - (_n > 0 ? 1 : 0) - 1;
-            if (freedom < 10 || sxx <= 0)
-            {
-                return (0, 0);
-            }
-
-            var slope = sxy / sxx;
-            var residual = Math.Max(syy - (slope * sxy), 1e-9) / freedom;
-            return (slope, slope / Math.Sqrt(residual / sxx));
-        }
-
-        public void TrackTaper(long ts, bool low) => _taperSince = low ? (_taperSince == 0 ? ts : _taperSince) : 0;
-
-        public long TaperedSince(long ts) => _taperSince == 0 ? 0 : ts - _taperSince;
     }
 }

@@ -84,23 +84,37 @@ public sealed record DetectionThresholds
     /// <summary>Largest switch-on step taken as a possible e-bike charger (72 V, 5 A packs draw about 450 W).</summary>
     public double ChargerMaxStepW { get; init; } = 450;
 
-    /// <summary>A step-on must hold at least this long before it can be called a charger.</summary>
+    /// <summary>A step-on must hold at least this long before a rising trend can call it a charger.</summary>
     public double ChargerMinHoldS { get; init; } = 600;
-
-    /// <summary>A load that has not shown a charger's signature by then is taken for something else.</summary>
-    public double ChargerDecideWithinS { get; init; } = 7200;
 
     /// <summary>Least rise of the new load's power, in percent of it per hour (constant-current phase).</summary>
     public double ChargerMinRisePctPerHour { get; init; } = 1.0;
 
+    /// <summary>Most rise, in percent per hour: faster is a modulating load (an inverter air-conditioner), not a battery.</summary>
+    public double ChargerMaxRisePctPerHour { get; init; } = 20;
+
     /// <summary>Least statistical confidence (t value of the rising trend) before calling a charger.</summary>
-    public double ChargerMinTrendT { get; init; } = 4.0;
+    public double ChargerMinTrendT { get; init; } = 5.0;
+
+    /// <summary>Least total rise, in watts, that the trend must amount to (background loads wander by about this much).</summary>
+    public double ChargerMinRiseW { get; init; } = 3;
 
     /// <summary>
-    /// A charger adds little noise of its own: sample-to-sample variation while the load is on may exceed the
-    /// variation before it by at most this many watts plus <see cref="ChargerExtraNoisePct"/> percent of the step.
+    /// A charger's power follows a smooth slow curve: for the trend to count, the scatter about it may be at most this
+    /// many watts plus <see cref="ChargerMaxScatterPct"/> percent of the step.
     /// </summary>
-    public double ChargerExtraNoiseW { get; init; } = 1.5;
+    public double ChargerMaxScatterW { get; init; } = 2;
 
-    public double ChargerExtraNoisePct { get; init; } = 1.0;
+    public double ChargerMaxScatterPct { get; init; } = 2;
+
+    /// <summary>
+    /// A charger adds little noise of its own: the mean sample-to-sample change in the minutes after the step may be at
+    /// most this multiple of the change before it, plus <see cref="ChargerExtraNoiseW"/>.
+    /// </summary>
+    public double ChargerMaxNoiseRatio { get; init; } = 1.3;
+
+    public double ChargerExtraNoiseW { get; init; } = 0.5;
+
+    /// <summary>A load that has not shown a charger's signature by then is taken for something else.</summary>
+    public double ChargerDecideWithinS { get; init; } = 3 * 3600;
 }

@@ -1,0 +1,121 @@
+using SmartPower.Alerts;
+
+namespace SmartPower.Tests;
+
+/// <summary>
+/// The charger signature on single circuits with simple physics: a charger whose input power rises with
+/// battery voltage, beside or instead of ordinary appliances. The labelled-night tests check the same on
+/// a whole compound.
+/// </summary>
+public sealed class ChargingSignatureTests
+{
+    private const double Hour = 3600;
+
+    /// <summary>A 48 V lithium pack on a 2 A charger: ~110 W rising ~5 %/h in constant current, then a taper.</summary>
+    private static double Charger(double sinceStart)
+    {
+        if (sinceStart < 0)
+        {
+            return 0;
+        }
+
+        var hours = sinceStart / Hour;
+        return hours < 3 ? 110 * (1 + (0.05 * hours)) : 126.5 * Math.Exp(-(hours - 3) / 0.5);
+    }
+
+    /// <summary>A fridge: 15 min on, 25 min off, with a one-sample compressor inrush, settling as it runs.</summary>
+    private static double Fridge(double t)
+    {
+        var phase = t % 2400;
+        return phase >= 900 ? 0 : phase < 10 ? 600 : 130 - (phase / 900 * 10);
+    }
+
+    private static Feed Run(string deviceId, double seconds, Func<double, double> watts, int seed = 1)
+    {
+        var feed = new Feed();
+        var noise = new Random(seed);
+        for (var s = 0.0; s < seconds; s += 10)
+        {
+            var p = Math.Max(0, watts(s) + (noise.NextDouble() - 0.5) * 2);
+            feed.Meter(deviceId, s, p / 230, p);
+            feed.Meter("m-0002", s + 5, 2, 460); // another circuit keeps the stream's time moving
+        }
+
+        return feed;
+    }
+
+    [Fact]
+    public void A_charger_alone_in_a_dwelling_is_a_warning_within_twenty_minutes()
+    {
+        var feed = Run("m-0001", 5 * Hour, t => 60 + Charger(t - 1800));
+        var alert = Assert.Single(feed.Opened);
+        Assert.Equal((AlertType.IllegalCharging, Severity.Warning, "m-0001"), (alert.Type, alert.Severity, alert.DeviceId));
+        var latency = alert.OpenedAt - Feed.T0.AddSeconds(1800);
+        Assert.InRange(latency.TotalMinutes, 10, 20);
+        Assert.InRange(alert.Evidence["stepW"]!.Value, 100, 120);
+    }
+
+    [Fact]
+    public void A_charger_on_a_common_area_circuit_is_critical()
+    {
+        var feed = Run("m-0100", 3 * Hour, t => 30 + Charger(t - 600));
+        var alert = Assert.Single(feed.Opened);
+        Assert.Equal((AlertType.IllegalCharging, Severity.Critical), (alert.Type, alert.Severity));
+    }
+
+    [Fact]
+    public void A_charger_beside_a_cycling_fridge_is_still_found_and_the_fridge_alone_is_not()
+    {
+        var fridgeOnly = Run("m-0001", 6 * Hour, t => 40 + Fridge(t));
+        Assert.Empty(fridgeOnly.Opened);
+
+        var both = Run("m-0001", 6 * Hour, t => 40 + Fridge(t) + Charger(t - 1234));
+        var alert = Assert.Single(both.Opened);
+        Assert.InRange((alert.OpenedAt - Feed.T0.AddSeconds(1234)).TotalMinutes, 10, 30);
+    }
+
+    [Fact]
+    public void The_incident_clears_once_the_charge_has_tapered_away()
+    {
+        var feed = Run("m-0001", 6 * Hour, t => 60 + Charger(t - 600));
+        var transitions = feed.Of(AlertType.IllegalCharging).ToList();
+        Assert.Equal(TransitionKind.Cleared, transitions[^1].Kind);
+        Assert.Single(feed.Opened);
+    }
+
+    [Fact]
+    public void A_tv_all_evening_is_quiet()
+    {
+        var content = new Random(7);
+        var feed = Run("m-0001", 5 * Hour, t => 50 + (t >= 600 ? 120 * (1 + ((content.NextDouble() - 0.5) * 0.12)) : 0));
+        Assert.Empty(feed.Opened);
+    }
+
+    [Fact]
+    public void A_flat_steady_load_such_as_a_blanket_or_lamp_is_quiet()
+    {
+        var feed = Run("m-0001", 5 * Hour, t => 50 + (t >= 600 ? 100 : 0));
+        Assert.Empty(feed.Opened);
+    }
+
+    [Fact]
+    public void An_electric_blanket_warming_up_then_cycling_is_quiet()
+    {
+        // PTC warm-up: power falls as the wire heats, then the thermostat cycles it.
+        var feed = Run("m-0001", 6 * Hour, t =>
+        {
+            var on = t - 600;
+            if (on < 0) return 40;
+            if (on < 1800) return 40 + (120 * (1 - (0.25 * on / 1800)));
+            return 40 + ((on % 900) < 400 ? 90 : 0);
+        });
+        Assert.Empty(feed.Opened);
+    }
+
+    [Fact]
+    public void Heavy_loads_out_of_range_are_not_chargers()
+    {
+        var feed = Run("m-0001", 4 * Hour, t => 60 + (t >= 600 ? 1800 * (1 + (0.05 * t / Hour)) : 0)); // a heater
+        Assert.DoesNotContain(feed.Opened, a => a.Type == AlertType.IllegalCharging);
+    }
+}

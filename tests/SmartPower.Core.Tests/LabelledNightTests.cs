@@ -1,0 +1,66 @@
+using System.Text;
+using SmartPower.Alerts;
+using SmartPower.Registry;
+using SmartPower.Replay;
+using SmartPower.Testing;
+using Xunit.Abstractions;
+
+namespace SmartPower.Tests;
+
+/// <summary>
+/// A night of a compound (60 dwellings, 6 common-area circuits, 3 piles; every incident type; fridges, TVs,
+/// blankets, PCs, cookers, water heaters and laptop chargers, some beside a charger) replayed through the
+/// engine and scored by the contract's matching rule.
+/// </summary>
+public sealed class LabelledNightTests(ITestOutputHelper output)
+{
+    public static TheoryData<int> Seeds() => [1, 2, 3];
+
+    internal static (ScoreReport Score, ReplayReport Replay, string Alerts) ReplayAndScore(LabelledNight night)
+    {
+        var registry = RegistryLoader.Parse(night.RegistryJson);
+        using var input = new MemoryStream();
+        night.WriteReplay(input);
+        input.Position = 0;
+        using var alerts = new MemoryStream();
+        var report = ReplayRunner.Run(registry, input, alerts);
+        var lines = Encoding.UTF8.GetString(alerts.ToArray());
+        return (Scoring.Score(lines.Split('\n', StringSplitOptions.RemoveEmptyEntries), night.Incidents), report, lines);
+    }
+
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void A_night_of_a_compound_is_scored_at_least_095_overall_and_09_for_illegal_charging(int seed)
+    {
+        var night = CompoundNight.Generate(new CompoundNightOptions { Seed = seed });
+        var (score, replay, _) = ReplayAndScore(night);
+        output.WriteLine(score.ToString());
+        foreach (var alert in score.UnmatchedAlerts)
+        {
+            output.WriteLine($"false alert: {alert.Type} {alert.DeviceId} {alert.Port} at {alert.OpenedAt:HH:mm:ss}; near: {string.Join(", ", night.LookAlikesNear(alert.DeviceId, alert.OpenedAt, alert.Port).Select(l => l.Appliance))}");
+        }
+
+        foreach (var missed in score.MissedIncidents)
+        {
+            output.WriteLine($"missed: {missed.Type} {missed.DeviceId} {missed.Port} {missed.Start:HH:mm:ss}-{missed.End:HH:mm:ss}");
+        }
+
+        Assert.Equal(0, replay.Rejected);
+        Assert.True(score.Recall >= 0.95, $"recall {score.Recall:N3}");
+        Assert.True(score.Precision >= 0.95, $"precision {score.Precision:N3}");
+        var charging = score.For("illegal-charging");
+        Assert.True(charging.Recall >= 0.9, $"illegal-charging recall {charging.Recall:N3}");
+        var chargingAlerts = charging.Found + charging.FalseAlerts;
+        Assert.True(chargingAlerts == 0 || (double)charging.Found / chargingAlerts >= 0.9, $"illegal-charging precision {charging.Found}/{chargingAlerts}");
+        Assert.True(charging.MedianLatency <= TimeSpan.FromMinutes(20), $"illegal-charging median latency {charging.MedianLatency}");
+    }
+
+    [Fact]
+    public void Ordinary_appliances_alone_raise_nothing()
+    {
+        var night = CompoundNight.Generate(new CompoundNightOptions { Seed = 4, InjectIncidents = false });
+        var (_, replay, alerts) = ReplayAndScore(night);
+        output.WriteLine(alerts);
+        Assert.Equal(0, replay.Alerts);
+    }
+}
