@@ -17,7 +17,8 @@ public static class CommandLine
           smartpower replay --registry FILE --input FILE --output FILE [--partitions N]
               Runs contract JSON Lines (one MQTT message a line) through the detection engine and
               writes each alert once, in its final state, as JSON Lines. Prints what it read,
-              accepted, rejected (by reason) and raised. Use - as --output for standard output.
+              accepted, rejected (by reason) and raised. Use - as --output for standard output;
+              an --input ending in .gz is read through gzip.
               Devices are spread over N engines, one thread each (default 2, fixed so that the
               output never depends on the machine).
 
@@ -75,7 +76,10 @@ public static class CommandLine
             throw new IOException($"input file '{inputPath}' does not exist");
         }
 
-        using var input = new FileStream(inputPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        using var file = new FileStream(inputPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        using Stream input = inputPath.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)
+            ? new System.IO.Compression.GZipStream(file, System.IO.Compression.CompressionMode.Decompress)
+            : file;
         var toStdout = outputPath == "-";
         using var output = toStdout ? Console.OpenStandardOutput() : new FileStream(outputPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
         var progress = new SynchronousProgress(r => stderr.WriteLine($"  ... {r.Lines:N0} lines, {r.ReadingsPerSecond:N0} readings/s"));
