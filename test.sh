@@ -22,4 +22,13 @@ echo "== format check"
 dotnet format SmartPower.sln --verify-no-changes --no-restore -v quiet
 
 echo "== tests"
-dotnet test SmartPower.sln -c Release --no-build -nologo -v quiet --logger "console;verbosity=normal" 2>&1 | tee /tmp/smartpower-test.log
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+dotnet test SmartPower.sln -c Release --no-build -nologo -v quiet --logger "console;verbosity=normal" 2>&1 | tee "$log" || status=$?
+passed=$(awk '/^ +Passed: +[0-9]+/ {s+=$2} END {print s+0}' "$log")
+failed=$(awk '/^ +Failed: +[0-9]+/ {s+=$2} END {print s+0}' "$log")
+echo "${passed} passed, ${failed} failed"
+if [ "$status" -ne 0 ] || [ "$passed" -eq 0 ]; then
+  exit 1
+fi

@@ -21,14 +21,16 @@ namespace SmartPower.Detection;
 /// the most recent load of about its size (0.7-1.43x) and ends it, so a fridge switching off beside a charger
 /// of the same size ends the fridge, not the charger. Every step moves the candidates' baselines, so loads
 /// switching beside a charger do not disturb its estimated power.</item>
-/// <item><b>Little noise of its own.</b> The mean sample-to-sample change while the candidate is on may exceed the
-/// circuit's noise before the step by at most <c>ChargerExtraNoiseW</c> + <c>ChargerExtraNoisePct</c>% of the step.
-/// A TV (picture-dependent), a PC (load-dependent) or a laptop in use all add noise; a charger adds almost none.</item>
+/// <item><b>Noise (evidence only).</b> The mean sample-to-sample change in the first undisturbed window after the
+/// step is compared with the circuit's noise before it and reported with the alert, but it vetoes nothing: a TV or PC
+/// switched on beside the charger, or a busy circuit, makes the window noisy as often as the load itself does.</item>
 /// <item><b>Rising slowly and smoothly.</b> In the constant-current phase the input power is battery voltage x
 /// current / efficiency, and the battery voltage climbs, so the power rises by a few percent an hour. The
 /// candidate's power is regressed on time over the stretches when no recently switched load is on (a fridge
 /// settling through its cycle would fake a trend), pooled between steps so that a misjudged baseline shift
-/// cannot fake one either. The rise must be at least <c>ChargerMinRisePctPerHour</c> with a t value of at least
+/// cannot fake one either. The supply voltage enters as a second regressor (a resistive load follows V squared);
+/// when it held steady there is nothing to separate and the plain rise on time is used. The rise must be at least
+/// <c>ChargerMinRisePctPerHour</c>, amount to <c>ChargerMinRiseW</c>, with a t value of at least
 /// <c>ChargerMinTrendT</c>, at most <c>ChargerMaxRisePctPerHour</c>, and the scatter about the trend at most
 /// <c>ChargerMaxScatterW</c> + <c>ChargerMaxScatterPct</c>% of the step. Resistive loads (blankets, heaters, lamps)
 /// stay flat or fall as they warm, fridges settle, TVs wander, air-conditioners swing.</item>
@@ -312,14 +314,15 @@ internal sealed class ChargingSignature
             return;
         }
 
-        var quiet = c.QuietVerdict(t.ChargerMaxNoiseRatio, t.ChargerExtraNoiseW);
-        if (held > t.ChargerDecideWithinS * 1000 || quiet == false)
+        // The noise after the step is evidence only: a busy circuit (a TV or a PC switched on beside the charger,
+        // a fridge cycling) makes it as often as the load itself, so it cannot veto a candidate.
+        if (held > t.ChargerDecideWithinS * 1000)
         {
             _loads![slot] = new Load(c.StartTs, level); // something else: remember it only to recognise its switch-off
             return;
         }
 
-        if (held < t.ChargerMinHoldS * 1000 || quiet is null || level < 0.6 * t.ChargerMinStepW || level > 1.3 * t.ChargerMaxStepW)
+        if (held < t.ChargerMinHoldS * 1000 || level < 0.6 * t.ChargerMinStepW || level > 1.3 * t.ChargerMaxStepW)
         {
             return;
         }
@@ -402,7 +405,6 @@ internal sealed class ChargingSignature
         private double _baseline = baseline;
         private double _changeSum;
         private int _changeCount;
-        private bool? _quiet;
         private long _taperSince;
 
         // Regression of the candidate's power on time (x, hours) and supply (u = (V/230)^2 - 1), with an intercept
@@ -421,22 +423,8 @@ internal sealed class ChargingSignature
         /// <summary>The level smoothed over about two minutes, for decisions that a noisy circuit would otherwise sway.</summary>
         public double SmoothLevel { get; private set; } = step;
 
-        /// <summary>Mean sample-to-sample change in the window after the step.</summary>
+        /// <summary>Mean sample-to-sample change in the first undisturbed window after the step (evidence for the alert).</summary>
         public double NoiseAfter => _changeCount == 0 ? 0 : _changeSum / _changeCount;
-
-        /// <summary>
-        /// Whether the load added little noise of its own, judged once over the first undisturbed window after the step
-        /// (another appliance's step restarts the window if it came too soon); null until judged.
-        /// </summary>
-        public bool? QuietVerdict(double maxRatio, double extraW)
-        {
-            if (_quiet is null && _changeCount >= QuietWindow)
-            {
-                _quiet = NoiseAfter <= (BaselineNoise * maxRatio) + extraW;
-            }
-
-            return _quiet;
-        }
 
         public double Level(double circuitPower) => circuitPower - _baseline;
 
@@ -473,14 +461,14 @@ internal sealed class ChargingSignature
         public void ShiftBaseline(double step)
         {
             _baseline += step;
-            if (_quiet is null && _changeCount < MinQuietSamples)
+            if (_changeCount < MinQuietSamples)
             {
-                _changeSum = 0; // too little seen before another appliance switched: judge the next window instead
+                _changeSum = 0; // too little seen before another appliance switched: measure the next window instead
                 _changeCount = 0;
             }
-            else if (_quiet is null)
+            else if (_changeCount < QuietWindow)
             {
-                _changeSum *= (double)QuietWindow / _changeCount; // enough seen: judge on what there is
+                _changeSum *= (double)QuietWindow / _changeCount; // enough seen: keep what there is
                 _changeCount = QuietWindow;
             }
 
@@ -504,9 +492,17 @@ internal sealed class ChargingSignature
             var samples = _pooledN + (open ? _n : 0);
             var freedom = samples - _pooledStretches - (open ? 1 : 0) - 2;
             var det = (xx * uu) - (xu * xu);
-            if (freedom < 10 || xx <= 0 || uu <= 0 || det <= 1e-12 * xx * uu)
+            if (freedom < 10 || xx <= 0)
             {
                 return (0, 0, 0, samples);
+            }
+
+            if (uu <= 1e-12 * samples || det <= 1e-9 * xx * uu)
+            {
+                // The supply held steady (or moved in step with time): nothing to separate, so the plain rise.
+                var plain = xy / xx;
+                var plainResidual = Math.Max(yy - (plain * xy), 1e-9) / (freedom + 1);
+                return (plain, plain / Math.Sqrt(plainResidual / xx), Math.Sqrt(plainResidual), samples);
             }
 
             var slope = ((uu * xy) - (xu * uy)) / det;

@@ -107,14 +107,6 @@ public sealed record DetectionThresholds
 
     public double ChargerMaxScatterPct { get; init; } = 2;
 
-    /// <summary>
-    /// A charger adds little noise of its own: the mean sample-to-sample change in the minutes after the step may be at
-    /// most this multiple of the change before it, plus <see cref="ChargerExtraNoiseW"/>.
-    /// </summary>
-    public double ChargerMaxNoiseRatio { get; init; } = 1.3;
-
-    public double ChargerExtraNoiseW { get; init; } = 0.5;
-
     /// <summary>A load that has not shown a charger's signature by then is taken for something else.</summary>
     public double ChargerDecideWithinS { get; init; } = 3 * 3600;
 }
