@@ -264,6 +264,59 @@ internal abstract class DeviceBase(string deviceId, string siteId, Rng rng)
         AmbientC - (AmbientNightDropK * Math.Clamp((clock.H(t) - 22) / 6, 0, 1));
 
     protected static string Ts(DateTimeOffset start, long tMs) => Format.Ts(start.AddMilliseconds(tMs));
+
+    /// <summary>
+    /// The device's planned uplink losses: which reading times fall silent, and the ground truth of each gap, from
+    /// the last reading before it to the first after it.
+    /// </summary>
+    protected sealed class UplinkGaps(List<Interval> gaps)
+    {
+        private readonly long[] _last = Unknown(gaps.Count);
+        private readonly long[] _next = Unknown(gaps.Count);
+
+        /// <summary>True if the reading at <paramref name="t"/> is lost; notes the readings around each gap.</summary>
+        public bool Silences(double t, long tMs)
+        {
+            var silent = false;
+            for (var i = 0; i < gaps.Count; i++)
+            {
+                if (gaps[i].Contains(t))
+                {
+                    silent = true;
+                }
+                else if (t < gaps[i].A)
+                {
+                    _last[i] = tMs;
+                }
+                else if (_next[i] < 0)
+                {
+                    _next[i] = tMs;
+                }
+            }
+
+            return silent;
+        }
+
+        public void Report(DeviceOutput output, string deviceId, DateTimeOffset start)
+        {
+            for (var i = 0; i < gaps.Count; i++)
+            {
+                if (_last[i] >= 0 && _next[i] >= 0)
+                {
+                    output.Incidents.Add(new GroundTruthIncident("offline", deviceId, null,
+                        start.AddMilliseconds(_last[i]), start.AddMilliseconds(_next[i]))
+                    { Note = $"uplink lost for {(_next[i] - _last[i]) / 60000.0:F0} min" });
+                }
+            }
+        }
+
+        private static long[] Unknown(int count)
+        {
+            var values = new long[count];
+            Array.Fill(values, -1);
+            return values;
+        }
+    }
 }
 
 /// <summary>A meter on a dwelling or common-area circuit.</summary>
@@ -293,10 +346,7 @@ internal sealed class MeterDevice(string deviceId, string siteId, Rng rng, doubl
         var temp = double.NaN;
         var energy = EnergyStartKWh;
         var seq = SeqStart;
-        var offlineLast = new long[Offline.Count];
-        var offlineNext = new long[Offline.Count];
-        Array.Fill(offlineLast, -1);
-        Array.Fill(offlineNext, -1);
+        var gaps = new UplinkGaps(Offline);
         var sb = new StringBuilder(320);
 
         for (var tMs = PhaseMs; tMs < durMs; tMs += intMs, seq++)
@@ -365,24 +415,7 @@ internal sealed class MeterDevice(string deviceId, string siteId, Rng rng, doubl
             var imR = Math.Round(im, 2);
             var tmR = Math.Round(tm, 1);
             var lkR = Math.Round(lk, 1);
-            var offline = false;
-            for (var i = 0; i < Offline.Count; i++)
-            {
-                if (Offline[i].Contains(t))
-                {
-                    offline = true;
-                }
-                else if (t < Offline[i].A)
-                {
-                    offlineLast[i] = tMs;
-                }
-                else if (offlineNext[i] < 0)
-                {
-                    offlineNext[i] = tMs;
-                }
-            }
-
-            if (offline)
+            if (gaps.Silences(t, tMs))
             {
                 continue;
             }
@@ -416,15 +449,7 @@ internal sealed class MeterDevice(string deviceId, string siteId, Rng rng, doubl
         }
 
         Finish(output, start);
-        for (var i = 0; i < Offline.Count; i++)
-        {
-            if (offlineLast[i] >= 0 && offlineNext[i] >= 0)
-            {
-                output.Incidents.Add(new GroundTruthIncident("offline", DeviceId, null,
-                    start.AddMilliseconds(offlineLast[i]), start.AddMilliseconds(offlineNext[i]))
-                { Note = $"uplink lost for {(offlineNext[i] - offlineLast[i]) / 60000.0:F0} min" });
-            }
-        }
+        gaps.Report(output, DeviceId, start);
 
         foreach (var load in Loads.Concat(TopUps))
         {
@@ -523,10 +548,7 @@ internal sealed class PileDevice(string deviceId, string siteId, Rng rng) : Devi
         var energyWh = new double[PortCount];
         var current = new int[PortCount];
         var seen = new bool[PortCount];
-        var offlineLast = new long[Offline.Count];
-        var offlineNext = new long[Offline.Count];
-        Array.Fill(offlineLast, -1);
-        Array.Fill(offlineNext, -1);
+        var gaps = new UplinkGaps(Offline);
         foreach (var list in Ports)
         {
             list.Sort((a, b) => a.PlugIn.CompareTo(b.PlugIn));
@@ -606,24 +628,7 @@ internal sealed class PileDevice(string deviceId, string siteId, Rng rng) : Devi
             lk = Math.Round(Math.Max(0.1, lk), 1);
             iPrev = totalI;
 
-            var offline = false;
-            for (var i = 0; i < Offline.Count; i++)
-            {
-                if (Offline[i].Contains(t))
-                {
-                    offline = true;
-                }
-                else if (t < Offline[i].A)
-                {
-                    offlineLast[i] = tMs;
-                }
-                else if (offlineNext[i] < 0)
-                {
-                    offlineNext[i] = tMs;
-                }
-            }
-
-            if (offline)
+            if (gaps.Silences(t, tMs))
             {
                 continue;
             }
@@ -695,15 +700,7 @@ internal sealed class PileDevice(string deviceId, string siteId, Rng rng) : Devi
             }
         }
 
-        for (var i = 0; i < Offline.Count; i++)
-        {
-            if (offlineLast[i] >= 0 && offlineNext[i] >= 0)
-            {
-                output.Incidents.Add(new GroundTruthIncident("offline", DeviceId, null,
-                    start.AddMilliseconds(offlineLast[i]), start.AddMilliseconds(offlineNext[i]))
-                { Note = $"uplink lost for {(offlineNext[i] - offlineLast[i]) / 60000.0:F0} min" });
-            }
-        }
+        gaps.Report(output, DeviceId, start);
 
         output.Incidents.AddRange(FixedIncidents);
         output.LookAlikes.AddRange(ExtraLookAlikes);
