@@ -56,6 +56,23 @@ public sealed class ReplayCommandTests : IDisposable
     }
 
     [Fact]
+    public void Envelopes_in_any_json_form_replay_like_the_compact_one()
+    {
+        // Fields reordered, the topic escaped, spacing, an extra envelope field: the general path must agree.
+        static string General(string line)
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(line);
+            var topic = doc.RootElement.GetProperty("topic").GetString()!.Replace("/", "\\u002f", StringComparison.Ordinal);
+            return $"{{ \"receivedBy\": \"bridge-1\", \"payload\": {doc.RootElement.GetProperty("payload").GetRawText()}, \"topic\": \"{topic}\" }}";
+        }
+
+        var compact = Replay(Story());
+        Assert.NotEmpty(compact.Alerts);
+        Assert.Equal(compact.Alerts, Replay(Story().Select(General)).Alerts);
+        Assert.Equal(compact.Alerts, Replay(Story().Select((l, i) => i % 2 == 0 ? General(l) : l)).Alerts);
+    }
+
+    [Fact]
     public void Partitions_spread_devices_but_each_device_stays_on_one_engine()
     {
         var lines = Story().Select(l => System.Text.Encoding.UTF8.GetBytes(l)).ToList();
@@ -65,6 +82,10 @@ public sealed class ReplayCommandTests : IDisposable
                 .ToDictionary(g => g.Key, g => g.Select(l => SmartPower.Replay.ReplayRunner.PartitionOf(l, partitions)).Distinct().Single());
             Assert.All(byDevice.Values, p => Assert.InRange(p, 0, partitions - 1));
         }
+
+        var escaped = System.Text.Encoding.UTF8.GetBytes($"{{\"payload\":{{}},\"topic\":\"{Feed.Topic("m-0002").Replace("/", "\\u002f", StringComparison.Ordinal)}\"}}");
+        var plain = System.Text.Encoding.UTF8.GetBytes(Line("m-0002", "{}"));
+        Assert.Equal(SmartPower.Replay.ReplayRunner.PartitionOf(plain, 7), SmartPower.Replay.ReplayRunner.PartitionOf(escaped, 7));
     }
 
     [Fact]

@@ -90,7 +90,15 @@ public static class ReplayRunner
     /// <summary>The partition of a line's device (a stable FNV-1a hash of its id); lines without a readable topic go to 0.</summary>
     internal static int PartitionOf(ReadOnlySpan<byte> line, int partitions)
     {
-        if (partitions == 1 || !TrySplit(line, out var topic, out _) || !Topic.TryParse(topic, out var parsed))
+        if (partitions == 1)
+        {
+            return 0;
+        }
+
+        Span<byte> scratch = stackalloc byte[256];
+        scoped ReadOnlySpan<byte> topic;
+        if ((!TrySplitFast(line, out topic, out _) && SplitGeneral(line, scratch, out topic, out _) != RejectReason.None)
+            || !Topic.TryParse(topic, out var parsed))
         {
             return 0;
         }
@@ -156,64 +164,27 @@ public static class ReplayRunner
         return true;
     }
 
-    /// <summary>Finds a line's topic by the fast split, or failing that by reading the envelope as JSON.</summary>
-    private static bool TrySplit(ReadOnlySpan<byte> line, out ReadOnlySpan<byte> topic, out byte[]? unescaped)
-    {
-        unescaped = null;
-        if (TrySplitFast(line, out topic, out _))
-        {
-            return true;
-        }
-
-        try
-        {
-            var reader = new Utf8JsonReader(line, new JsonReaderOptions { MaxDepth = 16 });
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-            {
-                return false;
-            }
-
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-            {
-                var isTopic = reader.ValueTextEquals("topic"u8);
-                reader.Read();
-                if (isTopic && reader.TokenType == JsonTokenType.String)
-                {
-                    if (reader.ValueIsEscaped)
-                    {
-                        unescaped = System.Text.Encoding.UTF8.GetBytes(reader.GetString()!);
-                        topic = unescaped;
-                    }
-                    else
-                    {
-                        topic = reader.ValueSpan;
-                    }
-
-                    return true;
-                }
-
-                reader.Skip();
-            }
-        }
-        catch (JsonException)
-        {
-        }
-
-        return false;
-    }
-
     private static ProcessResult ProcessGeneralLine(DetectionEngine engine, ReadOnlySpan<byte> line, IDetectionSink sink)
     {
-        scoped ReadOnlySpan<byte> topic = default;
-        ReadOnlySpan<byte> payload = default;
+        Span<byte> scratch = stackalloc byte[256];
+        var failure = SplitGeneral(line, scratch, out var topic, out var payload);
+        return failure == RejectReason.None ? engine.Process(topic, payload, sink) : ProcessResult.Reject(failure);
+    }
+
+    /// <summary>
+    /// Reads a line's envelope as JSON, in any field order and with escapes: its topic (unescaped into
+    /// <paramref name="scratch"/> if need be) and its raw payload.
+    /// </summary>
+    private static RejectReason SplitGeneral(ReadOnlySpan<byte> line, Span<byte> scratch, out ReadOnlySpan<byte> topic, out ReadOnlySpan<byte> payload)
+    {
+        topic = payload = default;
         bool hasTopic = false, hasPayload = false;
-        Span<byte> unescaped = stackalloc byte[256];
         try
         {
             var reader = new Utf8JsonReader(line, new JsonReaderOptions { MaxDepth = 16 });
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
-                return ProcessResult.Reject(RejectReason.MalformedJson);
+                return RejectReason.MalformedJson;
             }
 
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
@@ -221,25 +192,12 @@ public static class ReplayRunner
                 if (reader.ValueTextEquals("topic"u8))
                 {
                     reader.Read();
-                    if (reader.TokenType != JsonTokenType.String || hasTopic)
+                    if (reader.TokenType != JsonTokenType.String || hasTopic || (reader.ValueIsEscaped && reader.ValueSpan.Length > scratch.Length))
                     {
-                        return ProcessResult.Reject(RejectReason.BadTopic);
+                        return RejectReason.BadTopic;
                     }
 
-                    if (reader.ValueIsEscaped)
-                    {
-                        if (reader.ValueSpan.Length > unescaped.Length)
-                        {
-                            return ProcessResult.Reject(RejectReason.BadTopic);
-                        }
-
-                        topic = unescaped[..reader.CopyString(unescaped)];
-                    }
-                    else
-                    {
-                        topic = reader.ValueSpan;
-                    }
-
+                    topic = reader.ValueIsEscaped ? scratch[..reader.CopyString(scratch)] : reader.ValueSpan;
                     hasTopic = true;
                 }
                 else if (reader.ValueTextEquals("payload"u8))
@@ -259,15 +217,10 @@ public static class ReplayRunner
         }
         catch (JsonException)
         {
-            return ProcessResult.Reject(RejectReason.MalformedJson);
+            return RejectReason.MalformedJson;
         }
 
-        if (!hasTopic)
-        {
-            return ProcessResult.Reject(RejectReason.BadTopic);
-        }
-
-        return hasPayload ? engine.Process(topic, payload, sink) : ProcessResult.Reject(RejectReason.MalformedJson);
+        return !hasTopic ? RejectReason.BadTopic : hasPayload ? RejectReason.None : RejectReason.MalformedJson;
     }
 
     /// <summary>One engine and the thread that feeds it batches of lines, in order, through a bounded queue.</summary>
