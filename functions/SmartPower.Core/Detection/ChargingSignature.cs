@@ -8,7 +8,8 @@ namespace SmartPower.Detection;
 /// <para>
 /// How it decides. The meter reports one number, the sum of every load on the circuit. The power is first
 /// passed through a 3-sample median filter, which removes one-sample spikes (motor inrush, switching noise).
-/// It then looks for <b>edges</b>: sample-to-sample changes of 25 W or more. A change spread over up to three
+/// It then looks for <b>edges</b>: sample-to-sample changes of at least 10 W, or 5 times the circuit's recent noise
+/// if that is more. A change spread over up to three
 /// samples is one step (a charger's 2-5 s soft start can straddle a sample boundary); one that keeps going is a
 /// <b>ramp</b> (an inverter air-conditioner or heater modulating), which never counts as a switch-on.
 /// </para>
@@ -18,9 +19,11 @@ namespace SmartPower.Detection;
 /// level by more than half the step: that overshoot is a compressor or motor inrush (fridge, pump), while a
 /// charger soft-starts.</item>
 /// <item><b>Bookkeeping.</b> Every other step-on is remembered as some other load. A falling step is matched to
-/// the most recent load of about its size (0.7-1.43x) and ends it, so a fridge switching off beside a charger
-/// of the same size ends the fridge, not the charger. Every step moves the candidates' baselines, so loads
-/// switching beside a charger do not disturb its estimated power.</item>
+/// the most recent load of about its size (0.7-1.43x; a candidate, whose level is tracked closely, only within 10%)
+/// and ends it, so a fridge switching off beside a charger of the same size ends the fridge, not the charger. A big
+/// load that falls by less than it rose leaves a remainder behind: a charger plugged in as the kettle starts or the
+/// rice cooker stops becomes a candidate too. Every step moves the candidates' baselines, so loads switching beside
+/// a charger do not disturb its estimated power.</item>
 /// <item><b>Noise (evidence only).</b> The mean sample-to-sample change in the first undisturbed window after the
 /// step is compared with the circuit's noise before it and reported with the alert, but it vetoes nothing: a TV or PC
 /// switched on beside the charger, or a busy circuit, makes the window noisy as often as the load itself does.</item>
@@ -36,7 +39,7 @@ namespace SmartPower.Detection;
 /// stay flat or fall as they warm, fridges settle, TVs wander, air-conditioners swing.</item>
 /// <item><b>Held.</b> Nothing is called before <c>ChargerMinHoldS</c> (10 min) of steady load, which outlasts a
 /// kettle, a microwave or most fridge cycles. A candidate that has not shown the signature by
-/// <c>ChargerDecideWithinS</c> (2 h) is taken for something else.</item>
+/// <c>ChargerDecideWithinS</c> (3 h) is taken for something else.</item>
 /// </list>
 /// A confirmed candidate opens one illegal-charging incident per meter: critical on a common-area circuit
 /// (a flying wire or a charger in the stairwell), warning in a dwelling. The incident clears when every
