@@ -265,6 +265,36 @@ internal abstract class DeviceBase(string deviceId, string siteId, Rng rng)
 
     protected static string Ts(DateTimeOffset start, long tMs) => Format.Ts(start.AddMilliseconds(tMs));
 
+    /// <summary>Adds the ground truth every device kind reports: natural hazards, injected ones, fixed incidents, extra look-alikes.</summary>
+    protected void Finish(DeviceOutput output, DateTimeOffset start)
+    {
+        foreach (var sc in Scanners)
+        {
+            sc.Close();
+            foreach (var (type, port, s, e) in sc.Found)
+            {
+                output.Incidents.Add(new GroundTruthIncident(type, DeviceId, port, start.AddMilliseconds(s), start.AddMilliseconds(e))
+                { Note = "natural (not injected)" });
+            }
+        }
+
+        foreach (var tr in Trackers)
+        {
+            if (tr.Result is { } r)
+            {
+                output.Incidents.Add(new GroundTruthIncident(tr.Type, DeviceId, tr.Port, start.AddMilliseconds(r.First), start.AddMilliseconds(r.Last))
+                { Note = tr.Note });
+            }
+            else
+            {
+                output.Diagnostics.Add($"{tr.Type} on {DeviceId} was injected but never crossed its threshold ({tr.Note})");
+            }
+        }
+
+        output.Incidents.AddRange(FixedIncidents);
+        output.LookAlikes.AddRange(ExtraLookAlikes);
+    }
+
     /// <summary>
     /// The device's planned uplink losses: which reading times fall silent, and the ground truth of each gap, from
     /// the last reading before it to the first after it.
@@ -476,35 +506,6 @@ internal sealed class MeterDevice(string deviceId, string siteId, Rng rng, doubl
 
         return output;
     }
-
-    private void Finish(DeviceOutput output, DateTimeOffset start)
-    {
-        foreach (var sc in Scanners)
-        {
-            sc.Close();
-            foreach (var (type, port, s, e) in sc.Found)
-            {
-                output.Incidents.Add(new GroundTruthIncident(type, DeviceId, port, start.AddMilliseconds(s), start.AddMilliseconds(e))
-                { Note = "natural (not injected)" });
-            }
-        }
-
-        foreach (var tr in Trackers)
-        {
-            if (tr.Result is { } r)
-            {
-                output.Incidents.Add(new GroundTruthIncident(tr.Type, DeviceId, tr.Port, start.AddMilliseconds(r.First), start.AddMilliseconds(r.Last))
-                { Note = tr.Note });
-            }
-            else
-            {
-                output.Diagnostics.Add($"{tr.Type} on {DeviceId} was injected but never crossed its threshold ({tr.Note})");
-            }
-        }
-
-        output.Incidents.AddRange(FixedIncidents);
-        output.LookAlikes.AddRange(ExtraLookAlikes);
-    }
 }
 
 /// <summary>A compliant e-bike charging session on a pile port.</summary>
@@ -677,33 +678,8 @@ internal sealed class PileDevice(string deviceId, string siteId, Rng rng) : Devi
             output.Lines.Add((tMs, sb.ToString()));
         }
 
-        foreach (var sc in Scanners)
-        {
-            sc.Close();
-            foreach (var (type, port, s, e) in sc.Found)
-            {
-                output.Incidents.Add(new GroundTruthIncident(type, DeviceId, port, start.AddMilliseconds(s), start.AddMilliseconds(e))
-                { Note = "natural (not injected)" });
-            }
-        }
-
-        foreach (var tr in Trackers)
-        {
-            if (tr.Result is { } r)
-            {
-                output.Incidents.Add(new GroundTruthIncident(tr.Type, DeviceId, tr.Port, start.AddMilliseconds(r.First), start.AddMilliseconds(r.Last))
-                { Note = tr.Note });
-            }
-            else
-            {
-                output.Diagnostics.Add($"{tr.Type} on {DeviceId} was injected but never crossed its threshold ({tr.Note})");
-            }
-        }
-
+        Finish(output, start);
         gaps.Report(output, DeviceId, start);
-
-        output.Incidents.AddRange(FixedIncidents);
-        output.LookAlikes.AddRange(ExtraLookAlikes);
         return output;
     }
 }
