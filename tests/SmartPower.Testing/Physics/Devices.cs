@@ -265,6 +265,28 @@ internal abstract class DeviceBase(string deviceId, string siteId, Rng rng)
 
     protected static string Ts(DateTimeOffset start, long tMs) => Format.Ts(start.AddMilliseconds(tMs));
 
+    /// <summary>Lets the hazard trackers and scanners see a reading as reported.</summary>
+    protected void Observe(double t, long tMs, Reading reading)
+    {
+        foreach (var tr in Trackers)
+        {
+            tr.Observe(t, tMs, reading);
+        }
+
+        foreach (var sc in Scanners)
+        {
+            sc.Observe(t, tMs, reading);
+        }
+    }
+
+    /// <summary>Starts a replay line: the envelope, the topic, and the payload's ts and seq.</summary>
+    protected static void BeginLine(StringBuilder sb, string topic, DateTimeOffset start, long tMs, long seq)
+    {
+        sb.Clear();
+        sb.Append("{\"topic\":\"").Append(topic).Append("\",\"payload\":{\"ts\":\"").Append(Ts(start, tMs))
+            .Append("\",\"seq\":").Append(seq.ToString(CultureInfo.InvariantCulture));
+    }
+
     /// <summary>Adds the ground truth every device kind reports: natural hazards, injected ones, fixed incidents, extra look-alikes.</summary>
     protected void Finish(DeviceOutput output, DateTimeOffset start)
     {
@@ -454,19 +476,8 @@ internal sealed class MeterDevice(string deviceId, string siteId, Rng rng, doubl
             reading.TempC = tmR;
             reading.LeakMa = lkR;
             reading.Arc = arc;
-            foreach (var tr in Trackers)
-            {
-                tr.Observe(t, tMs, reading);
-            }
-
-            foreach (var sc in Scanners)
-            {
-                sc.Observe(t, tMs, reading);
-            }
-
-            sb.Clear();
-            sb.Append("{\"topic\":\"").Append(topic).Append("\",\"payload\":{\"ts\":\"").Append(Ts(start, tMs))
-                .Append("\",\"seq\":").Append(seq.ToString(CultureInfo.InvariantCulture));
+            Observe(t, tMs, reading);
+            BeginLine(sb, topic, start, tMs, seq);
             Format.Num(sb, ",\"voltageV\":", vm, 1);
             Format.Num(sb, ",\"currentA\":", imR, 2);
             Format.Num(sb, ",\"powerW\":", pmR, 1);
@@ -638,19 +649,8 @@ internal sealed class PileDevice(string deviceId, string siteId, Rng rng) : Devi
             reading.LeakMa = lk;
             reading.CurrentA = totalI;
             Array.Copy(powers, reading.PortW, PortCount);
-            foreach (var tr in Trackers)
-            {
-                tr.Observe(t, tMs, reading);
-            }
-
-            foreach (var sc in Scanners)
-            {
-                sc.Observe(t, tMs, reading);
-            }
-
-            sb.Clear();
-            sb.Append("{\"topic\":\"").Append(topic).Append("\",\"payload\":{\"ts\":\"").Append(Ts(start, tMs))
-                .Append("\",\"seq\":").Append(seq.ToString(CultureInfo.InvariantCulture));
+            Observe(t, tMs, reading);
+            BeginLine(sb, topic, start, tMs, seq);
             Format.Num(sb, ",\"voltageV\":", v + (0.1 * Rng.Normal()), 1);
             Format.Num(sb, ",\"tempC\":", tm, 1);
             Format.Num(sb, ",\"leakageMa\":", lk, 1);
