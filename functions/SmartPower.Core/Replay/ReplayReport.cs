@@ -1,6 +1,7 @@
 using System.Text;
 using SmartPower.Alerts;
 using SmartPower.Contract;
+using SmartPower.Detection;
 
 namespace SmartPower.Replay;
 
@@ -34,14 +35,35 @@ public sealed class ReplayReport
 
     internal void Add(RejectReason reason, long count) => _rejected[(int)reason] += count;
 
-    internal void Absorb(PartitionCounts counts)
+    /// <summary>Counts what became of one message.</summary>
+    internal void Count(ProcessResult result)
     {
-        Accepted += counts.Accepted;
-        StatusMessages += counts.Status;
-        Duplicates += counts.Duplicates;
+        switch (result.Outcome)
+        {
+            case MessageOutcome.Accepted:
+                Accepted++;
+                break;
+            case MessageOutcome.Status:
+                StatusMessages++;
+                break;
+            case MessageOutcome.Duplicate:
+                Duplicates++;
+                break;
+            default:
+                _rejected[(int)result.Failure.Reason]++;
+                break;
+        }
+    }
+
+    /// <summary>Adds another report's message counts (a partition's) to this one.</summary>
+    internal void Absorb(ReplayReport other)
+    {
+        Accepted += other.Accepted;
+        StatusMessages += other.StatusMessages;
+        Duplicates += other.Duplicates;
         for (var i = 0; i < _rejected.Length; i++)
         {
-            _rejected[i] += counts.Rejected[i];
+            _rejected[i] += other._rejected[i];
         }
     }
 

@@ -240,7 +240,8 @@ public static class ReplayRunner
 
         public AlertBook Book { get; } = new();
 
-        public PartitionCounts Counts { get; } = new();
+        /// <summary>What this partition's messages became; read by the reader thread for progress, racily, as counters that only grow.</summary>
+        public ReplayReport Counts { get; } = new();
 
         public void Add(ReadOnlySpan<byte> line)
         {
@@ -292,35 +293,6 @@ public static class ReplayRunner
             line.CopyTo(_bytes.AsSpan(_length));
             _length += line.Length;
             _ends.Add(_length);
-        }
-    }
-}
-
-/// <summary>What one partition saw; read by the reader thread for progress, so the counters are read racily but only ever grow.</summary>
-internal sealed class PartitionCounts
-{
-    public long[] Rejected { get; } = new long[Enum.GetValues<RejectReason>().Length];
-
-    public long Accepted;
-    public long Status;
-    public long Duplicates;
-
-    public void Count(ProcessResult result)
-    {
-        switch (result.Outcome)
-        {
-            case MessageOutcome.Accepted:
-                Accepted++;
-                break;
-            case MessageOutcome.Status:
-                Status++;
-                break;
-            case MessageOutcome.Duplicate:
-                Duplicates++;
-                break;
-            default:
-                Rejected[(int)result.Failure.Reason]++;
-                break;
         }
     }
 }
