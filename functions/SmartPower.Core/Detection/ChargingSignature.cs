@@ -170,7 +170,7 @@ internal sealed class ChargingSignature
 
             if (ended >= 0)
             {
-                End(ended, _edgeStartTs, device, ref incident, sink);
+                End(ended, _edgeStartTs, ref incident, sink);
             }
         }
 
@@ -303,7 +303,7 @@ internal sealed class ChargingSignature
             c.TrackTaper(ts, level < Math.Max(25, 0.15 * c.Step));
             if (c.TaperedFor(ts) >= TaperClearMs || held > MaxChargeMs)
             {
-                End(slot, ts, device, ref incident, sink);
+                End(slot, ts, ref incident, sink);
             }
 
             return;
@@ -356,7 +356,7 @@ internal sealed class ChargingSignature
         incident.Raise(ts, severity, level, evidence, sink);
     }
 
-    private void End(int slot, long ts, Device device, ref Incident? incident, IDetectionSink sink)
+    private void End(int slot, long ts, ref Incident? incident, IDetectionSink sink)
     {
         var ended = _loads![slot]!;
         _loads[slot] = null;
@@ -373,7 +373,6 @@ internal sealed class ChargingSignature
             }
         }
 
-        _ = device;
         incident.Clear(ts, new Evidence(new("stepW", c.Step), new("chargedS", (ts - c.StartTs) / 1000.0)), sink);
     }
 
