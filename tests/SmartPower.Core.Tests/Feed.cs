@@ -36,7 +36,8 @@ internal sealed class Feed
 
     public DeviceRegistry Registry { get; }
 
-    public DetectionEngine Engine { get; }
+    /// <summary>The engine readings go to; a test of saved state swaps in one restored from it.</summary>
+    public DetectionEngine Engine { get; set; }
 
     public CollectingSink Sink { get; } = new();
 
