@@ -99,6 +99,7 @@ public sealed class SavedStateSizeTests(ITestOutputHelper output)
 
         output.WriteLine($"in memory, quiet meter:                {quiet / Meters} bytes (state, hold watches, charging detector), plus 16 in the offline queue");
         output.WriteLine($"in memory, meter watching a candidate: {watching / Meters} bytes (plus the load table and the candidate)");
+        output.WriteLine($"of which each of a meter's four hold watches: {System.Runtime.CompilerServices.Unsafe.SizeOf<HoldWatch>()} bytes");
         Assert.Empty(sink.Transitions);
     }
 
