@@ -286,12 +286,34 @@ public sealed class SavedStateTests
     public void Nothing_to_save_for_a_device_that_has_sent_nothing_or_is_unknown()
     {
         var feed = new Feed();
+        var empty = DetectionEngine.Restore(feed.Registry, Save(feed.Engine.SaveState));
+        Assert.Null(empty.StreamTime);
+        Assert.Equal(Save(feed.Engine.SaveState), Save(empty.SaveState));
+
         feed.Meter("m-0001", 0, 5);
         var output = new ArrayBufferWriter<byte>();
         Assert.False(feed.Engine.TrySaveDevice("m-0002", output));
         Assert.False(feed.Engine.TrySaveDevice("m-9999", output));
         Assert.Equal(0, output.WrittenCount);
         Assert.True(feed.Engine.TrySaveDevice("m-0001", output));
+    }
+
+    [Fact]
+    public void Saving_a_device_into_a_reused_buffer_allocates_nothing()
+    {
+        var feed = new Feed();
+        feed.MeterSeries("m-0001", 0, 3600, s => s < 600 ? 0.3 : 0.8); // a 115 W step: a candidate with its sums
+        var output = new ArrayBufferWriter<byte>(4096);
+        feed.Engine.TrySaveDevice("m-0001", output);
+        output.ResetWrittenCount();
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 100; i++)
+        {
+            feed.Engine.TrySaveDevice("m-0001", output);
+            output.ResetWrittenCount();
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 
     internal static byte[] Save(Action<IBufferWriter<byte>> save)
