@@ -60,5 +60,15 @@ internal static class Migrations
             PRIMARY KEY (device_id, token_hash)
         ) WITHOUT ROWID;
         """,
+
+        // 3: people act on alerts (ThingsBoard's model: acknowledge, then resolve), and each act is in the history.
+        """
+        ALTER TABLE alerts ADD COLUMN acknowledged_at INTEGER;
+        ALTER TABLE alerts ADD COLUMN acknowledged_by TEXT;
+        ALTER TABLE alerts ADD COLUMN resolved_at INTEGER;
+        ALTER TABLE alerts ADD COLUMN resolved_by TEXT;
+        ALTER TABLE alert_transitions ADD COLUMN actor TEXT;
+        ALTER TABLE alert_transitions ADD COLUMN note TEXT;
+        """,
     ];
 }

@@ -114,7 +114,7 @@ public sealed class SqliteStore : IPipelineStore, IDeviceCredentials, IAsyncDisp
     {
         await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT alert_json, stored_at FROM alerts" + (siteId is null ? "" : " WHERE site_id = $site")
+        command.CommandText = "SELECT alert_json, stored_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by FROM alerts" + (siteId is null ? "" : " WHERE site_id = $site")
             + " ORDER BY opened_at DESC, alert_id";
         if (siteId is not null)
         {
@@ -125,7 +125,7 @@ public sealed class SqliteStore : IPipelineStore, IDeviceCredentials, IAsyncDisp
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            alerts.Add(new StoredAlert(AlertJson.Parse(reader.GetString(0)), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1))));
+            alerts.Add(ReadAlert(reader));
         }
 
         return alerts;
@@ -136,7 +136,7 @@ public sealed class SqliteStore : IPipelineStore, IDeviceCredentials, IAsyncDisp
     {
         await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT kind, at, alert_json, stored_at FROM alert_transitions WHERE alert_id = $id ORDER BY at, kind";
+        command.CommandText = "SELECT kind, at, alert_json, stored_at, actor, note FROM alert_transitions WHERE alert_id = $id ORDER BY stored_at, at, kind";
         command.Parameters.AddWithValue("$id", alertId);
         var transitions = new List<StoredTransition>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -146,7 +146,11 @@ public sealed class SqliteStore : IPipelineStore, IDeviceCredentials, IAsyncDisp
                 reader.GetString(0),
                 DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)),
                 AlertJson.Parse(reader.GetString(2)),
-                DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3))));
+                DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3)))
+            {
+                Actor = reader.IsDBNull(4) ? null : reader.GetString(4),
+                Note = reader.IsDBNull(5) ? null : reader.GetString(5),
+            });
         }
 
         return transitions;
@@ -185,6 +189,25 @@ public sealed class SqliteStore : IPipelineStore, IDeviceCredentials, IAsyncDisp
                 reader.IsDBNull(3) ? null : reader.GetInt64(3) != 0)
             : null;
     }
+
+    /// <summary>One alert as stored, or null.</summary>
+    public async Task<StoredAlert?> GetAlertAsync(string alertId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT alert_json, stored_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by FROM alerts WHERE alert_id = $id";
+        command.Parameters.AddWithValue("$id", alertId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadAlert(reader) : null;
+    }
+
+    /// <summary>A person acknowledges an alert: recorded once (a second acknowledgement changes nothing) in its history.</summary>
+    public Task<HumanActOutcome> AcknowledgeAsync(string alertId, string actor, string? note, CancellationToken cancellationToken = default) =>
+        ActAsync(alertId, "acknowledged", "acknowledged_at", "acknowledged_by", actor, note, cancellationToken);
+
+    /// <summary>A person resolves an alert (the hazard dealt with): recorded once in its history; it also counts as acknowledged.</summary>
+    public Task<HumanActOutcome> ResolveAsync(string alertId, string actor, string? note, CancellationToken cancellationToken = default) =>
+        ActAsync(alertId, "resolved", "resolved_at", "resolved_by", actor, note, cancellationToken);
 
     public async ValueTask<bool> VerifyAsync(string deviceId, string token, CancellationToken cancellationToken)
     {
@@ -258,6 +281,66 @@ public sealed class SqliteStore : IPipelineStore, IDeviceCredentials, IAsyncDisp
         {
             _write.Release();
         }
+    }
+
+    private async Task<HumanActOutcome> ActAsync(string alertId, string kind, string atColumn, string byColumn, string actor, string? note, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(actor);
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        await _write.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await using var tx = (SqliteTransaction)await _writer.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using var update = Command(tx, $"UPDATE alerts SET {atColumn} = $now, {byColumn} = $actor WHERE alert_id = $id AND {atColumn} IS NULL");
+            update.Parameters.AddWithValue("$now", now);
+            update.Parameters.AddWithValue("$actor", actor);
+            update.Parameters.AddWithValue("$id", alertId);
+            if (await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 0)
+            {
+                await using var exists = Command(tx, "SELECT COUNT(*) FROM alerts WHERE alert_id = $id");
+                exists.Parameters.AddWithValue("$id", alertId);
+                return (long)(await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))! == 0 ? HumanActOutcome.NotFound : HumanActOutcome.AlreadyDone;
+            }
+
+            if (kind == "resolved")
+            {
+                await using var ack = Command(tx, "UPDATE alerts SET acknowledged_at = $now, acknowledged_by = $actor WHERE alert_id = $id AND acknowledged_at IS NULL");
+                ack.Parameters.AddWithValue("$now", now);
+                ack.Parameters.AddWithValue("$actor", actor);
+                ack.Parameters.AddWithValue("$id", alertId);
+                await ack.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await using var history = Command(tx, """
+                INSERT INTO alert_transitions (alert_id, kind, at, severity, stored_at, alert_json, actor, note)
+                SELECT alert_id, $kind, $now, severity, $now, alert_json, $actor, $note FROM alerts WHERE alert_id = $id
+                ON CONFLICT DO NOTHING
+                """);
+            history.Parameters.AddWithValue("$kind", kind);
+            history.Parameters.AddWithValue("$now", now);
+            history.Parameters.AddWithValue("$actor", actor);
+            history.Parameters.AddWithValue("$note", (object?)note ?? DBNull.Value);
+            history.Parameters.AddWithValue("$id", alertId);
+            await history.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return HumanActOutcome.Done;
+        }
+        finally
+        {
+            _write.Release();
+        }
+    }
+
+    private static StoredAlert ReadAlert(SqliteDataReader reader)
+    {
+        static DateTimeOffset? Time(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(i));
+        return new StoredAlert(AlertJson.Parse(reader.GetString(0)), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)))
+        {
+            AcknowledgedAt = Time(reader, 2),
+            AcknowledgedBy = reader.IsDBNull(3) ? null : reader.GetString(3),
+            ResolvedAt = Time(reader, 4),
+            ResolvedBy = reader.IsDBNull(5) ? null : reader.GetString(5),
+        };
     }
 
     private static async Task WriteTransitionsAsync(SqliteTransaction tx, IReadOnlyList<AlertTransition> transitions, long now, CancellationToken cancellationToken)
@@ -368,11 +451,36 @@ public sealed class SqliteStore : IPipelineStore, IDeviceCredentials, IAsyncDisp
     }
 }
 
-/// <summary>An alert as stored, and when it was first stored (wall clock).</summary>
-public sealed record StoredAlert(Alert Alert, DateTimeOffset StoredAt);
+/// <summary>An alert as stored, when it was first stored (wall clock), and what people did about it.</summary>
+public sealed record StoredAlert(Alert Alert, DateTimeOffset StoredAt)
+{
+    public DateTimeOffset? AcknowledgedAt { get; init; }
 
-/// <summary>One transition of an alert's history.</summary>
-public sealed record StoredTransition(string Kind, DateTimeOffset At, Alert Alert, DateTimeOffset StoredAt);
+    public string? AcknowledgedBy { get; init; }
+
+    public DateTimeOffset? ResolvedAt { get; init; }
+
+    public string? ResolvedBy { get; init; }
+}
+
+/// <summary>
+/// One entry of an alert's history: the engine's <c>opened</c>/<c>updated</c>/<c>cleared</c> (at event time), or a
+/// person's <c>acknowledged</c>/<c>resolved</c> (at wall-clock time, with actor and note).
+/// </summary>
+public sealed record StoredTransition(string Kind, DateTimeOffset At, Alert Alert, DateTimeOffset StoredAt)
+{
+    public string? Actor { get; init; }
+
+    public string? Note { get; init; }
+}
+
+/// <summary>What an acknowledge or resolve did.</summary>
+public enum HumanActOutcome
+{
+    Done,
+    AlreadyDone,
+    NotFound,
+}
 
 /// <summary>A device's latest status as stored.</summary>
 public sealed record StoredDevice(string DeviceId, string SiteId, string? ReadingJson, DateTimeOffset HeardAt, bool? Online);

@@ -93,7 +93,7 @@ public sealed class SqliteStoreTests : IAsyncLifetime
         {
             await connection.OpenAsync();
             await using var command = connection.CreateCommand();
-            command.CommandText = "CREATE TABLE alerts (alert_id TEXT PRIMARY KEY); PRAGMA user_version = 1;";
+            command.CommandText = Migrations.All[0] + "\nPRAGMA user_version = 1;"; // a database of the first release
             await command.ExecuteNonQueryAsync();
         }
 
@@ -116,6 +116,27 @@ public sealed class SqliteStoreTests : IAsyncLifetime
         Assert.Contains("schema version 99", ex.Message, StringComparison.Ordinal);
         SqliteConnection.ClearAllPools();
         File.Delete(old);
+    }
+
+    [Fact]
+    public async Task Acknowledge_and_resolve_are_recorded_once_with_actor_and_note_and_survive_engine_updates()
+    {
+        var (opened, cleared) = Lifecycle();
+        var id = opened.Alert.AlertId;
+        Assert.Equal(HumanActOutcome.NotFound, await _store.AcknowledgeAsync(id, "officer-li", null));
+        await _store.CommitAsync(new BatchCommit(0, [opened], [], null), CancellationToken.None);
+        Assert.Equal(HumanActOutcome.Done, await _store.AcknowledgeAsync(id, "officer-li", "crew sent"));
+        Assert.Equal(HumanActOutcome.AlreadyDone, await _store.AcknowledgeAsync(id, "officer-wang", null));
+        await _store.CommitAsync(new BatchCommit(0, [cleared], [], null), CancellationToken.None);
+        Assert.Equal(HumanActOutcome.Done, await _store.ResolveAsync(id, "pm-zhao", "charger removed"));
+
+        var alert = await _store.GetAlertAsync(id);
+        Assert.Equal(AlertState.Cleared, alert!.Alert.State);
+        Assert.Equal("officer-li", alert.AcknowledgedBy);
+        Assert.Equal("pm-zhao", alert.ResolvedBy);
+        var history = await _store.GetTransitionsAsync(id);
+        Assert.Equal(["opened", "acknowledged", "cleared", "resolved"], history.Select(t => t.Kind));
+        Assert.Equal(("officer-li", "crew sent"), (history[1].Actor, history[1].Note));
     }
 
     private static (AlertTransition Opened, AlertTransition Cleared) Lifecycle()
