@@ -22,7 +22,7 @@ public sealed class SqliteStoreOptions
 /// checkpoint land together or not at all. Alerts are upserted by their deterministic id and only ever move forward
 /// in event time; transitions are keyed by (alert, time, kind), so a replayed batch changes nothing.
 /// </summary>
-public sealed class SqliteStore : IPipelineStore, IDeviceCredentials, IAsyncDisposable
+public sealed partial class SqliteStore : IPipelineStore, IDeviceCredentials, IAsyncDisposable
 {
     private readonly SqliteConnection _writer;
     private readonly SemaphoreSlim _write = new(1, 1);
