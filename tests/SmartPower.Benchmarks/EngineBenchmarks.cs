@@ -4,7 +4,8 @@ using SmartPower.Contract;
 using SmartPower.Detection;
 using SmartPower.Registry;
 using SmartPower.Replay;
-using SmartPower.Testing;
+using SmartPower.DeviceSim.Simulation;
+using SmartPower.DeviceSim.Truth;
 
 namespace SmartPower.Benchmarks;
 
@@ -26,7 +27,7 @@ public class EngineBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var night = CompoundNight.Generate(new CompoundNightOptions { Duration = TimeSpan.FromHours(1) });
+        var night = CompoundNight.Generate(new Scenario { Duration = TimeSpan.FromHours(1) });
         _registry = RegistryLoader.Parse(night.RegistryJson);
         var lines = night.Lines.Take(Lines).ToArray();
         _lines = [.. lines.Select(Encoding.UTF8.GetBytes)];

@@ -1,14 +1,15 @@
 using System.Text;
 using SmartPower.Registry;
 using SmartPower.Replay;
-using SmartPower.Testing;
+using SmartPower.DeviceSim.Simulation;
+using SmartPower.DeviceSim.Truth;
 
 namespace SmartPower.Tests;
 
 /// <summary>Duplicated, reordered and replayed input adds no alerts, on a labelled night with every incident type.</summary>
 public sealed class IdempotenceTests
 {
-    private static readonly LabelledNight Night = CompoundNight.Generate(new CompoundNightOptions
+    private static readonly LabelledNight Night = CompoundNight.Generate(new Scenario
     {
         Seed = 11,
         Duration = TimeSpan.FromHours(4),

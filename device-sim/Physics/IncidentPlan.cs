@@ -1,40 +1,47 @@
 using System.Globalization;
+using SmartPower.DeviceSim.Truth;
 
-namespace SmartPower.Testing.Physics;
+namespace SmartPower.DeviceSim.Physics;
 
 /// <summary>
 /// Plans the night's hazards and the deliberate look-alikes onto devices. Each hazard gets a device of its
 /// own (so they never mask each other), a time drawn from when such things happen in a residential
 /// compound, and the physical cause that produces it (a charger, a bank of heaters, a loose terminal...).
 /// </summary>
-internal sealed class Scenario
+internal sealed class IncidentPlan
 {
     private readonly int _seed;
     private readonly NightClock _clock;
-    private readonly CompoundNightOptions _o;
+    private readonly DateTimeOffset _start;
+    private readonly bool _lookAlikes;
+    private readonly int _dwellingCount;
+    private readonly int _commonCount;
     private readonly List<MeterDevice> _dwellings;
     private readonly List<MeterDevice> _commons;
     private readonly List<PileDevice> _piles;
     private readonly Rng _plan;
-    private readonly double _dt;
 
-    public Scenario(int seed, NightClock clock, CompoundNightOptions o, List<MeterDevice> dwellings, List<MeterDevice> commons, List<PileDevice> piles)
+    /// <param name="planStream">The name of the random stream that shuffles the site's devices ("scenario" for the first site).</param>
+    public IncidentPlan(int seed, string planStream, NightClock clock, DateTimeOffset start, bool lookAlikes,
+        List<MeterDevice> dwellings, List<MeterDevice> commons, List<PileDevice> piles)
     {
         _seed = seed;
         _clock = clock;
-        _o = o;
-        _plan = Rng.For(seed, "scenario");
+        _start = start;
+        _lookAlikes = lookAlikes;
+        _dwellingCount = dwellings.Count;
+        _commonCount = commons.Count;
+        _plan = Rng.For(seed, planStream);
         _dwellings = [.. dwellings];
         _commons = [.. commons];
         _piles = piles;
         _plan.Shuffle(_dwellings);
         _plan.Shuffle(_commons);
-        _dt = o.ReportIntervalS;
     }
 
     private double S(double h) => _clock.S(h);
 
-    private DateTimeOffset At(double t) => _o.Start.AddMilliseconds(Math.Round(Math.Clamp(t, 0, _clock.DurationS) * 1000));
+    private DateTimeOffset At(double t) => _start.AddMilliseconds(Math.Round(Math.Clamp(t, 0, _clock.DurationS) * 1000));
 
     private MeterDevice? TakeDwelling(Func<MeterDevice, bool>? fits = null)
     {
@@ -104,7 +111,7 @@ internal sealed class Scenario
     /// <summary>E-bike chargers carried indoors or run off a flying lead in the stairwell.</summary>
     private void IllegalCharging()
     {
-        var n = Math.Max(1, (int)Math.Round(_o.Dwellings / 6.0));
+        var n = Math.Max(1, (int)Math.Round(_dwellingCount / 6.0));
         for (var i = 0; i < n; i++)
         {
             if (TakeDwelling() is not { } m)
@@ -128,7 +135,7 @@ internal sealed class Scenario
                 _ => a + (r.Uniform(1.5, 3) * 3600),
             };
             var note = $"indoors: {charger.Pack}, {charger.PeakW:F0} W peak";
-            if (_o.IncludeLookAlikes)
+            if (_lookAlikes)
             {
                 note += Coincidence(m, r, i, a);
             }
@@ -136,9 +143,9 @@ internal sealed class Scenario
             AddCharger(m, r, charger, a, unplug, note);
         }
 
-        var nCommon = Math.Min(_commons.Count, Math.Max(3, (int)Math.Round(_o.CommonAreas * 4 / 6.0)));
+        var nCommon = Math.Min(_commons.Count, Math.Max(3, (int)Math.Round(_commonCount * 4 / 6.0)));
         nCommon = Math.Min(nCommon, Math.Max(0, _commons.Count - 2)); // keep two common circuits for other hazards
-        if (_o.CommonAreas >= 3)
+        if (_commonCount >= 3)
         {
             nCommon = Math.Max(nCommon, Math.Min(3, _commons.Count));
         }
@@ -214,7 +221,7 @@ internal sealed class Scenario
     /// </summary>
     private void Overloads()
     {
-        var n = Math.Max(2, (int)Math.Round(_o.Dwellings / 15.0));
+        var n = Math.Max(2, (int)Math.Round(_dwellingCount / 15.0));
         for (var i = 0; i < n; i++)
         {
             if (TakeDwelling(m => m.RatedA <= 40) is not { } m)
@@ -259,10 +266,10 @@ internal sealed class Scenario
             var charger = EbikeCharger.Modified(r);
             var a = When(r, 19.5, 25, 2.5 * 3600);
             var b = a + (r.Uniform(60, 120) * 60);
-            var port = r.Int(0, PileDevice.PortCount);
-            for (var k = 0; k < PileDevice.PortCount && pile.Ports[port].Any(x => x.SessionId.StartsWith("x-", StringComparison.Ordinal) && new Interval(x.PlugIn - 600, x.Unplug + 600).Overlaps(new Interval(a, b))); k++)
+            var port = r.Int(0, pile.PortCount);
+            for (var k = 0; k < pile.PortCount && pile.Ports[port].Any(x => x.SessionId.StartsWith("x-", StringComparison.Ordinal) && new Interval(x.PlugIn - 600, x.Unplug + 600).Overlaps(new Interval(a, b))); k++)
             {
-                port = (port + 1) % PileDevice.PortCount; // never two modified packs on one port at once
+                port = (port + 1) % pile.PortCount; // never two modified packs on one port at once
             }
 
             pile.Ports[port].RemoveAll(s => new Interval(s.PlugIn - 600, s.Unplug + 600).Overlaps(new Interval(a, b)));
@@ -307,7 +314,7 @@ internal sealed class Scenario
         var when = new Interval(a, a + ramp + hold);
         d.Leaks.Add(new LeakageFault(when, peak, ramp, r));
         d.InjectedFor("leakage").Add(when);
-        d.Trackers.Add(new ThresholdTracker("leakage", null, new Interval(a, when.B + 60), x => x.LeakMa >= CompoundNight.Thresholds.LeakageWarningMa,
+        d.Trackers.Add(new ThresholdTracker("leakage", null, new Interval(a, when.B + 60), x => x.LeakMa >= HazardThresholds.LeakageWarningMa,
             string.Create(CultureInfo.InvariantCulture, $"{note}, peak {peak:F0} mA")));
     }
 
@@ -331,7 +338,7 @@ internal sealed class Scenario
             Suppress(m, new Interval(a - 600, b + 1800));
             m.Terminals.Add(new LooseTerminal(new Interval(a, b), ramp, target));
             m.InjectedFor("overtemperature").Add(new Interval(a, b + 2400));
-            m.Trackers.Add(new ThresholdTracker("overtemperature", null, new Interval(a, b + 2400), x => x.TempC > CompoundNight.Thresholds.OverTemperatureC,
+            m.Trackers.Add(new ThresholdTracker("overtemperature", null, new Interval(a, b + 2400), x => x.TempC > HazardThresholds.OverTemperatureC,
                 string.Create(CultureInfo.InvariantCulture, $"{(target > 85 ? "critical" : "warning")}: loose terminal under a heater, settling near {target:F0} C")));
         }
     }
@@ -358,7 +365,7 @@ internal sealed class Scenario
             m.Loads.Add(heater);
             m.ArcLoads.Add(heater);
             m.InjectedFor("arc-fault").Add(new Interval(a, a + dur));
-            m.Trackers.Add(new ThresholdTracker("arc-fault", null, new Interval(a - 1, a + dur + _dt + 1), x => x.Arc,
+            m.Trackers.Add(new ThresholdTracker("arc-fault", null, new Interval(a - 1, a + dur + m.Spec.ReportIntervalS + 1), x => x.Arc,
                 string.Create(CultureInfo.InvariantCulture, $"{count} arcs from a heater's damaged cord over {dur / 60:F1} min")));
         }
     }
@@ -411,7 +418,7 @@ internal sealed class Scenario
             {
                 var s = a + (offsetMin * 60);
                 runs.Add(new Interval(s, s + r.Uniform(60, 180)));
-                m.ExtraLookAlikes.Add(new LookAlike("inrush-spike", m.DeviceId, null, At(s), At(s + _dt)));
+                m.ExtraLookAlikes.Add(new LookAlike("inrush-spike", m.DeviceId, null, At(s), At(s + m.Spec.ReportIntervalS)));
             }
 
             m.Loads.Add(new PumpLoad("booster-pump", r, runs, r.Uniform(250, 370), r.Uniform(6, 8)));
@@ -430,7 +437,7 @@ internal sealed class Scenario
                 candidates.RemoveAt(pick);
                 var factor = r.Uniform(430, 650) / (s.Charger.PeakW * 0.95);
                 pile.Ports[j][pile.Ports[j].IndexOf(s)] = new PortSession(s.PlugIn, s.Unplug, s.Charger.WithStartTransient(factor), s.SessionId);
-                pile.ExtraLookAlikes.Add(new LookAlike("pile-start-transient", pile.DeviceId, j + 1, At(s.PlugIn), At(s.PlugIn + _dt)));
+                pile.ExtraLookAlikes.Add(new LookAlike("pile-start-transient", pile.DeviceId, j + 1, At(s.PlugIn), At(s.PlugIn + pile.Spec.ReportIntervalS)));
             }
         }
     }
