@@ -2,10 +2,10 @@ using System.Text;
 using BenchmarkDotNet.Attributes;
 using SmartPower.Contract;
 using SmartPower.Detection;
-using SmartPower.Registry;
-using SmartPower.Replay;
 using SmartPower.DeviceSim.Simulation;
 using SmartPower.DeviceSim.Truth;
+using SmartPower.Registry;
+using SmartPower.Replay;
 
 namespace SmartPower.Benchmarks;
 

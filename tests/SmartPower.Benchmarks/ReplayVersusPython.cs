@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
-using SmartPower.Registry;
-using SmartPower.Replay;
 using SmartPower.DeviceSim.Simulation;
 using SmartPower.DeviceSim.Truth;
+using SmartPower.Registry;
+using SmartPower.Replay;
 
 namespace SmartPower.Benchmarks;
 

@@ -1,8 +1,8 @@
 using System.Text;
-using SmartPower.Registry;
-using SmartPower.Replay;
 using SmartPower.DeviceSim.Simulation;
 using SmartPower.DeviceSim.Truth;
+using SmartPower.Registry;
+using SmartPower.Replay;
 
 namespace SmartPower.Tests;
 

@@ -1,9 +1,9 @@
 using System.Text;
 using SmartPower.Alerts;
-using SmartPower.Registry;
-using SmartPower.Replay;
 using SmartPower.DeviceSim.Simulation;
 using SmartPower.DeviceSim.Truth;
+using SmartPower.Registry;
+using SmartPower.Replay;
 using Xunit.Abstractions;
 
 namespace SmartPower.Tests;
