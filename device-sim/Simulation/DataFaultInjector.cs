@@ -36,7 +36,7 @@ public sealed class DataFaultInjector
         _rng.Shuffle(quiet);
         foreach (var d in quiet.Take(_faults.ClockSkewDevices))
         {
-            d.ClockSkewMs = (long)(_rng.Uniform(20, 240) * 1000) * (_rng.Chance(0.5) ? 1 : -1);
+            d.ClockSkewMs = (long)(_rng.Uniform(0.25, 1) * _faults.ClockSkewMaxS * 1000) * (_rng.Chance(0.5) ? 1 : -1);
             SkewedClocks++;
         }
 

@@ -64,7 +64,7 @@ public sealed record Scenario
 /// <summary>
 /// Faults of delivery rather than of the wiring, added to the message stream (none by default):
 /// <see cref="DuplicateRate"/> of readings delivered twice (QoS 1 redelivery), <see cref="Malformed"/> broken
-/// payloads, <see cref="ClockSkewDevices"/> devices whose clock runs up to 4 minutes fast or slow,
+/// payloads, <see cref="ClockSkewDevices"/> devices whose clock runs up to <see cref="ClockSkewMaxS"/> fast or slow,
 /// <see cref="Bursts"/> devices holding 30-50 s of readings and sending them at once, and
 /// <see cref="ReconnectStorms"/> moments when <see cref="StormShare"/> of the fleet drops its connection at once and
 /// comes back within seconds. None of them is a hazard, so none of them is ground truth.
@@ -79,6 +79,9 @@ public sealed record DataFaults
 
     public int ClockSkewDevices { get; init; }
 
+    /// <summary>The largest clock error of a skewed device, in seconds (each draws 25-100% of it, ahead or behind).</summary>
+    public double ClockSkewMaxS { get; init; } = 240;
+
     public int Bursts { get; init; }
 
     public int ReconnectStorms { get; init; }
@@ -92,6 +95,7 @@ public sealed record DataFaults
         Scenario.Check(DuplicateRate is >= 0 and <= 0.5, "dataFaults.duplicateRate", "0-0.5");
         Scenario.Check(Malformed is >= 0 and <= 100_000, "dataFaults.malformed", "0-100000");
         Scenario.Check(ClockSkewDevices >= 0, "dataFaults.clockSkewDevices", "0 or more");
+        Scenario.Check(ClockSkewMaxS is >= 0 and <= 3600, "dataFaults.clockSkewMaxS", "0-3600");
         Scenario.Check(Bursts is >= 0 and <= 100_000, "dataFaults.bursts", "0-100000");
         Scenario.Check(ReconnectStorms is >= 0 and <= 100, "dataFaults.reconnectStorms", "0-100");
         Scenario.Check(StormShare is > 0 and <= 1, "dataFaults.stormShare", "(0, 1]");
@@ -178,6 +182,7 @@ public static class ScenarioFile
                 DuplicateRate = faults.DuplicateRate ?? 0,
                 Malformed = faults.Malformed ?? 0,
                 ClockSkewDevices = faults.ClockSkewDevices ?? 0,
+                ClockSkewMaxS = faults.ClockSkewMaxS ?? DataFaults.None.ClockSkewMaxS,
                 Bursts = faults.Bursts ?? 0,
                 ReconnectStorms = faults.ReconnectStorms ?? 0,
                 StormShare = faults.StormShare ?? DataFaults.None.StormShare,
@@ -192,7 +197,7 @@ internal sealed record ScenarioJson(string? Name, string? Description, int? Seed
 
 internal sealed record FleetJson(int? Sites, int? Dwellings, int? CommonAreas, int? Piles);
 
-internal sealed record DataFaultsJson(double? DuplicateRate, int? Malformed, int? ClockSkewDevices, int? Bursts, int? ReconnectStorms, double? StormShare);
+internal sealed record DataFaultsJson(double? DuplicateRate, int? Malformed, int? ClockSkewDevices, double? ClockSkewMaxS, int? Bursts, int? ReconnectStorms, double? StormShare);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
     ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true)]
