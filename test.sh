@@ -15,6 +15,47 @@ fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
+# The simulator's integration tests publish to a real MQTT broker: mosquitto, on a free loopback port, with a
+# password file (username = device id), started here and stopped on exit. The tests fail, not skip, without it.
+if ! command -v mosquitto >/dev/null 2>&1 || ! command -v mosquitto_passwd >/dev/null 2>&1; then
+  echo "== installing mosquitto"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mosquitto >/dev/null
+fi
+broker_dir=$(mktemp -d)
+log=$(mktemp)
+mosquitto_pid=""
+cleanup() {
+  if [ -n "$mosquitto_pid" ]; then kill "$mosquitto_pid" 2>/dev/null || true; fi
+  rm -rf "$broker_dir" "$log"
+}
+trap cleanup EXIT
+export SMARTPOWER_TEST_MQTT_PASSWORD="sim-test-password"
+{
+  for i in $(seq 1 60); do printf 'm-%04d:%s\n' "$i" "$SMARTPOWER_TEST_MQTT_PASSWORD"; done
+  for i in $(seq 1 10); do printf 'p-%04d:%s\n' "$i" "$SMARTPOWER_TEST_MQTT_PASSWORD"; done
+  printf 'observer:%s\n' "$SMARTPOWER_TEST_MQTT_PASSWORD"
+} > "$broker_dir/passwd"
+mosquitto_passwd -U "$broker_dir/passwd"
+for attempt in $(seq 1 20); do
+  port=$((20000 + RANDOM % 40000))
+  printf 'listener %s 127.0.0.1\nallow_anonymous false\npassword_file %s\npersistence false\nmax_queued_messages 100000\nlog_dest file %s\n' \
+    "$port" "$broker_dir/passwd" "$broker_dir/mosquitto.log" > "$broker_dir/mosquitto.conf"
+  mosquitto -c "$broker_dir/mosquitto.conf" >/dev/null 2>&1 &
+  mosquitto_pid=$!
+  sleep 0.3
+  if kill -0 "$mosquitto_pid" 2>/dev/null; then break; fi
+  mosquitto_pid=""
+done
+if [ -z "$mosquitto_pid" ]; then
+  echo "test.sh: could not start mosquitto on a loopback port" >&2
+  exit 1
+fi
+export SMARTPOWER_TEST_MQTT_PORT="$port"
+echo "== mosquitto on 127.0.0.1:$port (pid $mosquitto_pid)"
+
 echo "== build (Release, warnings as errors)"
 dotnet build SmartPower.sln -c Release -nologo -v quiet
 
@@ -22,8 +63,6 @@ echo "== format check"
 dotnet format SmartPower.sln --verify-no-changes --no-restore -v quiet
 
 echo "== tests"
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
 status=0
 dotnet test SmartPower.sln -c Release --no-build -nologo -v quiet --logger "console;verbosity=normal" 2>&1 | tee "$log" || status=$?
 passed=$(awk '/^ +Passed: +[0-9]+/ {s+=$2} END {print s+0}' "$log")
