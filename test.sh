@@ -39,18 +39,22 @@ export SMARTPOWER_TEST_MQTT_PASSWORD="sim-test-password"
   printf 'observer:%s\n' "$SMARTPOWER_TEST_MQTT_PASSWORD"
 } > "$broker_dir/passwd"
 mosquitto_passwd -U "$broker_dir/passwd"
+# Started as root, mosquitto drops to its own user, which must be able to read the folder and the password file.
+chmod 755 "$broker_dir"
+chmod 644 "$broker_dir/passwd"
 for attempt in $(seq 1 20); do
   port=$((20000 + RANDOM % 40000))
-  printf 'listener %s 127.0.0.1\nallow_anonymous false\npassword_file %s\npersistence false\nmax_queued_messages 100000\nlog_dest file %s\n' \
-    "$port" "$broker_dir/passwd" "$broker_dir/mosquitto.log" > "$broker_dir/mosquitto.conf"
-  mosquitto -c "$broker_dir/mosquitto.conf" >/dev/null 2>&1 &
+  printf 'listener %s 127.0.0.1\nallow_anonymous false\npassword_file %s\npersistence false\nmax_queued_messages 100000\nlog_dest stderr\n' \
+    "$port" "$broker_dir/passwd" > "$broker_dir/mosquitto.conf"
+  mosquitto -c "$broker_dir/mosquitto.conf" 2>"$broker_dir/mosquitto.log" &
   mosquitto_pid=$!
   sleep 0.3
   if kill -0 "$mosquitto_pid" 2>/dev/null; then break; fi
   mosquitto_pid=""
 done
 if [ -z "$mosquitto_pid" ]; then
-  echo "test.sh: could not start mosquitto on a loopback port" >&2
+  echo "test.sh: could not start mosquitto on a loopback port:" >&2
+  cat "$broker_dir/mosquitto.log" >&2
   exit 1
 fi
 export SMARTPOWER_TEST_MQTT_PORT="$port"
