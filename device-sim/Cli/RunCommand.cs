@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using MQTTnet.Protocol;
 using SmartPower.DeviceSim.Mqtt;
 using SmartPower.DeviceSim.Simulation;
 
@@ -15,13 +16,14 @@ internal static class RunCommand
         "  --password-file FILE   deviceId:password lines (the plain form mosquitto_passwd -U hashes)\n" +
         "  --speed N              simulated seconds per second (default 1; 60 = an hour a minute)\n" +
         "  --max-rate             as fast as the broker acknowledges (load tests)\n" +
+        "  --qos 0|1              QoS of readings (default 1, the contract's; 0 only for load tests)\n" +
         "  --out DIR              writes DIR/registry.json at the start and DIR/truth.jsonl at the end\n" +
         "  --no-progress          no live display (it is off anyway when output is redirected)\n" +
         NightSetup.Usage;
 
     public static async Task<int> RunAsync(IReadOnlyList<string> argv, TextWriter stdout, TimeProvider time, CancellationToken cancellationToken)
     {
-        var args = Arguments.Parse(argv, [.. NightSetup.Options, "broker", "password", "password-file", "speed", "out"],
+        var args = Arguments.Parse(argv, [.. NightSetup.Options, "broker", "password", "password-file", "speed", "out", "qos"],
             ["tls", "tls-allow-untrusted", "max-rate", "no-progress"]);
         var broker = ParseBroker(args);
         var speed = args.Double("speed", 0.001, 1_000_000) ?? 1;
@@ -43,7 +45,7 @@ internal static class RunCommand
         await using var live = new LiveRun(night, broker, new LiveRunOptions { Speed = speed, MaxRate = args.Has("max-rate") }, time);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"run: {registry.Devices.Count:N0} devices to {broker.Host}:{broker.Port}{(broker.Tls ? " (TLS)" : "")}, scenario {scenario.Name}, seed {scenario.Seed}, " +
-            $"{(args.Has("max-rate") ? "max rate" : $"speed {speed}")}"));
+            $"{(args.Has("max-rate") ? "max rate" : $"speed {speed}")}, readings at QoS {(int)broker.ReadingQos}"));
         var interactive = !Console.IsOutputRedirected && !args.Has("no-progress");
         await ProgressView.ShowWhileAsync(live, night, interactive, stdout, time, live.RunAsync(cancellationToken)).ConfigureAwait(false);
 
@@ -85,6 +87,7 @@ internal static class RunCommand
             AllowUntrustedCertificates = args.Has("tls-allow-untrusted"),
             Password = args.String("password"),
             Passwords = passwords,
+            ReadingQos = (MqttQualityOfServiceLevel)(args.Int("qos", 0, 1) ?? 1),
         };
     }
 }

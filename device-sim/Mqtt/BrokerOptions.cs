@@ -1,3 +1,5 @@
+using MQTTnet.Protocol;
+
 namespace SmartPower.DeviceSim.Mqtt;
 
 /// <summary>Where and how devices connect: the broker, TLS, and each device's password (its username is its device id).</summary>
@@ -17,6 +19,12 @@ public sealed record BrokerOptions
 
     /// <summary>Passwords by device id.</summary>
     public IReadOnlyDictionary<string, string> Passwords { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>QoS of readings: 1 (at least once, the contract's) unless a load test asks for 0. Statuses are always QoS 1.</summary>
+    public MqttQualityOfServiceLevel ReadingQos { get; init; } = MqttQualityOfServiceLevel.AtLeastOnce;
+
+    /// <summary>Messages a device may have awaiting their PUBACK at once (below mosquitto's default receive maximum of 20).</summary>
+    public int MaxInFlight { get; init; } = 16;
 
     public TimeSpan KeepAlive { get; init; } = TimeSpan.FromSeconds(30);
 

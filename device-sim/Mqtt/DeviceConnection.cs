@@ -145,6 +145,7 @@ internal sealed class DeviceConnection : IAsyncDisposable
             .WithCleanStart(true)
             .WithKeepAlivePeriod(_broker.KeepAlive)
             .WithTimeout(TimeSpan.FromSeconds(15))
+            .WithoutPacketFragmentation()
             .WithWillTopic(StatusTopic)
             .WithWillPayload(Encoding.UTF8.GetBytes(StatusMessage.Json(false, _eventNow())))
             .WithWillRetain(true)
@@ -244,42 +245,88 @@ internal sealed class DeviceConnection : IAsyncDisposable
         });
     }
 
+    /// <summary>
+    /// Publishes the outbox in order with up to <see cref="BrokerOptions.MaxInFlight"/> messages awaiting their PUBACK.
+    /// When the connection is lost, everything not yet acknowledged is sent again, in order, once it is back (QoS 1:
+    /// at least once).
+    /// </summary>
     private async Task PumpAsync(CancellationToken cancellationToken)
     {
-        await foreach (var (topic, payload) in _outbox.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        var inFlight = new Queue<(MqttApplicationMessage Message, Task<MqttClientPublishResult> Ack)>();
+        var reader = _outbox.Reader;
+        while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            _stats.OnDequeued();
-            var message = new MqttApplicationMessageBuilder()
-                .WithTopic(topic)
-                .WithPayload(payload)
-                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
-                .Build();
-            while (true)
+            while (reader.TryRead(out var item))
             {
-                await _connected.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-                try
+                _stats.OnDequeued();
+                while (inFlight.Count >= _broker.MaxInFlight)
                 {
-                    var result = await _client.PublishAsync(message, cancellationToken).ConfigureAwait(false);
-                    if (result.IsSuccess)
-                    {
-                        _stats.OnSent();
-                    }
-                    else
-                    {
-                        _stats.OnFailed();
-                    }
+                    await SettleOldestAsync(inFlight, cancellationToken).ConfigureAwait(false);
+                }
 
-                    break;
-                }
-                catch (Exception e) when (e is MqttCommunicationException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
-                {
-                    // Not connected (any more): wait for the reconnect and send it again, as QoS 1 does.
-                    Reconnect();
-                    if (_connected.Task.IsCompleted && !_client.IsConnected)
-                    {
-                        _connected = NewSignal();
-                    }
-                }
+                var message = new MqttApplicationMessageBuilder()
+                    .WithTopic(item.Topic)
+                    .WithPayload(item.Payload)
+                    .WithQualityOfServiceLevel(_broker.ReadingQos)
+                    .Build();
+                await _connected.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+                inFlight.Enqueue((message, Send(message, cancellationToken)));
+            }
+
+            while (inFlight.Count > 0)
+            {
+                await SettleOldestAsync(inFlight, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private Task<MqttClientPublishResult> Send(MqttApplicationMessage message, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return _client.PublishAsync(message, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return Task.FromException<MqttClientPublishResult>(e);
+        }
+    }
+
+    private async Task SettleOldestAsync(Queue<(MqttApplicationMessage Message, Task<MqttClientPublishResult> Ack)> inFlight, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var result = await inFlight.Peek().Ack.ConfigureAwait(false);
+            inFlight.Dequeue();
+            if (result.IsSuccess)
+            {
+                _stats.OnSent();
+            }
+            else
+            {
+                _stats.OnFailed();
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // Not connected (any more): send everything unacknowledged again, in order, after the reconnect.
+            var resend = inFlight.Select(x => x.Message).ToArray();
+            foreach (var (_, ack) in inFlight)
+            {
+                _ = ack.ContinueWith(t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            }
+
+            inFlight.Clear();
+            if (_connected.Task.IsCompleted && !_client.IsConnected)
+            {
+                _connected = NewSignal();
+            }
+
+            Reconnect();
+            await _connected.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            foreach (var message in resend)
+            {
+                inFlight.Enqueue((message, Send(message, cancellationToken)));
             }
         }
     }
