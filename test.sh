@@ -39,13 +39,17 @@ export SMARTPOWER_TEST_MQTT_PASSWORD="sim-test-password"
   printf 'observer:%s\n' "$SMARTPOWER_TEST_MQTT_PASSWORD"
 } > "$broker_dir/passwd"
 mosquitto_passwd -U "$broker_dir/passwd"
+# A second listener speaks TLS with a throwaway self-signed certificate.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
+  -keyout "$broker_dir/key.pem" -out "$broker_dir/cert.pem" >/dev/null 2>&1
 # Started as root, mosquitto drops to its own user, which must be able to read the folder and the password file.
 chmod 755 "$broker_dir"
-chmod 644 "$broker_dir/passwd"
+chmod 644 "$broker_dir/passwd" "$broker_dir/key.pem" "$broker_dir/cert.pem"
 for attempt in $(seq 1 20); do
   port=$((20000 + RANDOM % 40000))
-  printf 'listener %s 127.0.0.1\nallow_anonymous false\npassword_file %s\npersistence false\nmax_queued_messages 100000\nlog_dest stderr\n' \
-    "$port" "$broker_dir/passwd" > "$broker_dir/mosquitto.conf"
+  tls_port=$((port + 1))
+  printf 'per_listener_settings false\nallow_anonymous false\npassword_file %s\npersistence false\nmax_queued_messages 100000\nlog_dest stderr\nlistener %s 127.0.0.1\nlistener %s 127.0.0.1\ncertfile %s\nkeyfile %s\n' \
+    "$broker_dir/passwd" "$port" "$tls_port" "$broker_dir/cert.pem" "$broker_dir/key.pem" > "$broker_dir/mosquitto.conf"
   mosquitto -c "$broker_dir/mosquitto.conf" 2>"$broker_dir/mosquitto.log" &
   mosquitto_pid=$!
   sleep 0.3
@@ -57,8 +61,8 @@ if [ -z "$mosquitto_pid" ]; then
   cat "$broker_dir/mosquitto.log" >&2
   exit 1
 fi
-export SMARTPOWER_TEST_MQTT_PORT="$port"
-echo "== mosquitto on 127.0.0.1:$port (pid $mosquitto_pid)"
+export SMARTPOWER_TEST_MQTT_PORT="$port" SMARTPOWER_TEST_MQTT_TLS_PORT="$tls_port"
+echo "== mosquitto on 127.0.0.1:$port, TLS on $tls_port (pid $mosquitto_pid)"
 
 echo "== build (Release, warnings as errors)"
 dotnet build SmartPower.sln -c Release -nologo -v quiet

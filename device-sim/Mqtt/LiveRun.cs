@@ -57,11 +57,12 @@ internal sealed class LiveRun : IAsyncDisposable
     /// <summary>Connects every device, publishes the night (or until cancelled), drains what is queued and disconnects.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        await Parallel.ForEachAsync(_connections, new ParallelOptions { MaxDegreeOfParallelism = _options.ConnectConcurrency, CancellationToken = cancellationToken },
-            async (c, ct) => await c.StartAsync(ct).ConfigureAwait(false)).ConfigureAwait(false);
         var started = _time.GetTimestamp();
         try
         {
+            await Parallel.ForEachAsync(_connections, new ParallelOptions { MaxDegreeOfParallelism = _options.ConnectConcurrency, CancellationToken = cancellationToken },
+                async (c, ct) => await c.StartAsync(ct).ConfigureAwait(false)).ConfigureAwait(false);
+            started = _time.GetTimestamp();
             while (!_night.Finished && !cancellationToken.IsCancellationRequested)
             {
                 if (_options.MaxRate)

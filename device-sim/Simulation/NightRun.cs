@@ -135,11 +135,17 @@ internal sealed class NightRun
         }
     }
 
-    /// <summary>The labels of a finished run: ground truth, look-alikes and generator remarks, in a stable order.</summary>
+    /// <summary>
+    /// The labels of the run so far (call once, at its end): ground truth, look-alikes and generator remarks, in a
+    /// stable order. A run stopped early keeps only the incidents that had begun, ending where it stopped.
+    /// </summary>
     public LabelledNight Label(IReadOnlyList<string> lines)
     {
         var outputs = Fleet.Devices.Select(d => d.Finish()).ToArray();
+        var stoppedAt = Start.AddMilliseconds(SimulatedMs);
         var incidents = outputs.SelectMany(o => o.Incidents)
+            .Where(i => i.Start <= stoppedAt)
+            .Select(i => i.End <= stoppedAt ? i : i with { End = stoppedAt })
             .OrderBy(x => x.Start).ThenBy(x => x.DeviceId, StringComparer.Ordinal).ThenBy(x => x.Type, StringComparer.Ordinal).ThenBy(x => x.Port)
             .ToArray();
         var lookAlikes = outputs.SelectMany(o => o.LookAlikes)

@@ -18,6 +18,12 @@ internal static class Broker
             ? port
             : throw new InvalidOperationException("SMARTPOWER_TEST_MQTT_PORT is not set: run the tests through ./test.sh, which starts mosquitto");
 
+    /// <summary>The same broker's TLS listener (a self-signed certificate).</summary>
+    public static int TlsPort =>
+        int.TryParse(Environment.GetEnvironmentVariable("SMARTPOWER_TEST_MQTT_TLS_PORT"), out var port)
+            ? port
+            : throw new InvalidOperationException("SMARTPOWER_TEST_MQTT_TLS_PORT is not set: run the tests through ./test.sh, which starts mosquitto");
+
     public static string Password =>
         Environment.GetEnvironmentVariable("SMARTPOWER_TEST_MQTT_PASSWORD")
         ?? throw new InvalidOperationException("SMARTPOWER_TEST_MQTT_PASSWORD is not set: run the tests through ./test.sh");

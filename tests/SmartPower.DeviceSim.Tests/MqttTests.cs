@@ -58,6 +58,27 @@ public sealed class MqttTests
     }
 
     [Fact]
+    public async Task Devices_connect_over_tls_and_refuse_a_certificate_they_cannot_trust()
+    {
+        using var dir = new TempDir();
+        var scenario = dir.Write("tls.json", "{\"seed\":6,\"durationH\":0.2,\"start\":\"2026-11-26T12:00:00Z\",\"fleet\":{\"dwellings\":3,\"commonAreas\":1,\"piles\":1}}");
+        var expected = CompoundNight.Generate(ScenarioFile.Load(scenario));
+        await using var observer = await Observer.StartAsync("smartpower/v1/+/+/+/telemetry", "observer-tls");
+        var (exit, stdout, err) = await SimCli.RunAsync("run", "--broker", $"127.0.0.1:{Broker.TlsPort}", "--tls", "--tls-allow-untrusted",
+            "--password", Broker.Password, "--scenario", scenario, "--speed", "3600", "--no-progress");
+        Assert.True(exit == 0, stdout + err);
+        await observer.WaitForAsync(all => all.Select(m => ReplayLine(m.Topic, m.Payload)).Distinct().Count() >= expected.Lines.Count, "every reading over TLS");
+
+        var device = new DeviceSpec("m-0052", "xihu-wutong", DeviceKind.Meter, "dwelling", 40, 10, 0, 0, new DeviceLocation(null, null, null, null));
+        var stats = new RunStats();
+        var strict = new BrokerOptions { Host = "127.0.0.1", Port = Broker.TlsPort, Tls = true, Password = Broker.Password, FirstBackoff = TimeSpan.FromMilliseconds(100) };
+        await using var connection = new DeviceConnection(device, strict, stats, TimeProvider.System, () => DateTimeOffset.UnixEpoch, _ => { });
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => connection.StartAsync(cancel.Token));
+        Assert.True(stats.ConnectionErrors > 0 && stats.Connects == 0, "a self-signed certificate was trusted without --tls-allow-untrusted");
+    }
+
+    [Fact]
     public async Task A_stop_port_command_stops_the_port_until_the_bike_is_unplugged()
     {
         using var dir = new TempDir();
