@@ -25,7 +25,7 @@ internal static class ProgressView
             return;
         }
 
-        var table = new Table().Border(TableBorder.Rounded).AddColumn("").AddColumn(new TableColumn("").RightAligned());
+        var table = new Table().Border(TableBorder.Rounded).Title("device-sim run").HideHeaders().AddColumn("").AddColumn(new TableColumn("").RightAligned());
         await AnsiConsole.Live(table).StartAsync(async ctx =>
         {
             var last = (Sent: 0L, At: time.GetTimestamp());

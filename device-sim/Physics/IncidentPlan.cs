@@ -1,4 +1,5 @@
 using System.Globalization;
+using SmartPower.DeviceSim.Simulation;
 using SmartPower.DeviceSim.Truth;
 
 namespace SmartPower.DeviceSim.Physics;
@@ -14,6 +15,7 @@ internal sealed class IncidentPlan
     private readonly NightClock _clock;
     private readonly DateTimeOffset _start;
     private readonly bool _lookAlikes;
+    private readonly IncidentCounts _counts;
     private readonly int _dwellingCount;
     private readonly int _commonCount;
     private readonly List<MeterDevice> _dwellings;
@@ -22,9 +24,10 @@ internal sealed class IncidentPlan
     private readonly Rng _plan;
 
     /// <param name="planStream">The name of the random stream that shuffles the site's devices ("scenario" for the first site).</param>
-    public IncidentPlan(int seed, string planStream, NightClock clock, DateTimeOffset start, bool lookAlikes,
+    public IncidentPlan(int seed, string planStream, NightClock clock, DateTimeOffset start, bool lookAlikes, IncidentCounts counts,
         List<MeterDevice> dwellings, List<MeterDevice> commons, List<PileDevice> piles)
     {
+        _counts = counts;
         _seed = seed;
         _clock = clock;
         _start = start;
@@ -111,7 +114,7 @@ internal sealed class IncidentPlan
     /// <summary>E-bike chargers carried indoors or run off a flying lead in the stairwell.</summary>
     private void IllegalCharging()
     {
-        var n = Math.Max(1, (int)Math.Round(_dwellingCount / 6.0));
+        var n = _counts.IllegalChargingDwellings ?? Math.Max(1, (int)Math.Round(_dwellingCount / 6.0));
         for (var i = 0; i < n; i++)
         {
             if (TakeDwelling() is not { } m)
@@ -148,6 +151,11 @@ internal sealed class IncidentPlan
         if (_commonCount >= 3)
         {
             nCommon = Math.Max(nCommon, Math.Min(3, _commons.Count));
+        }
+
+        if (_counts.IllegalChargingCommonAreas is { } wanted)
+        {
+            nCommon = Math.Min(wanted, _commons.Count);
         }
 
         for (var i = 0; i < nCommon; i++)
@@ -221,7 +229,7 @@ internal sealed class IncidentPlan
     /// </summary>
     private void Overloads()
     {
-        var n = Math.Max(2, (int)Math.Round(_dwellingCount / 15.0));
+        var n = _counts.Overloads ?? Math.Max(2, (int)Math.Round(_dwellingCount / 15.0));
         for (var i = 0; i < n; i++)
         {
             if (TakeDwelling(m => m.RatedA <= 40) is not { } m)
@@ -258,7 +266,7 @@ internal sealed class IncidentPlan
             return;
         }
 
-        var n = _piles.Count >= 2 ? _piles.Count : 2;
+        var n = _counts.PortOverpower ?? (_piles.Count >= 2 ? _piles.Count : 2);
         for (var i = 0; i < n; i++)
         {
             var pile = _piles[i % _piles.Count];
@@ -289,23 +297,32 @@ internal sealed class IncidentPlan
     /// </summary>
     private void Leakage()
     {
-        if (TakeDwelling() is { } crit)
+        for (var k = 0; k < (_counts.Leakage ?? 3); k++)
         {
-            var r = Rng.For(_seed, $"{crit.DeviceId}/leakage");
-            AddLeak(crit, r, When(r, 19, 24, 5400), r.Uniform(10, 25) * 60, r.Uniform(5, 20) * 60, r.Uniform(320, 480), "critical: washing-machine socket on the balcony, water ingress");
-        }
+            switch (k % 3)
+            {
+                case 0 when TakeDwelling() is { } crit:
+                    {
+                        var r = Rng.For(_seed, $"{crit.DeviceId}/leakage");
+                        AddLeak(crit, r, When(r, 19, 24, 5400), r.Uniform(10, 25) * 60, r.Uniform(5, 20) * 60, r.Uniform(320, 480), "critical: washing-machine socket on the balcony, water ingress");
+                        break;
+                    }
 
-        if ((TakeCommon() ?? TakeDwelling()) is { } warn)
-        {
-            var r = Rng.For(_seed, $"{warn.DeviceId}/leakage");
-            AddLeak(warn, r, When(r, 19, 25, 5400), r.Uniform(3, 8) * 60, r.Uniform(15, 35) * 60, r.Uniform(130, 220), "warning: damp junction box");
-        }
+                case 1 when (TakeCommon() ?? TakeDwelling()) is { } warn:
+                    {
+                        var r = Rng.For(_seed, $"{warn.DeviceId}/leakage");
+                        AddLeak(warn, r, When(r, 19, 25, 5400), r.Uniform(3, 8) * 60, r.Uniform(15, 35) * 60, r.Uniform(130, 220), "warning: damp junction box");
+                        break;
+                    }
 
-        if (_piles.Count > 0)
-        {
-            var pile = _piles[^1];
-            var r = Rng.For(_seed, $"{pile.DeviceId}/leakage");
-            AddLeak(pile, r, When(r, 20, 26, 5400), r.Uniform(5, 10) * 60, r.Uniform(15, 30) * 60, r.Uniform(120, 200), "warning: rain in a socket of the shed");
+                case 2 when _piles.Count > 0:
+                    {
+                        var pile = _piles[^(1 + (k / 3 % _piles.Count))];
+                        var r = Rng.For(_seed, $"{pile.DeviceId}/leakage");
+                        AddLeak(pile, r, When(r, 20, 26, 5400), r.Uniform(5, 10) * 60, r.Uniform(15, 30) * 60, r.Uniform(120, 200), "warning: rain in a socket of the shed");
+                        break;
+                    }
+            }
         }
     }
 
@@ -321,7 +338,7 @@ internal sealed class IncidentPlan
     /// <summary>Loose terminals heating under a long heater load; two settle near 76-82 C, one near 90-96 C.</summary>
     private void OverTemperature()
     {
-        for (var i = 0; i < 3; i++)
+        for (var i = 0; i < (_counts.Overtemperature ?? 3); i++)
         {
             if (TakeDwelling() is not { } m)
             {
@@ -332,7 +349,7 @@ internal sealed class IncidentPlan
             var ramp = r.Uniform(15, 25) * 60;
             var a = When(r, 19, 24.5, 2.5 * 3600);
             var b = a + ramp + (r.Uniform(30, 50) * 60);
-            var target = i == 2 ? r.Uniform(90, 96) : r.Uniform(76, 82);
+            var target = i % 3 == 2 ? r.Uniform(90, 96) : r.Uniform(76, 82);
             var heater = new Interval(a - 600, b);
             m.Loads.Add(new SeriesLoad("oil-heater", 1.0, StepSeries.FromIntervals([(heater, r.Uniform(1800, 2200))]), r, resistive: true));
             Suppress(m, new Interval(a - 600, b + 1800));
@@ -346,9 +363,9 @@ internal sealed class IncidentPlan
     /// <summary>A heater on a damaged cord arcing a few times over a few minutes.</summary>
     private void ArcFaults()
     {
-        for (var i = 0; i < 3; i++)
+        for (var i = 0; i < (_counts.ArcFaults ?? 3); i++)
         {
-            var m = i == 2 ? TakeCommon() ?? TakeDwelling() : TakeDwelling();
+            var m = i % 3 == 2 ? TakeCommon() ?? TakeDwelling() : TakeDwelling();
             if (m is null)
             {
                 break;
@@ -373,9 +390,14 @@ internal sealed class IncidentPlan
     /// <summary>Uplink lost for 12-40 minutes (router reboot, 4G dropout); readings taken meanwhile are lost.</summary>
     private void Offline()
     {
-        DeviceBase?[] targets = [TakeDwelling(), _piles.Count > 0 ? _piles[0] : TakeDwelling(), TakeCommon() ?? TakeDwelling()];
-        foreach (var d in targets)
+        for (var n = 0; n < (_counts.Offline ?? 3); n++)
         {
+            DeviceBase? d = (n % 3) switch
+            {
+                0 => TakeDwelling(),
+                1 => _piles.Count > 0 ? _piles[n / 3 % _piles.Count] : TakeDwelling(),
+                _ => TakeCommon() ?? TakeDwelling(),
+            };
             if (d is null)
             {
                 continue;

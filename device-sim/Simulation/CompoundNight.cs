@@ -143,7 +143,7 @@ public static class CompoundNight
                 piles.Add(p);
             }
 
-            var plan = new IncidentPlan(seed, "scenario" + suffix, clock, scenario.Start, scenario.IncludeLookAlikes, dwellings, commons, piles);
+            var plan = new IncidentPlan(seed, "scenario" + suffix, clock, scenario.Start, scenario.IncludeLookAlikes, scenario.IncidentCounts, dwellings, commons, piles);
             if (scenario.InjectIncidents)
             {
                 plan.InjectIncidents();

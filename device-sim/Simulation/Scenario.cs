@@ -35,6 +35,9 @@ public sealed record Scenario
 
     public bool IncludeLookAlikes { get; init; } = true;
 
+    /// <summary>How many incidents of each kind a site gets; unset ones follow the site's size.</summary>
+    public IncidentCounts IncidentCounts { get; init; } = new();
+
     public DataFaults Faults { get; init; } = DataFaults.None;
 
     /// <summary>Throws <see cref="ScenarioException"/> naming the first setting out of range.</summary>
@@ -49,6 +52,7 @@ public sealed record Scenario
         Check(Duration > TimeSpan.Zero && Duration <= TimeSpan.FromHours(24), "durationH", "(0, 24]");
         Check(Start.Year is >= 2020 and < 2100, "start", "2020-2099");
         Faults.Validate();
+        IncidentCounts.Validate();
         return this;
     }
 
@@ -58,6 +62,37 @@ public sealed record Scenario
         {
             throw new ScenarioException($"{name}: must be {range}");
         }
+    }
+}
+
+/// <summary>
+/// Incidents per site and kind (0 turns a kind off; null leaves it to the site's size: a dwelling in six charging
+/// indoors, most common-area circuits with a flying lead, an overload per 15 dwellings, a modified pack per pile,
+/// three each of the rest). Leakage cycles through a critical one in a dwelling, a warning one on a common-area
+/// circuit and one on a pile; overtemperature and arc faults make every third one the critical kind.
+/// </summary>
+public sealed record IncidentCounts
+{
+    public int? IllegalChargingDwellings { get; init; }
+
+    public int? IllegalChargingCommonAreas { get; init; }
+
+    public int? Overloads { get; init; }
+
+    public int? PortOverpower { get; init; }
+
+    public int? Leakage { get; init; }
+
+    public int? Overtemperature { get; init; }
+
+    public int? ArcFaults { get; init; }
+
+    public int? Offline { get; init; }
+
+    internal void Validate()
+    {
+        int?[] all = [IllegalChargingDwellings, IllegalChargingCommonAreas, Overloads, PortOverpower, Leakage, Overtemperature, ArcFaults, Offline];
+        Scenario.Check(all.All(c => c is null or (>= 0 and <= 10_000)), "incidentCounts", "0-10000 each");
     }
 }
 
@@ -177,6 +212,7 @@ public static class ScenarioFile
             ReportIntervalS = file.ReportIntervalS ?? d.ReportIntervalS,
             InjectIncidents = file.Incidents ?? d.InjectIncidents,
             IncludeLookAlikes = file.LookAlikes ?? d.IncludeLookAlikes,
+            IncidentCounts = file.IncidentCounts ?? d.IncidentCounts,
             Faults = faults is null ? DataFaults.None : new DataFaults
             {
                 DuplicateRate = faults.DuplicateRate ?? 0,
@@ -193,7 +229,7 @@ public static class ScenarioFile
 
 /// <summary>The scenario file's shape (every setting optional; defaults are <see cref="Scenario"/>'s).</summary>
 internal sealed record ScenarioJson(string? Name, string? Description, int? Seed, string? Start, double? DurationH, int? ReportIntervalS,
-    FleetJson? Fleet, bool? Incidents, bool? LookAlikes, DataFaultsJson? DataFaults);
+    FleetJson? Fleet, bool? Incidents, bool? LookAlikes, IncidentCounts? IncidentCounts, DataFaultsJson? DataFaults);
 
 internal sealed record FleetJson(int? Sites, int? Dwellings, int? CommonAreas, int? Piles);
 
@@ -202,4 +238,5 @@ internal sealed record DataFaultsJson(double? DuplicateRate, int? Malformed, int
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
     ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true)]
 [JsonSerializable(typeof(ScenarioJson))]
+[JsonSerializable(typeof(IncidentCounts))]
 internal sealed partial class ScenarioJsonContext : JsonSerializerContext;

@@ -84,4 +84,22 @@ public sealed class DeterminismTests
 
         Assert.Empty(night.Diagnostics);
     }
+
+    [Fact]
+    public void A_scenario_can_set_how_many_incidents_of_each_kind_a_site_gets()
+    {
+        var scenario = ScenarioFile.Parse(
+            "{\"durationH\":6,\"fleet\":{\"dwellings\":30,\"commonAreas\":6,\"piles\":2},\"incidentCounts\":" +
+            "{\"illegalChargingDwellings\":2,\"illegalChargingCommonAreas\":1,\"overloads\":1,\"portOverpower\":3,\"leakage\":4,\"overtemperature\":0,\"arcFaults\":1,\"offline\":0}}",
+            "counts");
+        var night = CompoundNight.Generate(scenario);
+        int Count(string type) => night.Incidents.Count(i => i.Type == type && i.Note?.StartsWith("natural", StringComparison.Ordinal) != true);
+        Assert.Equal(3, Count("illegal-charging"));
+        Assert.Equal(1, Count("overload"));
+        Assert.Equal(3, Count("port-overpower"));
+        Assert.Equal(4, Count("leakage"));
+        Assert.Equal(0, Count("overtemperature"));
+        Assert.Equal(1, Count("arc-fault"));
+        Assert.Equal(0, Count("offline"));
+    }
 }
