@@ -17,12 +17,12 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 
 # The simulator's integration tests publish to a real MQTT broker: mosquitto, on a free loopback port, with a
 # password file (username = device id), started here and stopped on exit. The tests fail, not skip, without it.
-if ! command -v mosquitto >/dev/null 2>&1 || ! command -v mosquitto_passwd >/dev/null 2>&1; then
-  echo "== installing mosquitto"
+if ! command -v mosquitto >/dev/null 2>&1 || ! command -v mosquitto_passwd >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
+  echo "== installing mosquitto and openssl"
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
   $sudo apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mosquitto >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mosquitto openssl >/dev/null
 fi
 broker_dir=$(mktemp -d)
 log=$(mktemp)
