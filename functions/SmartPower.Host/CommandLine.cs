@@ -22,6 +22,25 @@ public static class CommandLine
               Devices are spread over N engines, one thread each (default 2, fixed so that the
               output never depends on the machine).
 
+          smartpower serve --registry FILE [--db FILE] [--mqtt-port N] [--http-port N] [--partitions N]
+                           [--broker HOST:PORT] [--tls-cert FILE.pfx --tls-password P --mqtt-tls-port N]
+                           [--rate N] [--checkpoint-ms N] [--no-fsync]
+          smartpower serve --demo [--db FILE] [--mqtt-port N] [--http-port N]
+              Runs the whole pipeline in one process: an embedded MQTT broker (devices connect with
+              username = deviceId, password = a token from 'tokens issue'), the telemetry log
+              (next to the database), detection, and the SQLite store (default smartpower.db).
+              --broker takes telemetry from an external broker (shared subscription) instead.
+              HTTP: /health (JSON) and /metrics (OpenTelemetry, Prometheus format).
+              Defaults: MQTT 1883, HTTP 8080, 2 partitions, 5 messages/s per device (--rate),
+              detector state checkpointed every 2000 ms (--checkpoint-ms); --no-fsync acknowledges
+              once the OS has a message (survives a killed process, not a power cut).
+              Ctrl+C drains the log and checkpoints before exiting.
+
+          smartpower tokens issue --db FILE (--device ID | --registry FILE)
+          smartpower tokens revoke --db FILE --device ID
+              Issues device tokens (MQTT passwords; printed once as "deviceId token" lines, stored
+              only as hashes) for one device or every device of a registry, or revokes a device's.
+
           smartpower help
         """;
 
@@ -38,6 +57,8 @@ public static class CommandLine
             return args[0] switch
             {
                 "replay" => Replay(Options.Parse(args.AsSpan(1), ["--registry", "--input", "--output", "--partitions"]), stdout, stderr),
+                "serve" => ServeCommand(Options.Parse(args.AsSpan(1), ServeOptions, ["--demo", "--no-fsync"]), stdout),
+                "tokens" => Tokens(args.AsSpan(1), stdout),
                 _ => throw new UsageException($"unknown command '{args[0]}'"),
             };
         }
@@ -93,6 +114,88 @@ public static class CommandLine
         return Ok;
     }
 
+    private static readonly string[] ServeOptions =
+        ["--registry", "--db", "--mqtt-port", "--http-port", "--partitions", "--broker", "--tls-cert", "--tls-password", "--mqtt-tls-port", "--rate", "--checkpoint-ms"];
+
+    private static int ServeCommand(Options options, TextWriter stdout)
+    {
+        var demo = options.Flag("--demo");
+        var registryPath = demo ? null : options.Require("--registry");
+        var pipeline = new LocalPipelineOptions
+        {
+            DatabasePath = options.Text("--db", null) ?? (demo ? "smartpower-demo.db" : "smartpower.db"),
+            Partitions = options.Integer("--partitions", 2, 1, 64),
+            FlushToDisk = !options.Flag("--no-fsync"),
+        };
+        pipeline.Broker.Port = options.Integer("--mqtt-port", 1883, 1, 65535);
+        pipeline.Broker.TlsCertificatePath = options.Text("--tls-cert", null);
+        pipeline.Broker.TlsCertificatePassword = options.Text("--tls-password", null);
+        pipeline.Broker.TlsPort = options.Integer("--mqtt-tls-port", 8883, 1, 65535);
+        pipeline.Ingress.RatePerSecond = options.Integer("--rate", 5, 1, 100_000);
+        pipeline.Consumer.CheckpointInterval = TimeSpan.FromMilliseconds(options.Integer("--checkpoint-ms", 2000, 10, 3_600_000));
+        if (options.Text("--broker", null) is { } broker)
+        {
+            var (host, port) = HostPort(broker);
+            pipeline.ExternalBroker = new Mqtt.BrokerBridgeOptions { Host = host, Port = port };
+        }
+
+        if (pipeline.Broker.TlsCertificatePath is { } cert && !File.Exists(cert))
+        {
+            throw new IOException($"TLS certificate '{cert}' does not exist");
+        }
+
+        var httpPort = options.Integer("--http-port", 8080, 1, 65535);
+        if (demo)
+        {
+            return Demo.RunAsync(pipeline, httpPort, stdout).GetAwaiter().GetResult();
+        }
+
+        var registry = RegistryLoader.Load(registryPath!);
+        return Serve.RunAsync(registry, pipeline, httpPort, stdout).GetAwaiter().GetResult();
+    }
+
+    private static (string Host, int Port) HostPort(string text)
+    {
+        var colon = text.LastIndexOf(':');
+        return colon > 0 && int.TryParse(text.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) && port is > 0 and < 65536
+            ? (text[..colon], port)
+            : throw new UsageException($"--broker must be HOST:PORT, not '{text}'");
+    }
+
+    private static int Tokens(ReadOnlySpan<string> args, TextWriter stdout)
+    {
+        if (args.Length == 0 || args[0] is not ("issue" or "revoke"))
+        {
+            throw new UsageException("tokens needs 'issue' or 'revoke'");
+        }
+
+        var issue = args[0] == "issue";
+        var options = Options.Parse(args[1..], ["--db", "--device", "--registry"]);
+        var db = options.Require("--db");
+        IEnumerable<string> devices = options.Text("--device", null) is { } one
+            ? [one]
+            : issue ? RegistryLoader.Load(options.Require("--registry")).Devices.Select(d => d.DeviceId) : throw new UsageException("missing required option '--device'");
+        return RunTokensAsync(db, devices.ToArray(), issue, stdout).GetAwaiter().GetResult();
+    }
+
+    private static async Task<int> RunTokensAsync(string db, string[] devices, bool issue, TextWriter stdout)
+    {
+        await using var store = await Sqlite.SqliteStore.OpenAsync(new Sqlite.SqliteStoreOptions { Path = db }).ConfigureAwait(false);
+        foreach (var device in devices)
+        {
+            if (issue)
+            {
+                stdout.WriteLine($"{device} {await store.IssueAsync(device, CancellationToken.None).ConfigureAwait(false)}");
+            }
+            else
+            {
+                stdout.WriteLine($"{device}: {await store.RevokeAsync(device, CancellationToken.None).ConfigureAwait(false)} token(s) revoked");
+            }
+        }
+
+        return Ok;
+    }
+
     /// <summary>Reports on the caller's thread, in order (Progress&lt;T&gt; would post to the thread pool).</summary>
     private sealed class SynchronousProgress(Action<ReplayReport> report) : IProgress<ReplayReport>
     {
@@ -108,12 +211,20 @@ internal sealed class Options
 {
     private readonly Dictionary<string, string> _values = new(StringComparer.Ordinal);
 
-    public static Options Parse(ReadOnlySpan<string> args, string[] known)
+    private readonly HashSet<string> _flags = new(StringComparer.Ordinal);
+
+    public static Options Parse(ReadOnlySpan<string> args, string[] known, string[]? flags = null)
     {
         var options = new Options();
         for (var i = 0; i < args.Length; i++)
         {
             var name = args[i];
+            if (flags is not null && Array.IndexOf(flags, name) >= 0)
+            {
+                options._flags.Add(name);
+                continue;
+            }
+
             if (Array.IndexOf(known, name) < 0)
             {
                 throw new UsageException($"unknown option '{name}' (expected {string.Join(", ", known)})");
@@ -144,6 +255,10 @@ internal sealed class Options
             ? value
             : throw new UsageException($"option '{name}' must be a whole number from {min} to {max}, not '{text}'");
     }
+
+    public bool Flag(string name) => _flags.Contains(name);
+
+    public string? Text(string name, string? fallback) => _values.TryGetValue(name, out var value) ? value : fallback;
 
     public string Require(string name) =>
         _values.TryGetValue(name, out var value) ? value : throw new UsageException($"missing required option '{name}'");

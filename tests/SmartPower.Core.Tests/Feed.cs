@@ -36,7 +36,8 @@ internal sealed class Feed
 
     public DeviceRegistry Registry { get; }
 
-    public DetectionEngine Engine { get; }
+    /// <summary>The engine readings go to; a test of saved state swaps in one restored from it.</summary>
+    public DetectionEngine Engine { get; set; }
 
     public CollectingSink Sink { get; } = new();
 
@@ -66,11 +67,13 @@ internal sealed class Feed
         Send(Topic(deviceId), MeterPayload(seconds, NextSeq(deviceId), currentA, powerW, leakageMa, tempC, arc));
 
     /// <summary>A pile reading with the given port powers (port 1 first).</summary>
-    public ProcessResult Pile(string deviceId, double seconds, params double[] portPowers)
+    public ProcessResult Pile(string deviceId, double seconds, params double[] portPowers) =>
+        Send(Topic(deviceId, "pile"), PilePayload(seconds, NextSeq(deviceId), portPowers));
+
+    public static string PilePayload(double seconds, long seq, params double[] portPowers)
     {
         var ports = string.Join(",", portPowers.Select((p, i) => string.Create(CultureInfo.InvariantCulture, $$"""{"port":{{i + 1}},"state":"{{(p > 0 ? "charging" : "idle")}}","powerW":{{p}}}""")));
-        var payload = $$"""{"ts":"{{Ts(seconds)}}","seq":{{NextSeq(deviceId)}},"voltageV":230.4,"tempC":30,"leakageMa":2,"ports":[{{ports}}]}""";
-        return Send(Topic(deviceId, "pile"), payload);
+        return $$"""{"ts":"{{Ts(seconds)}}","seq":{{seq}},"voltageV":230.4,"tempC":30,"leakageMa":2,"ports":[{{ports}}]}""";
     }
 
     /// <summary>Readings every 10 s from <paramref name="from"/> (inclusive) to <paramref name="to"/> (exclusive), value by time.</summary>

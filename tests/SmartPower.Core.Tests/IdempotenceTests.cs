@@ -9,14 +9,7 @@ namespace SmartPower.Tests;
 /// <summary>Duplicated, reordered and replayed input adds no alerts, on a labelled night with every incident type.</summary>
 public sealed class IdempotenceTests
 {
-    private static readonly LabelledNight Night = CompoundNight.Generate(new Scenario
-    {
-        Seed = 11,
-        Duration = TimeSpan.FromHours(4),
-        Dwellings = 20,
-        CommonAreas = 3,
-        Piles = 2,
-    });
+    private static LabelledNight Night => Nights.EveryType;
 
     private static string Replay(IEnumerable<string> lines, int partitions = 1)
     {

@@ -72,6 +72,47 @@ internal sealed class Incident
     /// <summary>The alert as it stands, for commands that cite it.</summary>
     public string AlertId => _alertId ?? throw new InvalidOperationException("no incident is open");
 
+    /// <summary>
+    /// Writes an incident (layout in <see cref="StateFormat"/>). A closed incident is written as none: nothing of it is
+    /// read again, since the next <see cref="Raise"/> sets every field afresh.
+    /// </summary>
+    public static void Save(ref StateWriter w, Incident? incident)
+    {
+        if (incident?._alertId is not { } alertId)
+        {
+            w.Byte(0);
+            return;
+        }
+
+        w.Byte((byte)(1 + (int)incident._severity));
+        w.Ascii(alertId);
+        w.Time(incident._openedAtMs);
+        w.Double(incident._reportedPeak);
+    }
+
+    /// <summary>Reads what <see cref="Save"/> wrote, for <paramref name="device"/>'s incident of <paramref name="type"/> (and port).</summary>
+    public static Incident? Read(ref StateReader r, Device device, AlertType type, int? port = null)
+    {
+        var open = r.Byte();
+        if (open == 0)
+        {
+            return null;
+        }
+
+        if (open > 1 + (int)Severity.Critical)
+        {
+            throw new StateFormatException($"an incident's state is {open}");
+        }
+
+        return new Incident(device, type, port)
+        {
+            _severity = (Severity)(open - 1),
+            _alertId = r.Ascii(Ids.MaxLength, "an alert id"),
+            _openedAtMs = r.Time(),
+            _reportedPeak = r.Double(),
+        };
+    }
+
     private Alert Snapshot(Evidence evidence, long? clearedAtMs) => new(
         _alertId!,
         _type,

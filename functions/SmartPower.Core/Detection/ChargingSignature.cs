@@ -46,7 +46,7 @@ namespace SmartPower.Detection;
 /// confirmed candidate has switched off or tapered below 15% of its step (end of the constant-voltage phase)
 /// for 10 minutes.
 /// </summary>
-internal sealed class ChargingSignature
+internal sealed partial class ChargingSignature
 {
     private const double MinEdgeW = 10;
     private const double EdgeNoiseFactor = 5;
@@ -392,7 +392,7 @@ internal sealed class ChargingSignature
     private static double Median(double a, double b, double c) => Math.Max(Math.Min(a, b), Math.Min(Math.Max(a, b), c));
 
     /// <summary>A load that switched on in one step, remembered so that its switch-off can be recognised.</summary>
-    private class Load(long startTs, double step, bool motor = false)
+    private partial class Load(long startTs, double step, bool motor = false)
     {
         public long StartTs { get; } = startTs;
 
@@ -402,7 +402,7 @@ internal sealed class ChargingSignature
     }
 
     /// <summary>A load that might be a charger: its baseline, and running sums for noise and trend.</summary>
-    private sealed class Candidate(long startTs, double step, double baseline, double baselineNoise) : Load(startTs, step)
+    private sealed partial class Candidate(long startTs, double step, double baseline, double baselineNoise) : Load(startTs, step)
     {
         private double _baseline = baseline;
         private double _changeSum;

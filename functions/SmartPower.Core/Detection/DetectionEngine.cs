@@ -33,7 +33,7 @@ public readonly record struct ProcessResult(MessageOutcome Outcome, ParseFailure
 /// never changes detector state. One engine owns the state of the devices whose messages it is given
 /// (the local host and the Functions app give each partition of the log its own engine). Not thread-safe.
 /// </summary>
-public sealed class DetectionEngine
+public sealed partial class DetectionEngine
 {
     /// <summary>A counter at least this far below the last one, with a newer timestamp, is a device that restarted.</summary>
     public const long SeqResetGap = 1000;
@@ -143,7 +143,8 @@ public sealed class DetectionEngine
         if (!state.AwaitingSilence)
         {
             state.AwaitingSilence = true;
-            _silence.Enqueue(state, ts + state.OfflineAfterMs);
+            state.SilenceDeadline = ts + state.OfflineAfterMs;
+            _silence.Enqueue(state, state.SilenceDeadline);
         }
 
         Detectors.Run(state, reading, sink);
@@ -184,6 +185,7 @@ public sealed class DetectionEngine
             var due = state.LastTs + state.OfflineAfterMs;
             if (due > deadline)
             {
+                state.SilenceDeadline = due;
                 _silence.Enqueue(state, due); // heard from since it was queued
                 continue;
             }

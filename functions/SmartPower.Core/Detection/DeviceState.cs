@@ -23,6 +23,9 @@ internal class DeviceState(Device device)
 
     public bool AwaitingSilence { get; set; }
 
+    /// <summary>While <see cref="AwaitingSilence"/>: the deadline the device is queued under (it may have been heard from since).</summary>
+    public long SilenceDeadline { get; set; }
+
     public long OfflineAfterMs { get; } = (long)(Math.Max(
         device.Thresholds.OfflineIntervals * device.ReportIntervalS,
         device.Thresholds.OfflineMinS) * 1000);

@@ -117,6 +117,50 @@ internal struct HoldWatch
         return HoldLevel.None;
     }
 
+    /// <summary>Writes this watch (layout in <see cref="StateFormat"/>): a flags byte, then only the parts in use.</summary>
+    public readonly void Save(ref StateWriter w)
+    {
+        var holds = _warnSince != 0 || _critSince != 0 || _warnCount != 0 || _critCount != 0 || _clearSince != 0;
+        var episode = EpisodeStartMs != 0 || BitConverter.DoubleToInt64Bits(Peak) != 0;
+        w.Byte((byte)((_inEpisode ? 1 : 0) | (holds ? 2 : 0) | (episode ? 4 : 0)));
+        if (holds)
+        {
+            w.Time(_warnSince);
+            w.Time(_critSince);
+            w.VarUInt((uint)_warnCount);
+            w.VarUInt((uint)_critCount);
+            w.Time(_clearSince);
+        }
+
+        if (episode)
+        {
+            w.Time(EpisodeStartMs);
+            w.Double(Peak);
+        }
+    }
+
+    public static HoldWatch Read(ref StateReader r)
+    {
+        var flags = r.Flags(0b111, "a hold watch");
+        var watch = new HoldWatch { _inEpisode = (flags & 1) != 0 };
+        if ((flags & 2) != 0)
+        {
+            watch._warnSince = r.Time();
+            watch._critSince = r.Time();
+            watch._warnCount = r.Count(int.MaxValue, "a hold's reading count");
+            watch._critCount = r.Count(int.MaxValue, "a hold's reading count");
+            watch._clearSince = r.Time();
+        }
+
+        if ((flags & 4) != 0)
+        {
+            watch.EpisodeStartMs = r.Time();
+            watch.Peak = r.Double();
+        }
+
+        return watch;
+    }
+
     private static void Track(bool holds, long ts, ref long since, ref int count)
     {
         if (holds)

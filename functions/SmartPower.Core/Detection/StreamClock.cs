@@ -1,3 +1,6 @@
+using SmartPower.Contract;
+using SmartPower.Registry;
+
 namespace SmartPower.Detection;
 
 /// <summary>
@@ -43,6 +46,138 @@ internal sealed class StreamClock
         Now = median;
         return true;
     }
+
+    /// <summary>
+    /// Writes the clock (layout in <see cref="StateFormat"/>). The ring refers to devices by id, each listed once with
+    /// its last timestamp, so that the clock can be restored on its own, before or without its devices' records.
+    /// </summary>
+    public void Save(ref StateWriter w)
+    {
+        w.VarInt(Now);
+        w.VarInt(unchecked(_maxSeen - Now));
+        w.VarInt(unchecked(_computedAtMax - Now));
+        Span<int> firstOf = stackalloc int[Window];
+        Span<byte> slots = stackalloc byte[Window];
+        var distinct = 0;
+        for (var i = 0; i < _count; i++)
+        {
+            var j = 0;
+            while (j < distinct && _recent[firstOf[j]] != _recent[i])
+            {
+                j++;
+            }
+
+            if (j == distinct)
+            {
+                firstOf[distinct++] = i;
+            }
+
+            slots[i] = (byte)j;
+        }
+
+        w.VarUInt((uint)distinct);
+        foreach (var i in firstOf[..distinct])
+        {
+            w.Ascii(_recent[i].Device.DeviceId);
+            w.VarInt(unchecked(_recent[i].LastTs - Now));
+        }
+
+        w.VarUInt((uint)_count);
+        w.VarUInt((uint)_next);
+        foreach (var slot in slots[.._count])
+        {
+            w.Byte(slot);
+        }
+    }
+
+    /// <summary>Reads what <see cref="Save"/> wrote, resolving ids in <paramref name="registry"/>; nothing changes until <see cref="Restore"/>.</summary>
+    public static Saved Read(ref StateReader r, DeviceRegistry registry)
+    {
+        var now = r.VarInt();
+        var maxSeen = unchecked(now + r.VarInt());
+        var computedAtMax = unchecked(now + r.VarInt());
+        var distinct = r.Count(Window, "the clock's device count");
+        var devices = new Device?[distinct];
+        var lastTs = new long[distinct];
+        for (var j = 0; j < distinct; j++)
+        {
+            var id = r.AsciiBytes(Ids.MaxLength, "a device id");
+            devices[j] = !Ids.IsValid(id) ? throw new StateFormatException("a device id breaks the id rule")
+                : registry.TryGetDevice(id, out var device) ? device : null;
+            lastTs[j] = unchecked(now + r.VarInt());
+        }
+
+        var count = r.Count(Window, "the clock's reading count");
+        var next = r.Count(Window - 1, "the clock's next slot");
+        if (count < Window && next != count)
+        {
+            throw new StateFormatException($"the clock holds {count} readings but its next slot is {next}");
+        }
+
+        var slots = new byte[count];
+        for (var i = 0; i < count; i++)
+        {
+            slots[i] = (byte)r.Count(distinct - 1, "a clock slot's device");
+        }
+
+        return new Saved(now, maxSeen, computedAtMax, devices, lastTs, count, next, slots);
+    }
+
+    /// <summary>
+    /// Puts the saved clock in place. <paramref name="stateOf"/> gives the engine's state of a device in the ring (given its
+    /// saved last timestamp, for a device the engine has no state of yet). Readings of a device no longer in the registry
+    /// leave the ring, the rest keep their order.
+    /// </summary>
+    public void Restore(Saved saved, Func<Device, long, DeviceState> stateOf)
+    {
+        var states = new DeviceState?[saved.Devices.Length];
+        for (var j = 0; j < states.Length; j++)
+        {
+            states[j] = saved.Devices[j] is { } device ? stateOf(device, saved.LastTs[j]) : null;
+        }
+
+        Array.Clear(_recent);
+        if (Array.IndexOf(states, null) < 0)
+        {
+            for (var i = 0; i < saved.Count; i++)
+            {
+                _recent[i] = states[saved.Slots[i]]!;
+            }
+
+            (_count, _next) = (saved.Count, saved.Next);
+        }
+        else
+        {
+            var kept = 0;
+            var oldest = saved.Count == Window ? saved.Next : 0;
+            for (var k = 0; k < saved.Count; k++)
+            {
+                if (states[saved.Slots[(oldest + k) % Window]] is { } state)
+                {
+                    _recent[kept++] = state;
+                }
+            }
+
+            (_count, _next) = (kept, kept % Window);
+        }
+
+        (Now, _maxSeen, _computedAtMax) = (saved.Now, saved.MaxSeen, saved.ComputedAtMax);
+    }
+
+    /// <summary>Points the ring's readings of <paramref name="old"/> at <paramref name="replacement"/> (a device's state restored over it).</summary>
+    public void Replace(DeviceState old, DeviceState replacement)
+    {
+        for (var i = 0; i < _count; i++)
+        {
+            if (_recent[i] == old)
+            {
+                _recent[i] = replacement;
+            }
+        }
+    }
+
+    /// <summary>A clock read from saved state, not yet put in place: devices not in the registry are null.</summary>
+    internal sealed record Saved(long Now, long MaxSeen, long ComputedAtMax, Device?[] Devices, long[] LastTs, int Count, int Next, byte[] Slots);
 
     private long Median()
     {

@@ -87,7 +87,7 @@ public static class ReplayRunner
         return report;
     }
 
-    /// <summary>The partition of a line's device (a stable FNV-1a hash of its id); lines without a readable topic go to 0.</summary>
+    /// <summary>The partition of a line's device (see <see cref="Pipeline.DevicePartitioner"/>); lines without a readable topic go to 0.</summary>
     internal static int PartitionOf(ReadOnlySpan<byte> line, int partitions)
     {
         if (partitions == 1)
@@ -103,13 +103,7 @@ public static class ReplayRunner
             return 0;
         }
 
-        var hash = 2166136261u;
-        foreach (var b in parsed.DeviceId)
-        {
-            hash = (hash ^ b) * 16777619u;
-        }
-
-        return (int)(hash % (uint)partitions);
+        return Pipeline.DevicePartitioner.Of(parsed.DeviceId, partitions);
     }
 
     private static ReplayReport Merge(Partition[] workers, long lines, long oversize, TimeSpan elapsed)

@@ -1,0 +1,164 @@
+namespace SmartPower.Detection;
+
+/// <summary>Saving and restoring the detector's whole state (layout in <see cref="StateFormat"/>).</summary>
+internal sealed partial class ChargingSignature
+{
+    public void Save(ref StateWriter w)
+    {
+        w.Byte((byte)_samples);
+        w.Time(_lastTs);
+        w.Doubles(_p1, _p2, _level);
+        w.VarUInt((uint)_edgeLength);
+        if (_edgeLength > 0)
+        {
+            // Between edges these four are dead: the next edge sets them all before any is read.
+            w.Doubles(_edgeSum, _edgeFrom, _edgePeakRaw);
+            w.Time(_edgeStartTs);
+        }
+
+        w.Double(_noise);
+        if (_loads is null)
+        {
+            w.Byte(0);
+            return;
+        }
+
+        ulong occupied = 0;
+        for (var i = 0; i < _loads.Length; i++)
+        {
+            occupied |= _loads[i] is null ? 0 : 1UL << i;
+        }
+
+        w.Byte(MaxLoads);
+        w.VarUInt(occupied);
+        foreach (var load in _loads)
+        {
+            load?.Save(ref w);
+        }
+    }
+
+    /// <summary>Reads what <see cref="Save"/> wrote into this fresh detector.</summary>
+    public void Read(ref StateReader r)
+    {
+        _samples = r.Count(2, "the charging detector's sample count");
+        _lastTs = r.Time();
+        (_p1, _p2, _level) = (r.Double(), r.Double(), r.Double());
+        _edgeLength = r.Count(int.MaxValue, "the charging detector's edge length");
+        if (_edgeLength > 0)
+        {
+            (_edgeSum, _edgeFrom, _edgePeakRaw) = (r.Double(), r.Double(), r.Double());
+            _edgeStartTs = r.Time();
+        }
+
+        _noise = r.Double();
+        var slots = r.Byte();
+        if (slots == 0)
+        {
+            return;
+        }
+
+        if (slots != MaxLoads)
+        {
+            throw new StateFormatException($"the charging detector has {slots} load slots, not {MaxLoads}");
+        }
+
+        var occupied = r.VarUInt();
+        if (occupied >> MaxLoads != 0)
+        {
+            throw new StateFormatException($"the charging detector's load slots 0x{occupied:x} exceed its {MaxLoads}");
+        }
+
+        _loads = new Load?[MaxLoads];
+        for (var i = 0; i < MaxLoads; i++)
+        {
+            _loads[i] = (occupied & (1UL << i)) == 0 ? null : Load.Read(ref r);
+        }
+    }
+
+    private partial class Load
+    {
+        protected const byte Plain = 0, MotorLoad = 1, Watched = 2, ConfirmedCharger = 3;
+
+        protected virtual byte Kind => Motor ? MotorLoad : Plain;
+
+        public void Save(ref StateWriter w)
+        {
+            w.Byte(Kind);
+            w.Time(StartTs);
+            w.Double(Step);
+            SaveOwn(ref w);
+        }
+
+        /// <summary>What a kind of load has beyond its start and step.</summary>
+        protected virtual void SaveOwn(ref StateWriter w)
+        {
+        }
+
+        public static Load Read(ref StateReader r)
+        {
+            var kind = r.Byte();
+            var startTs = r.Time();
+            var step = r.Double();
+            return kind switch
+            {
+                Plain or MotorLoad => new Load(startTs, step, kind == MotorLoad),
+                Watched or ConfirmedCharger => Candidate.Read(ref r, startTs, step, kind == ConfirmedCharger),
+                _ => throw new StateFormatException($"a load's kind is {kind}"),
+            };
+        }
+    }
+
+    private sealed partial class Candidate
+    {
+        protected override byte Kind => Confirmed ? ConfirmedCharger : Watched;
+
+        protected override void SaveOwn(ref StateWriter w)
+        {
+            w.Doubles(_baseline, BaselineNoise, CurrentLevel, SmoothLevel, _changeSum);
+            w.VarUInt((uint)_changeCount);
+            w.Time(_taperSince);
+
+            // The sums of the open stretch are all zero when it has no point, and the pooled ones before the first stretch.
+            w.VarUInt((uint)_n);
+            if (_n > 0)
+            {
+                w.Doubles(_sx, _su, _sy, _sxx, _suu, _sxu, _sxy, _suy, _syy);
+            }
+
+            w.VarUInt((uint)_pooledStretches);
+            if (_pooledStretches > 0)
+            {
+                w.VarUInt((uint)_pooledN);
+                w.Doubles(_pxx, _puu, _pxu, _pxy, _puy, _pyy);
+            }
+        }
+
+        public static Candidate Read(ref StateReader r, long startTs, double step, bool confirmed)
+        {
+            var c = new Candidate(startTs, step, r.Double(), baselineNoise: r.Double())
+            {
+                Confirmed = confirmed,
+                CurrentLevel = r.Double(),
+                SmoothLevel = r.Double(),
+                _changeSum = r.Double(),
+                _changeCount = r.Count(QuietWindow, "a candidate's noise window"),
+                _taperSince = r.Time(),
+                _n = r.Count(int.MaxValue, "a candidate's stretch"),
+            };
+            if (c._n > 0)
+            {
+                (c._sx, c._su, c._sy) = (r.Double(), r.Double(), r.Double());
+                (c._sxx, c._suu, c._sxu, c._sxy, c._suy, c._syy) = (r.Double(), r.Double(), r.Double(), r.Double(), r.Double(), r.Double());
+            }
+
+            c._pooledStretches = r.Count(int.MaxValue, "a candidate's stretches");
+            if (c._pooledStretches > 0)
+            {
+                c._pooledN = r.Count(int.MaxValue, "a candidate's pooled samples");
+                (c._pxx, c._puu, c._pxu, c._pxy, c._puy, c._pyy) = (r.Double(), r.Double(), r.Double(), r.Double(), r.Double(), r.Double());
+            }
+
+            return c;
+        }
+    }
+}

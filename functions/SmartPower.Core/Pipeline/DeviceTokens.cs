@@ -1,0 +1,38 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace SmartPower.Pipeline;
+
+/// <summary>
+/// Checks a device's MQTT password (its token) and issues or revokes tokens. Implemented by the store, which keeps
+/// only hashes.
+/// </summary>
+public interface IDeviceCredentials
+{
+    ValueTask<bool> VerifyAsync(string deviceId, string token, CancellationToken cancellationToken);
+
+    /// <summary>Issues a new token for the device and returns it; this is the only time it exists in plain text.</summary>
+    Task<string> IssueAsync(string deviceId, CancellationToken cancellationToken);
+
+    /// <summary>Revokes every token of the device; returns how many were live.</summary>
+    Task<int> RevokeAsync(string deviceId, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Device tokens: 32 random bytes, base64url. A token has 256 bits of entropy, so a plain SHA-256 is the right hash
+/// (a slow password hash protects guessable human passwords; nobody can guess these, and the broker must check ten
+/// thousand of them in a reconnect storm). Compared in constant time.
+/// </summary>
+public static class DeviceTokens
+{
+    public static string NewToken() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    public static byte[] Hash(string token)
+    {
+        ArgumentNullException.ThrowIfNull(token);
+        return SHA256.HashData(Encoding.UTF8.GetBytes(token));
+    }
+
+    public static bool Matches(string token, ReadOnlySpan<byte> hash) =>
+        CryptographicOperations.FixedTimeEquals(Hash(token), hash);
+}

@@ -1,0 +1,179 @@
+using System.Buffers;
+using SmartPower.Alerts;
+using SmartPower.Contract;
+using SmartPower.Detection;
+using SmartPower.Registry;
+
+namespace SmartPower.Pipeline;
+
+/// <summary>Tuning of a <see cref="PartitionConsumer"/>.</summary>
+public sealed class PartitionConsumerOptions
+{
+    /// <summary>Most records run through the engine between two commits to the store.</summary>
+    public int MaxBatch { get; set; } = 2048;
+
+    /// <summary>How long a consumer waits for new records before it looks again (and may checkpoint).</summary>
+    public TimeSpan Poll { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// How often the detector state is checkpointed. Alerts are stored with every batch; between checkpoints a crash
+    /// only means the batches since the last one are run again, which yields the same transitions with the same ids.
+    /// </summary>
+    public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(2);
+}
+
+/// <summary>
+/// Runs one partition of the telemetry log through its own <see cref="DetectionEngine"/>: reads a batch, processes
+/// it, sends the commands it raised, stores its transitions and device status, and every so often checkpoints the
+/// engine's state with the position after the batch. On start it resumes from the last checkpoint, so a restart
+/// neither loses nor repeats an alert: the records after the checkpoint are run again on the state of that moment,
+/// giving the same transitions (same alert ids), which the store takes idempotently. The same class serves the local
+/// host; the Azure host keeps its own trigger but the same engine and store contract.
+/// </summary>
+public sealed class PartitionConsumer(
+    DeviceRegistry registry,
+    ITelemetryPartition log,
+    IPipelineStore store,
+    IDeviceCommands commands,
+    PipelineMetrics metrics,
+    PartitionConsumerOptions? options = null,
+    TimeProvider? time = null,
+    Action<AlertTransition>? onStored = null)
+{
+    private readonly PartitionConsumerOptions _options = options ?? new PartitionConsumerOptions();
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private DetectionEngine? _engine;
+    private long _position;
+    private long _checkpointed = -1;
+    private long _lastCheckpointAt;
+    private volatile bool _draining;
+
+    public int Partition => log.Partition;
+
+    /// <summary>The position of the next record to process.</summary>
+    public long Position => Volatile.Read(ref _position);
+
+    /// <summary>Records in the log not yet processed.</summary>
+    public long Lag => Math.Max(0, log.EndPosition - Position);
+
+    /// <summary>Loads the checkpoint (or starts fresh) so that <see cref="RunAsync"/> can go on from it.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var checkpoint = await store.LoadCheckpointAsync(Partition, cancellationToken).ConfigureAwait(false);
+        _engine = checkpoint is null ? new DetectionEngine(registry) : DetectionEngine.Restore(registry, checkpoint.EngineState.Span);
+        _position = checkpoint?.Position ?? 0;
+        _checkpointed = _position;
+        _lastCheckpointAt = _time.GetTimestamp();
+    }
+
+    /// <summary>From now on, stop as soon as the log is drained (everything appended so far is processed), then checkpoint.</summary>
+    public void BeginDrain() => _draining = true;
+
+    /// <summary>Processes the log until cancelled, or until drained after <see cref="BeginDrain"/>; checkpoints before returning.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        if (_engine is null)
+        {
+            await StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var batch = await log.ReadAsync(_position, _options.MaxBatch, _options.Poll, cancellationToken).ConfigureAwait(false);
+                if (batch.Records.Count > 0)
+                {
+                    await ProcessAsync(batch, cancellationToken).ConfigureAwait(false);
+                }
+                else if (_draining && _position >= log.EndPosition)
+                {
+                    break;
+                }
+                else if (_checkpointed != _position && _time.GetElapsedTime(_lastCheckpointAt) >= _options.CheckpointInterval)
+                {
+                    await CommitAsync([], [], checkpoint: true, _position, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Cancelled mid-wait: nothing half-done, the checkpoint below covers what was processed.
+        }
+
+        if (_checkpointed != _position)
+        {
+            await CommitAsync([], [], checkpoint: true, _position, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private async Task ProcessAsync(LogBatch batch, CancellationToken cancellationToken)
+    {
+        var sink = new CollectingSink();
+        var latest = new Dictionary<string, DeviceLatest>(StringComparer.Ordinal);
+        foreach (var record in batch.Records)
+        {
+            var result = _engine!.Process(record.Topic.Span, record.Payload.Span, sink);
+            metrics.Count(result);
+            if (result.Outcome is MessageOutcome.Accepted or MessageOutcome.Status)
+            {
+                Remember(latest, record, result.Outcome);
+            }
+        }
+
+        // Commands first: a crash before the commit replays the batch and sends them again, which a pile ignores
+        // for a port already stopped; the other order could lose a stop.
+        foreach (var command in sink.Commands)
+        {
+            await commands.SendAsync(command, cancellationToken).ConfigureAwait(false);
+            metrics.CountCommand();
+        }
+
+        var due = _time.GetElapsedTime(_lastCheckpointAt) >= _options.CheckpointInterval;
+        await CommitAsync(sink.Transitions, [.. latest.Values], due, batch.NextPosition, cancellationToken).ConfigureAwait(false);
+    }
+
+    private void Remember(Dictionary<string, DeviceLatest> latest, in LogRecord record, MessageOutcome outcome)
+    {
+        if (!Topic.TryParse(record.Topic.Span, out var topic) || !registry.TryGetDevice(topic.DeviceId, out var device))
+        {
+            return; // cannot happen for a message the engine accepted
+        }
+
+        latest.TryGetValue(device.DeviceId, out var before);
+        latest[device.DeviceId] = outcome == MessageOutcome.Accepted
+            ? new DeviceLatest(device.DeviceId, device.SiteId, record.ArrivedAtMs) { Reading = record.Payload, Online = before?.Online ?? true }
+            : new DeviceLatest(device.DeviceId, device.SiteId, record.ArrivedAtMs) { Reading = before?.Reading, Online = ReadingParser.TryParseStatus(record.Payload.Span, out var status).IsFailure ? before?.Online : status.Online };
+    }
+
+    /// <summary>Stores a processed batch (and, if due, the checkpoint at <paramref name="next"/>); then the position moves on.</summary>
+    private async Task CommitAsync(IReadOnlyList<AlertTransition> transitions, IReadOnlyList<DeviceLatest> devices, bool checkpoint, long next, CancellationToken cancellationToken)
+    {
+        PartitionCheckpoint? saved = null;
+        if (checkpoint)
+        {
+            var state = new ArrayBufferWriter<byte>(4096);
+            _engine!.SaveState(state);
+            saved = new PartitionCheckpoint(Partition, next, state.WrittenMemory);
+        }
+
+        if (transitions.Count > 0 || devices.Count > 0 || saved is not null)
+        {
+            await store.CommitAsync(new BatchCommit(Partition, transitions, devices, saved), cancellationToken).ConfigureAwait(false);
+        }
+
+        Volatile.Write(ref _position, next);
+        metrics.CountStored(transitions);
+        foreach (var transition in transitions)
+        {
+            onStored?.Invoke(transition);
+        }
+
+        if (saved is not null)
+        {
+            _checkpointed = saved.Position;
+            _lastCheckpointAt = _time.GetTimestamp();
+            log.Release(saved.Position);
+        }
+    }
+}

@@ -1,0 +1,243 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Logging;
+using SmartPower.Alerts;
+using SmartPower.Host.Log;
+using SmartPower.Mqtt;
+using SmartPower.Pipeline;
+using SmartPower.Registry;
+using SmartPower.Sqlite;
+
+namespace SmartPower.Host;
+
+/// <summary>Everything the local host needs to know to run.</summary>
+public sealed class LocalPipelineOptions
+{
+    public string DatabasePath { get; set; } = "smartpower.db";
+
+    /// <summary>The telemetry log's directory; by default next to the database.</summary>
+    public string? LogDirectory { get; set; }
+
+    public int Partitions { get; set; } = 2;
+
+    public EmbeddedBrokerOptions Broker { get; set; } = new();
+
+    /// <summary>When set, telemetry comes from this external broker (shared subscription) instead of the embedded one.</summary>
+    public BrokerBridgeOptions? ExternalBroker { get; set; }
+
+    public IngressOptions Ingress { get; set; } = new();
+
+    public PartitionConsumerOptions Consumer { get; set; } = new();
+
+    /// <summary>Whether the log flushes to disk before acknowledging (see <see cref="FileTelemetryLogOptions.FlushToDisk"/>).</summary>
+    public bool FlushToDisk { get; set; } = true;
+}
+
+/// <summary>
+/// The whole pipeline in one process: a broker (embedded, or a bridge from an external one) feeding the ingress, the
+/// file log partitioned by device, one consumer per partition running the detection engine, and the SQLite store.
+/// Composition only: every piece is an adapter or the core. Stopping drains the log and checkpoints, so nothing a
+/// device was told is stored is lost.
+/// </summary>
+public sealed class LocalPipeline : IAsyncDisposable
+{
+    private readonly List<Task> _running = [];
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Meter _meter;
+    private EmbeddedBroker? _broker;
+    private BrokerBridge? _bridge;
+    private FileTelemetryLog? _log;
+    private IReadOnlyDictionary<string, long> _openAlerts = new Dictionary<string, long>();
+    private bool _stopped;
+
+    private LocalPipeline(DeviceRegistry registry, SqliteStore store, PipelineMetrics metrics, Ingress ingress)
+    {
+        Registry = registry;
+        Store = store;
+        Metrics = metrics;
+        Ingress = ingress;
+        _meter = new Meter(PipelineMetrics.MeterName);
+        _meter.CreateObservableGauge("smartpower.partition.lag", ObserveLag, "By", "Bytes of the log a partition's consumer has still to process");
+        _meter.CreateObservableGauge("smartpower.alerts.open", ObserveOpen, "{alert}", "Alerts open, by severity");
+    }
+
+    public DeviceRegistry Registry { get; }
+
+    public SqliteStore Store { get; }
+
+    public PipelineMetrics Metrics { get; }
+
+    public Ingress Ingress { get; }
+
+    public IReadOnlyList<PartitionConsumer> Consumers { get; private set; } = [];
+
+    /// <summary>Raised after an alert transition is stored (on a consumer's thread).</summary>
+    public event Action<AlertTransition>? AlertStored;
+
+    public static async Task<LocalPipeline> StartAsync(DeviceRegistry registry, LocalPipelineOptions options, ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(loggers);
+        var store = await SqliteStore.OpenAsync(new SqliteStoreOptions { Path = options.DatabasePath }, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var log = FileTelemetryLog.Open(new FileTelemetryLogOptions
+        {
+            Directory = options.LogDirectory ?? options.DatabasePath + ".log",
+            Partitions = options.Partitions,
+            FlushToDisk = options.FlushToDisk,
+        });
+        var metrics = new PipelineMetrics();
+        var ingress = new Ingress(registry, log, options.Ingress, loggers.CreateLogger("SmartPower.Ingress"));
+        var pipeline = new LocalPipeline(registry, store, metrics, ingress) { _log = log };
+        try
+        {
+            await pipeline.RunAsync(options, loggers, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await pipeline.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        return pipeline;
+    }
+
+    /// <summary>
+    /// Stops taking messages, lets every consumer process what the log holds and checkpoint, then closes the log and
+    /// the store. Safe to call twice.
+    /// </summary>
+    public async Task StopAsync()
+    {
+        if (_stopped)
+        {
+            return;
+        }
+
+        _stopped = true;
+        if (_broker is not null)
+        {
+            await _broker.StopAsync().ConfigureAwait(false);
+        }
+
+        if (_bridge is not null)
+        {
+            await _bridge.DisposeAsync().ConfigureAwait(false);
+        }
+
+        foreach (var consumer in Consumers)
+        {
+            consumer.BeginDrain();
+        }
+
+        await Task.WhenAll(_running).WaitAsync(TimeSpan.FromMinutes(2)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_log is not null)
+        {
+            await _log.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_broker is not null)
+        {
+            await _broker.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Open alerts by severity, refreshed every second.</summary>
+    public IReadOnlyDictionary<string, long> OpenAlerts => _openAlerts;
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        await Store.DisposeAsync().ConfigureAwait(false);
+        Ingress.Dispose();
+        Metrics.Dispose();
+        _meter.Dispose();
+        _stop.Dispose();
+    }
+
+    private async Task RunAsync(LocalPipelineOptions options, ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        IDeviceCommands commands;
+        if (options.ExternalBroker is { } external)
+        {
+            _bridge = new BrokerBridge(external, Ingress, loggers.CreateLogger("SmartPower.Bridge"));
+            commands = _bridge;
+        }
+        else
+        {
+            _broker = new EmbeddedBroker(options.Broker, Ingress, Store, loggers.CreateLogger("SmartPower.Broker"));
+            commands = _broker;
+        }
+
+        var consumerLog = loggers.CreateLogger("SmartPower.Consumer");
+        var consumers = new List<PartitionConsumer>();
+        for (var p = 0; p < _log!.PartitionCount; p++)
+        {
+            var consumer = new PartitionConsumer(Registry, _log.Partition(p), Store, commands, Metrics, options.Consumer, onStored: t => AlertStored?.Invoke(t));
+            await consumer.StartAsync(cancellationToken).ConfigureAwait(false);
+            consumers.Add(consumer);
+            _running.Add(Task.Run(() => RunConsumerAsync(consumer, consumerLog)));
+        }
+
+        Consumers = consumers;
+        _running.Add(Task.Run(RefreshOpenAlertsAsync));
+        if (_broker is not null)
+        {
+            await _broker.StartAsync().ConfigureAwait(false);
+        }
+        else
+        {
+            await _bridge!.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task RunConsumerAsync(PartitionConsumer consumer, ILogger logger)
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                await consumer.RunAsync(_stop.Token).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // The store or log failed (disk full, locked): nothing was checkpointed past what is stored, so retry.
+                logger.LogError(ex, "partition {Partition} consumer failed; restarting from its last checkpoint in 1 s", consumer.Partition);
+                await Task.Delay(1000, _stop.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                await consumer.StartAsync(_stop.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+    }
+
+    private async Task RefreshOpenAlertsAsync()
+    {
+        while (!_stop.IsCancellationRequested && !_stopped)
+        {
+            try
+            {
+                _openAlerts = await Store.CountOpenAlertsAsync(_stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Reported by /health as stale figures; the consumers log store failures themselves.
+            }
+
+            await Task.Delay(1000, _stop.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveLag()
+    {
+        foreach (var consumer in Consumers)
+        {
+            yield return new Measurement<long>(consumer.Lag, new KeyValuePair<string, object?>("partition", consumer.Partition));
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveOpen()
+    {
+        foreach (var (severity, count) in _openAlerts)
+        {
+            yield return new Measurement<long>(count, new KeyValuePair<string, object?>("severity", severity));
+        }
+    }
+}

@@ -1,0 +1,364 @@
+using System.Buffers.Binary;
+using System.Text;
+using System.Threading.Channels;
+using Microsoft.Win32.SafeHandles;
+using SmartPower.Pipeline;
+
+namespace SmartPower.Host.Log;
+
+/// <summary>Where and how the local telemetry log keeps its records.</summary>
+public sealed class FileTelemetryLogOptions
+{
+    public string Directory { get; set; } = "smartpower-log";
+
+    /// <summary>Fixed for the life of a log directory: devices map to partitions by hash, so changing it reshuffles them.</summary>
+    public int Partitions { get; set; } = 2;
+
+    /// <summary>A partition starts a new segment file past this size; segments wholly checkpointed are deleted.</summary>
+    public long SegmentBytes { get; set; } = 64L << 20;
+
+    /// <summary>Appends wait (back-pressure to MQTT) while a partition's consumer is this far behind.</summary>
+    public long MaxLagBytes { get; set; } = 64L << 20;
+
+    /// <summary>Messages queued for a partition's writer before appends wait.</summary>
+    public int WriteQueue { get; set; } = 8192;
+
+    /// <summary>
+    /// Whether each write batch is flushed to the disk (fsync) before its messages are acknowledged. Off, a record is
+    /// handed to the operating system before the acknowledgement, which survives a killed process but not a power cut.
+    /// </summary>
+    public bool FlushToDisk { get; set; } = true;
+}
+
+/// <summary>
+/// The local stand-in for Event Hubs: a partitioned, append-only log of MQTT messages on disk. Each partition is a
+/// directory of segment files named by their start position; a record is
+/// <c>[u32 length][i64 arrivedAtMs][u16 topicLength][topic][payload]</c> and its position is its byte offset in the
+/// partition. One writer task per partition batches appends (group commit) and completes them once durable. A torn
+/// record at the end (a crash mid-write) is cut off on open; it was never acknowledged.
+/// </summary>
+public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
+{
+    private readonly FilePartition[] _partitions;
+
+    private FileTelemetryLog(FilePartition[] partitions) => _partitions = partitions;
+
+    public int PartitionCount => _partitions.Length;
+
+    public static FileTelemetryLog Open(FileTelemetryLogOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.Partitions, 1);
+        System.IO.Directory.CreateDirectory(options.Directory);
+        var marker = Path.Combine(options.Directory, "partitions");
+        if (File.Exists(marker) && File.ReadAllText(marker).Trim() != options.Partitions.ToString(System.Globalization.CultureInfo.InvariantCulture))
+        {
+            throw new InvalidOperationException(
+                $"the log in '{options.Directory}' has {File.ReadAllText(marker).Trim()} partitions, not {options.Partitions}: use the same count or a new directory");
+        }
+
+        File.WriteAllText(marker, options.Partitions.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var partitions = new FilePartition[options.Partitions];
+        for (var p = 0; p < partitions.Length; p++)
+        {
+            partitions[p] = new FilePartition(p, Path.Combine(options.Directory, $"p{p}"), options);
+        }
+
+        return new FileTelemetryLog(partitions);
+    }
+
+    public ITelemetryPartition Partition(int partition) => _partitions[partition];
+
+    public ValueTask AppendAsync(TelemetryMessage message, CancellationToken cancellationToken) =>
+        _partitions[DevicePartitioner.Of(message.DeviceId, _partitions.Length)].AppendAsync(message, cancellationToken);
+
+    /// <summary>Stops taking appends and finishes writing those queued.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var partition in _partitions)
+        {
+            await partition.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private sealed class FilePartition : ITelemetryPartition, IAsyncDisposable
+    {
+        private const int HeaderBytes = 4 + 8 + 2;
+        private const int MaxRecordBytes = 64 * 1024;
+        private readonly string _directory;
+        private readonly FileTelemetryLogOptions _options;
+        private readonly Channel<(TelemetryMessage Message, TaskCompletionSource Done)> _queue;
+        private readonly SortedList<long, string> _segments = [];
+        private readonly object _segmentsLock = new();
+        private readonly Task _writer;
+        private FileStream _active;
+        private long _activeStart;
+        private long _end;
+        private long _consumed;
+        private TaskCompletionSource _grown = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public FilePartition(int partition, string directory, FileTelemetryLogOptions options)
+        {
+            Partition = partition;
+            _directory = directory;
+            _options = options;
+            System.IO.Directory.CreateDirectory(directory);
+            foreach (var file in System.IO.Directory.GetFiles(directory, "*.seg"))
+            {
+                _segments.Add(long.Parse(Path.GetFileNameWithoutExtension(file), System.Globalization.CultureInfo.InvariantCulture), file);
+            }
+
+            if (_segments.Count == 0)
+            {
+                _segments.Add(0, SegmentPath(0));
+            }
+
+            _activeStart = _segments.Keys[^1];
+            _active = new FileStream(_segments.Values[^1], FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 1 << 16);
+            _end = _activeStart + ValidLength(_active);
+            _active.SetLength(_end - _activeStart); // cut a torn record off the end
+            _active.Position = _end - _activeStart;
+            _consumed = _segments.Keys[0];
+            _queue = Channel.CreateBounded<(TelemetryMessage, TaskCompletionSource)>(new BoundedChannelOptions(options.WriteQueue) { SingleReader = true });
+            _writer = Task.Run(WriteLoopAsync);
+        }
+
+        public int Partition { get; }
+
+        public long EndPosition => Volatile.Read(ref _end);
+
+        public async ValueTask AppendAsync(TelemetryMessage message, CancellationToken cancellationToken)
+        {
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            await _queue.Writer.WriteAsync((message, done), cancellationToken).ConfigureAwait(false);
+            await done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        public async ValueTask<LogBatch> ReadAsync(long position, int maxRecords, TimeSpan wait, CancellationToken cancellationToken)
+        {
+            NoteConsumed(position);
+            if (position >= EndPosition)
+            {
+                var grown = Volatile.Read(ref _grown).Task;
+                if (position >= EndPosition)
+                {
+                    await Task.WhenAny(grown, Task.Delay(wait, cancellationToken)).ConfigureAwait(false);
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+            }
+
+            var end = EndPosition;
+            var records = new List<LogRecord>(Math.Min(maxRecords, 1024));
+            while (position < end && records.Count < maxRecords)
+            {
+                var (segmentStart, path) = SegmentOf(position);
+                var segmentEnd = Math.Min(end, NextSegmentStart(segmentStart) ?? end);
+                if (position >= segmentEnd)
+                {
+                    position = NextSegmentStart(segmentStart) ?? end;
+                    continue;
+                }
+
+                var chunk = new byte[(int)Math.Min(segmentEnd - position, 1 << 20)];
+                using (var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
+                {
+                    var read = RandomAccess.Read(handle, chunk, position - segmentStart);
+                    chunk = chunk[..read];
+                }
+
+                var offset = 0;
+                while (records.Count < maxRecords && offset + HeaderBytes <= chunk.Length)
+                {
+                    var length = (int)BinaryPrimitives.ReadUInt32LittleEndian(chunk.AsSpan(offset));
+                    if (offset + 4 + length > chunk.Length)
+                    {
+                        break; // the rest is in the next chunk
+                    }
+
+                    var arrived = BinaryPrimitives.ReadInt64LittleEndian(chunk.AsSpan(offset + 4));
+                    var topicLength = BinaryPrimitives.ReadUInt16LittleEndian(chunk.AsSpan(offset + 12));
+                    var topic = chunk.AsMemory(offset + HeaderBytes, topicLength);
+                    var payload = chunk.AsMemory(offset + HeaderBytes + topicLength, length - 10 - topicLength);
+                    records.Add(new LogRecord(position + offset, topic, payload, arrived));
+                    offset += 4 + length;
+                }
+
+                if (offset == 0)
+                {
+                    throw new InvalidDataException($"log partition {Partition} has a record at {position} larger than a read: corrupt");
+                }
+
+                position += offset;
+            }
+
+            return new LogBatch(records, position);
+        }
+
+        public void Release(long position)
+        {
+            lock (_segmentsLock)
+            {
+                // Delete every segment that ends at or before the position (never the active one).
+                while (_segments.Count > 1 && _segments.Keys[1] <= position)
+                {
+                    File.Delete(_segments.Values[0]);
+                    _segments.RemoveAt(0);
+                }
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _queue.Writer.TryComplete();
+            await _writer.ConfigureAwait(false);
+            await _active.DisposeAsync().ConfigureAwait(false);
+        }
+
+        private void NoteConsumed(long position)
+        {
+            Volatile.Write(ref _consumed, position);
+            if (EndPosition - position < _options.MaxLagBytes)
+            {
+                Volatile.Read(ref _drained).TrySetResult();
+            }
+        }
+
+        private async Task WriteLoopAsync()
+        {
+            var batch = new List<TaskCompletionSource>(1024);
+            var buffer = new byte[MaxRecordBytes];
+            while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
+            {
+                // Back-pressure: let the consumer catch up before writing more.
+                while (EndPosition - Volatile.Read(ref _consumed) >= _options.MaxLagBytes)
+                {
+                    var drained = Volatile.Read(ref _drained);
+                    if (EndPosition - Volatile.Read(ref _consumed) >= _options.MaxLagBytes)
+                    {
+                        await Task.WhenAny(drained.Task, Task.Delay(100)).ConfigureAwait(false);
+                    }
+
+                    Interlocked.CompareExchange(ref _drained, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), drained);
+                }
+
+                var written = 0L;
+                try
+                {
+                    while (batch.Count < 4096 && _queue.Reader.TryRead(out var item))
+                    {
+                        if (_end + written - _activeStart >= _options.SegmentBytes)
+                        {
+                            await _active.FlushAsync().ConfigureAwait(false);
+                            Roll(_end + written);
+                        }
+
+                        var length = Encode(item.Message, buffer);
+                        await _active.WriteAsync(buffer.AsMemory(0, length)).ConfigureAwait(false);
+                        written += length;
+                        batch.Add(item.Done);
+                    }
+
+                    _active.Flush(flushToDisk: _options.FlushToDisk);
+                }
+                catch (Exception ex)
+                {
+                    foreach (var done in batch)
+                    {
+                        done.TrySetException(ex);
+                    }
+
+                    batch.Clear();
+                    continue;
+                }
+
+                Volatile.Write(ref _end, _end + written);
+                var grown = Interlocked.Exchange(ref _grown, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+                grown.TrySetResult();
+                foreach (var done in batch)
+                {
+                    done.TrySetResult();
+                }
+
+                batch.Clear();
+            }
+        }
+
+        private static int Encode(in TelemetryMessage message, byte[] buffer)
+        {
+            var topicLength = Encoding.UTF8.GetBytes(message.Topic, buffer.AsSpan(HeaderBytes));
+            var length = HeaderBytes + topicLength + message.Payload.Length;
+            if (topicLength > ushort.MaxValue || length > buffer.Length)
+            {
+                throw new ArgumentException("message too large for the log", nameof(message));
+            }
+
+            BinaryPrimitives.WriteUInt32LittleEndian(buffer, (uint)(length - 4));
+            BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(4), message.ArrivedAtMs);
+            BinaryPrimitives.WriteUInt16LittleEndian(buffer.AsSpan(12), (ushort)topicLength);
+            message.Payload.Span.CopyTo(buffer.AsSpan(HeaderBytes + topicLength));
+            return length;
+        }
+
+        private void Roll(long start)
+        {
+            _active.Dispose();
+            var path = SegmentPath(start);
+            lock (_segmentsLock)
+            {
+                _segments.Add(start, path);
+            }
+
+            _active = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, 1 << 16);
+            _activeStart = start;
+        }
+
+        private (long Start, string Path) SegmentOf(long position)
+        {
+            lock (_segmentsLock)
+            {
+                for (var i = _segments.Count - 1; i >= 0; i--)
+                {
+                    if (_segments.Keys[i] <= position)
+                    {
+                        return (_segments.Keys[i], _segments.Values[i]);
+                    }
+                }
+
+                throw new InvalidOperationException($"log partition {Partition}: position {position} was released already");
+            }
+        }
+
+        private long? NextSegmentStart(long start)
+        {
+            lock (_segmentsLock)
+            {
+                var i = _segments.IndexOfKey(start);
+                return i + 1 < _segments.Count ? _segments.Keys[i + 1] : null;
+            }
+        }
+
+        private string SegmentPath(long start) => Path.Combine(_directory, $"{start:D20}.seg");
+
+        /// <summary>The length of the file's whole records (a torn last one is not counted).</summary>
+        private static long ValidLength(FileStream file)
+        {
+            Span<byte> header = stackalloc byte[4];
+            long at = 0;
+            while (at + HeaderBytes <= file.Length)
+            {
+                file.Position = at;
+                file.ReadExactly(header);
+                var length = BinaryPrimitives.ReadUInt32LittleEndian(header);
+                if (length < HeaderBytes - 4 || length > MaxRecordBytes || at + 4 + length > file.Length)
+                {
+                    break;
+                }
+
+                at += 4 + length;
+            }
+
+            return at;
+        }
+    }
+}

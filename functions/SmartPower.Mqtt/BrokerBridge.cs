@@ -1,0 +1,156 @@
+using Microsoft.Extensions.Logging;
+using MQTTnet;
+using MQTTnet.Protocol;
+using SmartPower.Contract;
+using SmartPower.Pipeline;
+
+namespace SmartPower.Mqtt;
+
+/// <summary>How to reach an external broker (mosquitto, EMQX) and share its telemetry with other bridges.</summary>
+public sealed class BrokerBridgeOptions
+{
+    public string Host { get; set; } = "localhost";
+
+    public int Port { get; set; } = 1883;
+
+    public bool UseTls { get; set; }
+
+    public string? UserName { get; set; }
+
+    public string? Password { get; set; }
+
+    public string ClientId { get; set; } = $"smartpower-bridge-{Environment.MachineName}-{Environment.ProcessId}";
+
+    /// <summary>The shared-subscription group: bridges in one group split the devices' messages between them.</summary>
+    public string ShareGroup { get; set; } = "smartpower";
+
+    public TimeSpan MaxReconnectDelay { get; set; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>
+/// Takes telemetry from an external broker instead of the embedded one, with a shared subscription
+/// (<c>$share/{group}/smartpower/v1/+/+/+/telemetry</c> and <c>.../status</c>), so several hosts can split the load. The
+/// broker authenticates devices and enforces its ACL; every message still passes the same <see cref="Ingress"/>
+/// (the topic names the device), and is acknowledged to the broker only once the log has it durably, so a crash
+/// makes the broker deliver it again. Also sends commands down through the same connection.
+/// </summary>
+public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
+{
+    private readonly BrokerBridgeOptions _options;
+    private readonly Ingress _ingress;
+    private readonly ILogger _logger;
+    private readonly IMqttClient _client;
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _supervisor;
+
+    public BrokerBridge(BrokerBridgeOptions options, Ingress ingress, ILogger? logger = null)
+    {
+        _options = options;
+        _ingress = ingress;
+        _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        _client = new MqttClientFactory().CreateMqttClient();
+        _client.ApplicationMessageReceivedAsync += OnMessageAsync;
+    }
+
+    public bool IsConnected => _client.IsConnected;
+
+    /// <summary>Connects (waiting for the first connection) and keeps reconnecting with backoff until disposed.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await ConnectAsync(cancellationToken).ConfigureAwait(false);
+        _supervisor = SuperviseAsync(_stop.Token);
+    }
+
+    public Task SendAsync(DeviceCommand command, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        var message = new MqttApplicationMessageBuilder().WithTopic(command.Topic).WithPayload(command.ToPayload())
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build();
+        return _client.PublishAsync(message, cancellationToken);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_supervisor is not null)
+        {
+            await _supervisor.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        if (_client.IsConnected)
+        {
+            await _client.DisconnectAsync().ConfigureAwait(false);
+        }
+
+        _client.Dispose();
+        _stop.Dispose();
+    }
+
+    private async Task ConnectAsync(CancellationToken cancellationToken)
+    {
+        var builder = new MqttClientOptionsBuilder().WithTcpServer(_options.Host, _options.Port).WithClientId(_options.ClientId)
+            .WithCleanSession(false).WithSessionExpiryInterval(3600).WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500);
+        if (_options.UserName is not null)
+        {
+            builder.WithCredentials(_options.UserName, _options.Password);
+        }
+
+        if (_options.UseTls)
+        {
+            builder.WithTlsOptions(o => o.UseTls());
+        }
+
+        await _client.ConnectAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
+        var subscribe = new MqttClientSubscribeOptionsBuilder()
+            .WithTopicFilter($"$share/{_options.ShareGroup}/{Topic.Prefix}+/+/+/telemetry", MqttQualityOfServiceLevel.AtLeastOnce)
+            .WithTopicFilter($"$share/{_options.ShareGroup}/{Topic.Prefix}+/+/+/status", MqttQualityOfServiceLevel.AtLeastOnce)
+            .Build();
+        await _client.SubscribeAsync(subscribe, cancellationToken).ConfigureAwait(false);
+        _logger.LogInformation("bridge connected to {Host}:{Port}, shared group {Group}", _options.Host, _options.Port, _options.ShareGroup);
+    }
+
+    private async Task SuperviseAsync(CancellationToken cancellationToken)
+    {
+        var delay = TimeSpan.FromMilliseconds(250);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (_client.IsConnected || cancellationToken.IsCancellationRequested)
+            {
+                continue;
+            }
+
+            try
+            {
+                await ConnectAsync(cancellationToken).ConfigureAwait(false);
+                delay = TimeSpan.FromMilliseconds(250);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                var jittered = delay * (0.5 + Random.Shared.NextDouble());
+                _logger.LogWarning("bridge reconnect to {Host}:{Port} failed ({Error}); next try in {Delay:F1} s", _options.Host, _options.Port, ex.Message, jittered.TotalSeconds);
+                await Task.Delay(jittered, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.MaxReconnectDelay.Ticks));
+            }
+        }
+    }
+
+    private async Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs e)
+    {
+        e.AutoAcknowledge = false;
+        var message = e.ApplicationMessage;
+        try
+        {
+            var payload = System.Buffers.BuffersExtensions.ToArray(message.Payload);
+            await _ingress.AcceptAsync(null, message.Topic, payload, _stop.Token).ConfigureAwait(false);
+
+            // Refused messages are acknowledged too: they are counted, and sending them again would not help.
+            await e.AcknowledgeAsync(_stop.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Not acknowledged: the broker redelivers it after we reconnect.
+            _logger.LogError(ex, "bridge could not append {Topic}; leaving it unacknowledged", message.Topic);
+        }
+    }
+}

@@ -1,0 +1,225 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using SmartPower.Contract;
+using SmartPower.Pipeline;
+using SmartPower.Registry;
+
+namespace SmartPower.Mqtt;
+
+/// <summary>Why a connection, publish or subscription was refused before reaching the log.</summary>
+public enum IngressRefusal
+{
+    None,
+    BadCredentials,
+    UnknownDevice,
+    TopicNotAllowed,
+    SubscriptionNotAllowed,
+    Oversize,
+    RateLimited,
+}
+
+/// <summary>Limits the ingress enforces on every device.</summary>
+public sealed class IngressOptions
+{
+    /// <summary>Largest payload accepted (the contract's 8 KiB).</summary>
+    public int MaxPayloadBytes { get; set; } = ReadingLimits.Default.MaxPayloadBytes;
+
+    /// <summary>Sustained messages per second a device may publish (its readings, status and resends after a reconnect).</summary>
+    public double RatePerSecond { get; set; } = 5;
+
+    /// <summary>Messages a device may publish at once before the rate applies (a reconnect flushes a backlog).</summary>
+    public double RateBurst { get; set; } = 60;
+
+    /// <summary>At most one log line per refusal reason in this interval; the rest are counted and summarised.</summary>
+    public TimeSpan LogInterval { get; set; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>
+/// The checks every message passes on its way in, whichever broker it came through: the device exists, publishes only
+/// its own telemetry and status topics, within the payload limit and its rate; then it is appended to the telemetry
+/// log. The embedded broker also asks it about connections and subscriptions. Refusals are counted by reason (the
+/// <c>smartpower.ingress.refused</c> counter) and logged at most once per reason per interval. Thread-safe.
+/// </summary>
+public sealed class Ingress : IDisposable
+{
+    private static readonly IngressRefusal[] Refusals = Enum.GetValues<IngressRefusal>();
+    private readonly DeviceRegistry _registry;
+    private readonly ITelemetryLog _log;
+    private readonly IngressOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly long[] _refused = new long[Refusals.Length];
+    private readonly long[] _lastLogged = new long[Refusals.Length];
+    private readonly long[] _loggedCount = new long[Refusals.Length];
+    private readonly ConcurrentDictionary<string, TokenBucket> _buckets = new(StringComparer.Ordinal);
+    private readonly Meter _meter;
+    private long _appended;
+
+    public Ingress(DeviceRegistry registry, ITelemetryLog log, IngressOptions? options = null, ILogger? logger = null, TimeProvider? time = null)
+    {
+        _registry = registry;
+        _log = log;
+        _options = options ?? new IngressOptions();
+        _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        _time = time ?? TimeProvider.System;
+        _meter = new Meter(PipelineMetrics.MeterName);
+        _meter.CreateObservableCounter("smartpower.ingress.appended", () => Appended, "{message}", "Messages accepted by the ingress and appended to the log");
+        _meter.CreateObservableCounter("smartpower.ingress.refused", ObserveRefused, "{message}", "Connections, messages and subscriptions refused at the ingress, by reason");
+    }
+
+    public DeviceRegistry Registry => _registry;
+
+    public long Appended => Interlocked.Read(ref _appended);
+
+    public long RefusedFor(IngressRefusal refusal) => Interlocked.Read(ref _refused[(int)refusal]);
+
+    /// <summary>Refusals by reason name (kebab case), only reasons seen.</summary>
+    public IReadOnlyDictionary<string, long> RefusedByReason()
+    {
+        var result = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        foreach (var refusal in Refusals)
+        {
+            if (refusal != IngressRefusal.None && RefusedFor(refusal) > 0)
+            {
+                result[NameOf(refusal)] = RefusedFor(refusal);
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Whether a device may subscribe to <paramref name="topicFilter"/>: only its own command topic, no wildcards.</summary>
+    public IngressRefusal CheckSubscription(string deviceId, string topicFilter)
+    {
+        var refusal = _registry.TryGetDevice(deviceId, out var device)
+            ? topicFilter == Topic.For(device.SiteId, device.Kind, device.DeviceId, TopicChannel.Command) ? IngressRefusal.None : IngressRefusal.SubscriptionNotAllowed
+            : IngressRefusal.UnknownDevice;
+        return Count(refusal, deviceId, topicFilter);
+    }
+
+    /// <summary>Counts a refused connection (wrong password, unknown device).</summary>
+    public void RefuseConnection(IngressRefusal refusal, string? deviceId) => Count(refusal, deviceId ?? "(none)", "connect");
+
+    /// <summary>
+    /// Checks a message and, if allowed, appends it to the log; completes when it is durable, so the caller may then
+    /// acknowledge it. <paramref name="deviceId"/> is the authenticated device (the embedded broker's username), or
+    /// null when the message comes from an external broker that authenticated it (the topic then names the device).
+    /// </summary>
+    public async ValueTask<IngressRefusal> AcceptAsync(string? deviceId, string topic, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        var refusal = Check(deviceId, topic, payload.Length, out var device);
+        if (refusal != IngressRefusal.None)
+        {
+            return Count(refusal, deviceId ?? "(topic)", topic);
+        }
+
+        await _log.AppendAsync(new TelemetryMessage(device!.DeviceId, topic, payload, _time.GetUtcNow().ToUnixTimeMilliseconds()), cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref _appended);
+        return IngressRefusal.None;
+    }
+
+    public void Dispose() => _meter.Dispose();
+
+    public static string NameOf(IngressRefusal refusal) => refusal switch
+    {
+        IngressRefusal.BadCredentials => "bad-credentials",
+        IngressRefusal.UnknownDevice => "unknown-device",
+        IngressRefusal.TopicNotAllowed => "topic-not-allowed",
+        IngressRefusal.SubscriptionNotAllowed => "subscription-not-allowed",
+        IngressRefusal.Oversize => "oversize",
+        IngressRefusal.RateLimited => "rate-limited",
+        _ => "none",
+    };
+
+    private IngressRefusal Check(string? deviceId, string topic, int payloadBytes, out Device? device)
+    {
+        device = null;
+        Span<byte> utf8 = stackalloc byte[256];
+        if (topic.Length > 200 || !Topic.TryParse(utf8[..Encoding.UTF8.GetBytes(topic, utf8)], out var parsed)
+            || parsed.Channel == TopicChannel.Command)
+        {
+            return IngressRefusal.TopicNotAllowed;
+        }
+
+        if (!_registry.TryGetDevice(parsed.DeviceId, out device))
+        {
+            return deviceId is null ? IngressRefusal.UnknownDevice : IngressRefusal.TopicNotAllowed;
+        }
+
+        // A device speaks only for itself, on its own site and kind.
+        if ((deviceId is not null && device.DeviceId != deviceId) || !device.IsOnSite(parsed.SiteId) || parsed.Kind != device.Kind)
+        {
+            return IngressRefusal.TopicNotAllowed;
+        }
+
+        if (payloadBytes > _options.MaxPayloadBytes)
+        {
+            return IngressRefusal.Oversize;
+        }
+
+        var bucket = _buckets.GetOrAdd(device.DeviceId, static (_, o) => new TokenBucket(o.RateBurst), _options);
+        return bucket.TryTake(_time.GetTimestamp(), _time.TimestampFrequency, _options.RatePerSecond, _options.RateBurst)
+            ? IngressRefusal.None
+            : IngressRefusal.RateLimited;
+    }
+
+    private IngressRefusal Count(IngressRefusal refusal, string who, string what)
+    {
+        if (refusal == IngressRefusal.None)
+        {
+            return refusal;
+        }
+
+        var i = (int)refusal;
+        var total = Interlocked.Increment(ref _refused[i]);
+        var now = _time.GetTimestamp();
+        var last = Interlocked.Read(ref _lastLogged[i]);
+        if ((last == 0 || _time.GetElapsedTime(last, now) >= _options.LogInterval) && Interlocked.CompareExchange(ref _lastLogged[i], now, last) == last)
+        {
+            var since = total - Interlocked.Exchange(ref _loggedCount[i], total);
+            _logger.LogWarning("ingress refused {Reason}: {Who} {What} ({Count} of this reason since the last such line, {Total} in all)", NameOf(refusal), who, what, since, total);
+        }
+
+        return refusal;
+    }
+
+    private IEnumerable<Measurement<long>> ObserveRefused()
+    {
+        foreach (var refusal in Refusals)
+        {
+            if (refusal != IngressRefusal.None)
+            {
+                yield return new Measurement<long>(RefusedFor(refusal), new KeyValuePair<string, object?>("reason", NameOf(refusal)));
+            }
+        }
+    }
+
+    /// <summary>A per-device token bucket: <c>burst</c> tokens, refilled at <c>rate</c> a second.</summary>
+    private sealed class TokenBucket(double burst)
+    {
+        private double _tokens = burst;
+        private long _at;
+
+        public bool TryTake(long now, long frequency, double rate, double burst)
+        {
+            lock (this)
+            {
+                if (_at != 0)
+                {
+                    _tokens = Math.Min(burst, _tokens + ((now - _at) * rate / frequency));
+                }
+
+                _at = now;
+                if (_tokens < 1)
+                {
+                    return false;
+                }
+
+                _tokens--;
+                return true;
+            }
+        }
+    }
+}

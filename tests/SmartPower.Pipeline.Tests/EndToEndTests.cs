@@ -1,0 +1,88 @@
+using SmartPower.Alerts;
+
+namespace SmartPower.Pipeline.Tests;
+
+/// <summary>The local pipeline end to end over real MQTT: devices publish, the store ends up with exactly the engine's alerts.</summary>
+public sealed class EndToEndTests
+{
+    [Fact]
+    public async Task Devices_over_mqtt_yield_exactly_the_expected_alerts_in_the_store_and_the_pile_is_stopped()
+    {
+        var messages = Story.Messages();
+        var expected = Story.Expected(messages);
+        Assert.Equal(
+            ["arc-fault", "leakage", "overload", "port-overpower"],
+            expected.Values.Select(a => AlertNames.Of(a.Type)).Order(StringComparer.Ordinal));
+
+        await using var harness = await PipelineHarness.StartAsync();
+        var devices = new Dictionary<string, TestDevice>();
+        foreach (var id in Story.Devices)
+        {
+            devices[id] = await harness.ConnectAsync(id);
+        }
+
+        await devices["p-0001"].SubscribeAsync(Feed.Topic("p-0001", "pile", "command"));
+        await Task.WhenAll(Story.Devices.Select(async id =>
+        {
+            foreach (var (_, topic, payload) in messages.Where(m => m.DeviceId == id))
+            {
+                await devices[id].PublishReliablyAsync(topic, payload, CancellationToken.None);
+            }
+        }));
+
+        await harness.WaitCaughtUpAsync();
+        var stored = await harness.Pipeline.Store.GetAlertsAsync();
+        Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), stored.Select(s => s.Alert.AlertId).Order(StringComparer.Ordinal));
+        foreach (var s in stored)
+        {
+            Assert.Equal(expected[s.Alert.AlertId], s.Alert with { Evidence = expected[s.Alert.AlertId].Evidence });
+            Assert.Equal(AlertJson.ToJson(expected[s.Alert.AlertId]), AlertJson.ToJson(s.Alert));
+        }
+
+        var overpower = stored.Single(s => s.Alert.Type == AlertType.PortOverpower).Alert;
+        var history = await harness.Pipeline.Store.GetTransitionsAsync(overpower.AlertId);
+        Assert.Equal("opened", history[0].Kind);
+
+        // The stop-port command reached the pile's own command topic.
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (devices["p-0001"].Commands.Count == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        var command = Assert.Single(devices["p-0001"].Commands);
+        Assert.Contains("\"command\":\"stop-port\"", command, StringComparison.Ordinal);
+        Assert.Contains("\"port\":2", command, StringComparison.Ordinal);
+        Assert.Contains(overpower.AlertId, command, StringComparison.Ordinal);
+
+        var device = await harness.Pipeline.Store.GetDeviceAsync("m-0002");
+        Assert.NotNull(device);
+        Assert.Contains(Feed.Ts(590), device.ReadingJson, StringComparison.Ordinal);
+        Assert.Equal(0, harness.Pipeline.Metrics.Rejected);
+
+        foreach (var d in devices.Values)
+        {
+            await d.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Sending_the_whole_story_again_adds_nothing()
+    {
+        var messages = Story.Messages(300);
+        await using var harness = await PipelineHarness.StartAsync();
+        await using var device = await harness.ConnectAsync("m-0001");
+        for (var round = 0; round < 2; round++)
+        {
+            foreach (var (_, topic, payload) in messages.Where(m => m.DeviceId == "m-0001"))
+            {
+                await device.PublishReliablyAsync(topic, payload, CancellationToken.None);
+            }
+        }
+
+        await harness.WaitCaughtUpAsync();
+        Assert.Single(await harness.Pipeline.Store.GetAlertsAsync());
+        Assert.Equal(30, harness.Pipeline.Metrics.Duplicates);
+        Assert.Equal(30, harness.Pipeline.Metrics.Accepted);
+    }
+}

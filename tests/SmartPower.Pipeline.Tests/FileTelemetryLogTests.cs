@@ -1,0 +1,138 @@
+using System.Text;
+using SmartPower.Host.Log;
+
+namespace SmartPower.Pipeline.Tests;
+
+/// <summary>The local log: per-device order, durability across reopen, a torn tail cut off, segments, back-pressure.</summary>
+public sealed class FileTelemetryLogTests : IDisposable
+{
+    private readonly TempDirectory _directory = new("log");
+
+    [Fact]
+    public async Task Each_devices_messages_come_back_in_order_on_its_partition_and_survive_a_reopen()
+    {
+        var options = Options();
+        var log = FileTelemetryLog.Open(options);
+        for (var i = 0; i < 200; i++)
+        {
+            await log.AppendAsync(Message($"m-{i % 7:0000}", i), CancellationToken.None);
+        }
+
+        var before = await ReadAllAsync(log);
+        await log.DisposeAsync();
+        Assert.Equal(200, before.Sum(p => p.Count));
+        foreach (var partition in before)
+        {
+            foreach (var device in partition.GroupBy(r => r.Device))
+            {
+                Assert.Equal(device.Select(r => r.N).Order(), device.Select(r => r.N)); // in order
+                Assert.Single(before, p => p.Any(r => r.Device == device.Key)); // on one partition
+            }
+        }
+
+        await using var reopened = FileTelemetryLog.Open(options);
+        Assert.Equal(before.Select(p => p.Select(r => r.N)), (await ReadAllAsync(reopened)).Select(p => p.Select(r => r.N)));
+    }
+
+    [Fact]
+    public async Task A_torn_record_at_the_end_is_cut_off_on_open()
+    {
+        var options = Options(partitions: 1);
+        await using (var log = FileTelemetryLog.Open(options))
+        {
+            await log.AppendAsync(Message("m-0001", 1), CancellationToken.None);
+        }
+
+        var segment = Directory.GetFiles(_directory.File("p0"), "*.seg").Single();
+        var good = new FileInfo(segment).Length;
+        await File.AppendAllTextAsync(segment, "\u00ff\u0001\u0000\u0000partial"); // a crash mid-write
+
+        await using var reopened = FileTelemetryLog.Open(options);
+        Assert.Equal(good, reopened.Partition(0).EndPosition);
+        await reopened.AppendAsync(Message("m-0001", 2), CancellationToken.None);
+        Assert.Equal([1, 2], (await ReadAllAsync(reopened))[0].Select(r => r.N));
+    }
+
+    [Fact]
+    public async Task Segments_roll_and_checkpointed_ones_are_deleted()
+    {
+        var options = Options(partitions: 1);
+        options.SegmentBytes = 1000;
+        await using var log = FileTelemetryLog.Open(options);
+        for (var i = 0; i < 50; i++)
+        {
+            await log.AppendAsync(Message("m-0001", i), CancellationToken.None);
+        }
+
+        var partition = log.Partition(0);
+        var segments = Directory.GetFiles(_directory.File("p0"), "*.seg").Length;
+        Assert.True(segments > 3, $"expected several segments, got {segments}");
+        Assert.Equal(Enumerable.Range(0, 50), (await ReadAllAsync(log))[0].Select(r => r.N));
+
+        partition.Release(partition.EndPosition);
+        Assert.Single(Directory.GetFiles(_directory.File("p0"), "*.seg"));
+        var next = partition.EndPosition;
+        await log.AppendAsync(Message("m-0001", 50), CancellationToken.None);
+        var tail = await partition.ReadAsync(next, 10, TimeSpan.Zero, CancellationToken.None);
+        Assert.Equal("{\"n\":50}", Encoding.UTF8.GetString(Assert.Single(tail.Records).Payload.Span));
+    }
+
+    [Fact]
+    public async Task Appends_wait_while_the_consumer_is_too_far_behind()
+    {
+        var options = Options(partitions: 1);
+        options.MaxLagBytes = 2000;
+        await using var log = FileTelemetryLog.Open(options);
+        var partition = log.Partition(0);
+        for (var i = 0; i < 100; i++)
+        {
+            var append = log.AppendAsync(Message("m-0001", i), CancellationToken.None).AsTask();
+            if (await Task.WhenAny(append, Task.Delay(300)) == append)
+            {
+                continue;
+            }
+
+            if (partition.EndPosition < options.MaxLagBytes)
+            {
+                await append; // only slow (a busy machine), not held back
+                continue;
+            }
+
+            // Held back: it stays so until the consumer reads, then completes.
+            Assert.NotSame(append, await Task.WhenAny(append, Task.Delay(300)));
+            var batch = await partition.ReadAsync(0, 1000, TimeSpan.Zero, CancellationToken.None);
+            await partition.ReadAsync(batch.NextPosition, 1, TimeSpan.Zero, CancellationToken.None);
+            await append.WaitAsync(TimeSpan.FromSeconds(10));
+            return;
+        }
+
+        Assert.Fail("appends never waited for the consumer");
+    }
+
+    public void Dispose() => _directory.Dispose();
+
+    private FileTelemetryLogOptions Options(int partitions = 3) => new() { Directory = _directory.Path, Partitions = partitions, FlushToDisk = false };
+
+    private static SmartPower.Pipeline.TelemetryMessage Message(string device, int n) =>
+        new(device, Feed.Topic(device), Encoding.UTF8.GetBytes($$"""{"n":{{n}}}"""), 1000 + n);
+
+    private static async Task<List<List<(string Device, int N)>>> ReadAllAsync(FileTelemetryLog log)
+    {
+        var result = new List<List<(string, int)>>();
+        for (var p = 0; p < log.PartitionCount; p++)
+        {
+            var records = new List<(string, int)>();
+            var batch = await log.Partition(p).ReadAsync(0, 100_000, TimeSpan.Zero, CancellationToken.None);
+            foreach (var r in batch.Records)
+            {
+                var topic = Encoding.UTF8.GetString(r.Topic.Span);
+                var payload = Encoding.UTF8.GetString(r.Payload.Span);
+                records.Add((topic.Split('/')[4], int.Parse(payload[5..^1], System.Globalization.CultureInfo.InvariantCulture)));
+            }
+
+            result.Add(records);
+        }
+
+        return result;
+    }
+}

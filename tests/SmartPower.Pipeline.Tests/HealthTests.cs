@@ -1,0 +1,59 @@
+using System.Text.Json;
+using SmartPower.Sqlite;
+
+namespace SmartPower.Pipeline.Tests;
+
+/// <summary>The host's /health JSON and its OpenTelemetry metrics report the same figures.</summary>
+public sealed class HealthTests : IDisposable
+{
+    private readonly TempDirectory _directory = new("health");
+
+    [Fact]
+    public async Task Health_and_metrics_count_readings_rejections_lag_and_open_alerts()
+    {
+        var (registryPath, db, tokens) = await HostProcess.PrepareAsync(_directory, "m-0001");
+        var token = tokens["m-0001"];
+        var mqtt = TestDevice.FreePort();
+        var http = TestDevice.FreePort();
+        using var host = await HostProcess.StartAsync("--registry", registryPath, "--db", db, "--mqtt-port", $"{mqtt}", "--http-port", $"{http}");
+        await using (var device = new TestDevice("m-0001", token, mqtt))
+        {
+            await device.ConnectAsync();
+            foreach (var (_, topic, payload) in Story.Messages(200).Where(m => m.DeviceId == "m-0001"))
+            {
+                await device.PublishReliablyAsync(topic, payload, CancellationToken.None);
+            }
+
+            await device.PublishAsync(Feed.Topic("m-0001"), "{broken");
+            await device.PublishAsync(Feed.Topic("m-0002"), Feed.MeterPayload(0, 1, 5)); // not its topic
+        }
+
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{http}") };
+        JsonElement health = default;
+        for (var i = 0; i < 100; i++)
+        {
+            health = JsonDocument.Parse(await client.GetStringAsync("/health")).RootElement;
+            if (health.GetProperty("readings").GetProperty("accepted").GetInt64() == 20
+                && health.GetProperty("alertsOpen").GetProperty("critical").GetInt64() == 1)
+            {
+                break;
+            }
+
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(20, health.GetProperty("readings").GetProperty("accepted").GetInt64());
+        Assert.Equal(1, health.GetProperty("rejectedByReason").GetProperty("malformed-json").GetInt64());
+        Assert.Equal(1, health.GetProperty("refusedAtIngress").GetProperty("topic-not-allowed").GetInt64());
+        Assert.Equal(1, health.GetProperty("alertsOpen").GetProperty("critical").GetInt64());
+        Assert.All(health.GetProperty("partitions").EnumerateArray(), p => Assert.Equal(0, p.GetProperty("lagBytes").GetInt64()));
+
+        var metrics = await client.GetStringAsync("/metrics");
+        Assert.Matches(@"smartpower_readings_accepted\w*(\{[^}]*\})? 20\b", metrics);
+        Assert.Matches(@"smartpower_readings_rejected\w*\{[^}]*reason=""malformed-json""[^}]*\} 1\b", metrics);
+        Assert.Matches(@"smartpower_partition_lag\w*\{[^}]*partition=""0""[^}]*\} 0\b", metrics);
+        Assert.Equal(0, await host.StopAsync());
+    }
+
+    public void Dispose() => _directory.Dispose();
+}

@@ -1,0 +1,92 @@
+using System.Net;
+using System.Net.Sockets;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
+
+namespace SmartPower.Pipeline.Tests;
+
+/// <summary>
+/// A device as the tests drive it: its own MQTT 5 client (username = deviceId, password = token), QoS 1, and the
+/// behaviour real firmware has after a lost connection: reconnect with backoff and send again what was not acknowledged.
+/// </summary>
+internal sealed class TestDevice(string deviceId, string token, int port, string? clientId = null) : IAsyncDisposable
+{
+    private readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
+
+    public string DeviceId => deviceId;
+
+    public List<string> Commands { get; } = [];
+
+    public Task<MqttClientConnectResult> ConnectAsync(CancellationToken cancellationToken = default) =>
+        _client.ConnectAsync(
+            new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId(clientId ?? deviceId).WithCredentials(deviceId, token)
+                .WithProtocolVersion(MqttProtocolVersion.V500).WithTimeout(TimeSpan.FromSeconds(5)).Build(),
+            cancellationToken);
+
+    public Task<MqttClientPublishResult> PublishAsync(string topic, string payload, bool retain = false, CancellationToken cancellationToken = default) =>
+        _client.PublishAsync(
+            new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithRetainFlag(retain)
+                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(),
+            cancellationToken);
+
+    public async Task<MqttClientSubscribeResult> SubscribeAsync(string filter)
+    {
+        _client.ApplicationMessageReceivedAsync += e =>
+        {
+            lock (Commands)
+            {
+                Commands.Add(e.ApplicationMessage.ConvertPayloadToString());
+            }
+
+            return Task.CompletedTask;
+        };
+        return await _client.SubscribeAsync(filter, MqttQualityOfServiceLevel.AtLeastOnce).ConfigureAwait(false);
+    }
+
+    /// <summary>Publishes until the broker acknowledges it, reconnecting with backoff in between (as firmware does).</summary>
+    public async Task PublishReliablyAsync(string topic, string payload, CancellationToken cancellationToken)
+    {
+        var delay = 100;
+        while (true)
+        {
+            try
+            {
+                if (!_client.IsConnected)
+                {
+                    await ConnectAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                var result = await PublishAsync(topic, payload, cancellationToken: cancellationToken).ConfigureAwait(false);
+                if (result.ReasonCode is MqttClientPublishReasonCode.Success or MqttClientPublishReasonCode.NoMatchingSubscribers)
+                {
+                    return;
+                }
+
+                throw new InvalidOperationException($"{deviceId}: publish refused with {result.ReasonCode}");
+            }
+            catch (Exception ex) when (ex is not InvalidOperationException && !cancellationToken.IsCancellationRequested)
+            {
+                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                delay = Math.Min(delay * 2, 1000);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_client.IsConnected)
+        {
+            await _client.DisconnectAsync().ConfigureAwait(false);
+        }
+
+        _client.Dispose();
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
