@@ -17,18 +17,23 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 
 # The simulator's integration tests publish to a real MQTT broker: mosquitto, on a free loopback port, with a
 # password file (username = device id), started here and stopped on exit. The tests fail, not skip, without it.
-if ! command -v mosquitto >/dev/null 2>&1 || ! command -v mosquitto_passwd >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
-  echo "== installing mosquitto and openssl"
+apt_install() {
+  echo "== installing $*"
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
   $sudo apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mosquitto openssl >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+if ! command -v mosquitto >/dev/null 2>&1 || ! command -v mosquitto_passwd >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
+  apt_install mosquitto openssl
 fi
 broker_dir=$(mktemp -d)
 log=$(mktemp)
 mosquitto_pid=""
+cosmos_pid=""
 cleanup() {
   if [ -n "$mosquitto_pid" ]; then kill "$mosquitto_pid" 2>/dev/null || true; fi
+  if [ -n "$cosmos_pid" ]; then kill "$cosmos_pid" 2>/dev/null || true; fi
   rm -rf "$broker_dir" "$log"
 }
 trap cleanup EXIT
@@ -63,6 +68,39 @@ if [ -z "$mosquitto_pid" ]; then
 fi
 export SMARTPOWER_TEST_MQTT_PORT="$port" SMARTPOWER_TEST_MQTT_TLS_PORT="$tls_port"
 echo "== mosquitto on 127.0.0.1:$port, TLS on $tls_port (pid $mosquitto_pid)"
+
+# The Cosmos DB store's tests run for real against @vercel/cosmosdb-server (Cosmos DB's HTTP protocol, in memory, HTTPS
+# with its own self-signed certificate), installed with npm into .tools/ when missing, started on a free loopback port
+# and stopped on exit. Its address goes to the tests in SMARTPOWER_TEST_COSMOS_ENDPOINT; they fail, not skip, without it.
+cosmos_dir=.tools/cosmosdb-server
+cosmos_cli="$cosmos_dir/node_modules/@vercel/cosmosdb-server/lib/cli.js"
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  apt_install nodejs npm
+fi
+if [ ! -f "$cosmos_cli" ]; then
+  echo "== installing @vercel/cosmosdb-server into $cosmos_dir"
+  mkdir -p "$cosmos_dir"
+  npm install --prefix "$cosmos_dir" --no-audit --no-fund --silent @vercel/cosmosdb-server@1.0.1 >/dev/null
+fi
+for attempt in $(seq 1 20); do
+  cosmos_port=$((20000 + RANDOM % 40000))
+  node "$cosmos_cli" -p "$cosmos_port" --host 127.0.0.1 >"$broker_dir/cosmos.log" 2>&1 &
+  cosmos_pid=$!
+  for wait in $(seq 1 50); do
+    if grep -q "Ready" "$broker_dir/cosmos.log" 2>/dev/null || ! kill -0 "$cosmos_pid" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  if kill -0 "$cosmos_pid" 2>/dev/null && grep -q "Ready" "$broker_dir/cosmos.log"; then break; fi
+  kill "$cosmos_pid" 2>/dev/null || true
+  cosmos_pid=""
+done
+if [ -z "$cosmos_pid" ]; then
+  echo "test.sh: could not start the Cosmos DB test server:" >&2
+  cat "$broker_dir/cosmos.log" >&2
+  exit 1
+fi
+export SMARTPOWER_TEST_COSMOS_ENDPOINT="https://127.0.0.1:$cosmos_port/"
+echo "== Cosmos DB test server on $SMARTPOWER_TEST_COSMOS_ENDPOINT (pid $cosmos_pid)"
 
 echo "== build (Release, warnings as errors)"
 dotnet build SmartPower.sln -c Release -nologo -v quiet

@@ -35,4 +35,17 @@ public static class DeviceTokens
 
     public static bool Matches(string token, ReadOnlySpan<byte> hash) =>
         CryptographicOperations.FixedTimeEquals(Hash(token), hash);
+
+    /// <summary>Whether <paramref name="token"/> is any of a device's live tokens; every hash is compared, so the time says nothing.</summary>
+    public static bool MatchesAny(string token, IEnumerable<byte[]> hashes)
+    {
+        ArgumentNullException.ThrowIfNull(hashes);
+        var match = false;
+        foreach (var hash in hashes)
+        {
+            match |= Matches(token, hash);
+        }
+
+        return match;
+    }
 }

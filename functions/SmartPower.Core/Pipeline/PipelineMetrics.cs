@@ -23,6 +23,7 @@ public sealed class PipelineMetrics : IDisposable
     private long _duplicates;
     private long _transitions;
     private long _commands;
+    private long _deadLetters;
 
     public PipelineMetrics(IMeterFactory? meterFactory = null)
     {
@@ -34,6 +35,7 @@ public sealed class PipelineMetrics : IDisposable
         _meter.CreateObservableCounter("smartpower.alerts.opened", ObserveOpened, "{alert}", "Alerts opened, by type");
         _meter.CreateObservableCounter("smartpower.alerts.transitions", () => Transitions, "{transition}", "Alert transitions stored");
         _meter.CreateObservableCounter("smartpower.commands.sent", () => Commands, "{command}", "Commands sent to devices");
+        _meter.CreateObservableCounter("smartpower.deadletters", () => DeadLetters, "{message}", "Messages that could not be handled at all, set aside");
     }
 
     public Meter Meter => _meter;
@@ -47,6 +49,8 @@ public sealed class PipelineMetrics : IDisposable
     public long Transitions => Interlocked.Read(ref _transitions);
 
     public long Commands => Interlocked.Read(ref _commands);
+
+    public long DeadLetters => Interlocked.Read(ref _deadLetters);
 
     public long Rejected => _rejected.Sum(x => Interlocked.Read(ref x));
 
@@ -101,6 +105,8 @@ public sealed class PipelineMetrics : IDisposable
     }
 
     public void CountCommand() => Interlocked.Increment(ref _commands);
+
+    public void CountDeadLetter() => Interlocked.Increment(ref _deadLetters);
 
     /// <summary>The contract-style name of a reason: <c>TimestampOutOfRange</c> -> <c>timestamp-out-of-range</c>.</summary>
     public static string NameOf(RejectReason reason)

@@ -1,0 +1,78 @@
+using SmartPower.Alerts;
+using SmartPower.Registry;
+
+namespace SmartPower.Pipeline;
+
+/// <summary>
+/// One device as a host that keeps detector state per device stores it (the Functions app: one Cosmos DB document per
+/// device): its detector state, the latest thing heard from it, an offline alert the watchdog raised, and the store's
+/// concurrency token for the next write.
+/// </summary>
+public sealed record DeviceRecord(string DeviceId, string SiteId)
+{
+    /// <summary>What <c>DetectionEngine.TrySaveDevice</c> wrote; empty for a device the engine has no state of yet.</summary>
+    public ReadOnlyMemory<byte> State { get; init; }
+
+    /// <summary>When the last message of the device arrived (wall clock, Unix ms); 0 if never.</summary>
+    public long HeardAtMs { get; init; }
+
+    /// <summary>The raw contract payload of the last accepted reading.</summary>
+    public ReadOnlyMemory<byte>? Reading { get; init; }
+
+    /// <summary>The last status message's <c>online</c>.</summary>
+    public bool? Online { get; init; }
+
+    /// <summary>The event time (<c>ts</c>, Unix ms) of the last accepted reading; null if none yet.</summary>
+    public long? LastReadingTsMs { get; init; }
+
+    /// <summary>An <c>offline</c> alert the watchdog opened and that is still open (the engine's own are in <see cref="State"/>).</summary>
+    public Alert? WatchdogOffline { get; init; }
+
+    /// <summary>The store's version of the record as loaded (a Cosmos DB ETag); null for a record not stored yet.</summary>
+    public string? Version { get; init; }
+}
+
+/// <summary>What <see cref="IDeviceStateStore.SaveAsync"/> did with each record.</summary>
+public enum DeviceSaveOutcome
+{
+    Saved,
+
+    /// <summary>Someone else wrote the record since it was loaded (its version changed): nothing was written.</summary>
+    Conflict,
+}
+
+/// <summary>
+/// Per-device detector state for hosts that hold no engine between batches. A batch costs at most one point read and
+/// one write per device it touches, and one of each for its partition's stream clock; never one per reading.
+/// </summary>
+public interface IDeviceStateStore
+{
+    /// <summary>The stored records of <paramref name="devices"/> (absent ones are left out): one point read each.</summary>
+    Task<IReadOnlyDictionary<string, DeviceRecord>> LoadAsync(IReadOnlyCollection<Device> devices, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Writes each record, only if it is still at the version it was loaded at (a new record only if none exists): one
+    /// write each, forward only. The outcome of each, in order.
+    /// </summary>
+    Task<IReadOnlyList<DeviceSaveOutcome>> SaveAsync(IReadOnlyList<DeviceRecord> records, CancellationToken cancellationToken);
+
+    /// <summary>A partition's stream clock as <c>DetectionEngine.SaveStreamClock</c> wrote it, or null.</summary>
+    Task<ReadOnlyMemory<byte>?> LoadClockAsync(int partition, CancellationToken cancellationToken);
+
+    Task SaveClockAsync(int partition, ReadOnlyMemory<byte> clock, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Devices last heard before <paramref name="heardBeforeMs"/> (wall clock) that have sent a reading and have no
+    /// watchdog <c>offline</c> alert open: the watchdog's one query.
+    /// </summary>
+    Task<IReadOnlyList<DeviceRecord>> FindSilentAsync(long heardBeforeMs, int max, CancellationToken cancellationToken);
+}
+
+/// <summary>A message the pipeline could not handle at all, kept aside so that it does not stop the rest.</summary>
+public sealed record DeadLetter(int Partition, string Position, string Reason, string? Topic, ReadOnlyMemory<byte> Payload, long ArrivedAtMs);
+
+/// <summary>Where poison messages go (a Cosmos DB container with a TTL on Azure).</summary>
+public interface IDeadLetters
+{
+    Task WriteAsync(DeadLetter letter, CancellationToken cancellationToken);
+}
