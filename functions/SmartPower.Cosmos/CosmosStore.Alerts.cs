@@ -95,7 +95,7 @@ public sealed partial class CosmosStore
                 return;
             }
 
-            if (await WriteIfAsync(_alerts, id, id, Json(node), doc?.ETag, "alert.write", cancellationToken).ConfigureAwait(false))
+            if (await WriteIfAsync(_alerts, id, id, Json(node), doc?.ETag, "alert.write", cancellationToken).ConfigureAwait(false) is not null)
             {
                 return;
             }
@@ -165,7 +165,7 @@ public sealed partial class CosmosStore
                 ["actor"] = actor,
                 ["note"] = note,
             });
-            if (await WriteIfAsync(_alerts, alertId, alertId, Json(node), doc.ETag, "alert.write", cancellationToken).ConfigureAwait(false))
+            if (await WriteIfAsync(_alerts, alertId, alertId, Json(node), doc.ETag, "alert.write", cancellationToken).ConfigureAwait(false) is not null)
             {
                 return HumanActOutcome.Done;
             }

@@ -29,18 +29,16 @@ public sealed partial class CosmosStore
         return found;
     }
 
-    public async Task<IReadOnlyList<DeviceSaveOutcome>> SaveAsync(IReadOnlyList<DeviceRecord> records, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<string?>> SaveAsync(IReadOnlyList<DeviceRecord> records, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(records);
-        var outcomes = new DeviceSaveOutcome[records.Count];
+        var versions = new string?[records.Count];
         await ForEachAsync(Enumerable.Range(0, records.Count), async (i, ct) =>
         {
             var r = records[i];
-            outcomes[i] = await WriteIfAsync(_devices, r.DeviceId, r.SiteId, DocumentOf(r), r.Version, "device.write", ct).ConfigureAwait(false)
-                ? DeviceSaveOutcome.Saved
-                : DeviceSaveOutcome.Conflict;
+            versions[i] = await WriteIfAsync(_devices, r.DeviceId, r.SiteId, DocumentOf(r), r.Version, "device.write", ct).ConfigureAwait(false);
         }, cancellationToken).ConfigureAwait(false);
-        return outcomes;
+        return versions;
     }
 
     public async Task<ReadOnlyMemory<byte>?> LoadClockAsync(int partition, CancellationToken cancellationToken)
@@ -128,7 +126,7 @@ public sealed partial class CosmosStore
                 Reading = latest.Reading ?? old.Reading,
                 Online = latest.Online ?? old.Online,
             };
-            if (await WriteIfAsync(_devices, latest.DeviceId, latest.SiteId, DocumentOf(merged), doc?.ETag, "device.write", cancellationToken).ConfigureAwait(false))
+            if (await WriteIfAsync(_devices, latest.DeviceId, latest.SiteId, DocumentOf(merged), doc?.ETag, "device.write", cancellationToken).ConfigureAwait(false) is not null)
             {
                 return;
             }

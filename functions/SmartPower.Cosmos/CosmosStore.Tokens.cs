@@ -72,7 +72,7 @@ public sealed partial class CosmosStore
                 return 0;
             }
 
-            if (await WriteIfAsync(_tokens, deviceId, deviceId, Json(node), doc?.ETag, "token.write", cancellationToken).ConfigureAwait(false))
+            if (await WriteIfAsync(_tokens, deviceId, deviceId, Json(node), doc?.ETag, "token.write", cancellationToken).ConfigureAwait(false) is not null)
             {
                 _credentials.TryRemove(deviceId, out _);
                 return changed;

@@ -196,9 +196,9 @@ public sealed partial class CosmosStore : IPipelineStore, IDeviceStateStore, IDe
 
     /// <summary>
     /// Creates (when <paramref name="etag"/> is null) or replaces a document only if it is still at <paramref name="etag"/>;
-    /// false when someone else got there first (409 on create, 412 on replace).
+    /// its new ETag, or null when someone else got there first (409 on create, 412 on replace).
     /// </summary>
-    private async Task<bool> WriteIfAsync(Container container, string id, string partitionKey, byte[] body, string? etag, string operation, CancellationToken cancellationToken)
+    private async Task<string?> WriteIfAsync(Container container, string id, string partitionKey, byte[] body, string? etag, string operation, CancellationToken cancellationToken)
     {
         using var stream = new MemoryStream(body, writable: false);
         using var response = etag is null
@@ -207,11 +207,11 @@ public sealed partial class CosmosStore : IPipelineStore, IDeviceStateStore, IDe
         Charges.Add(operation, response.Headers.RequestCharge, body.Length);
         if (response.StatusCode is HttpStatusCode.Conflict or HttpStatusCode.PreconditionFailed)
         {
-            return false;
+            return null;
         }
 
         response.EnsureSuccessStatusCode();
-        return true;
+        return response.Headers.ETag;
     }
 
     private async Task ForEachAsync<T>(IEnumerable<T> items, Func<T, CancellationToken, Task> action, CancellationToken cancellationToken) =>

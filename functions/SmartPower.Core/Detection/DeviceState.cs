@@ -32,9 +32,7 @@ internal class DeviceState(Device device)
     /// <summary>While <see cref="AwaitingSilence"/>: the deadline the device is queued under (it may have been heard from since).</summary>
     public long SilenceDeadline { get; set; }
 
-    public long OfflineAfterMs { get; } = (long)(Math.Max(
-        device.Thresholds.OfflineIntervals * device.ReportIntervalS,
-        device.Thresholds.OfflineMinS) * 1000);
+    public long OfflineAfterMs { get; } = DeviceLimits.OfflineAfterMs(device);
 
     public Incident? Offline;
     public HoldWatch LeakageWatch;

@@ -33,7 +33,8 @@ public sealed class DeviceBatchProcessor(
     IDeviceCommands commands,
     IDeadLetters deadLetters,
     PipelineMetrics metrics,
-    ReadingLimits? limits = null)
+    ReadingLimits? limits = null,
+    DeviceRecordCache? cache = null)
 {
     /// <summary>How often a batch is run again for the devices another writer got to first before giving up.</summary>
     public const int MaxAttempts = 3;
@@ -65,7 +66,30 @@ public sealed class DeviceBatchProcessor(
         }
 
         var clockBlob = await states.LoadClockAsync(partition, cancellationToken).ConfigureAwait(false);
-        var records = new Dictionary<string, DeviceRecord>(await states.LoadAsync(devices.Values, cancellationToken).ConfigureAwait(false), StringComparer.Ordinal);
+        // Devices this process saved last (a warm instance that kept its partition) need no read: their cached version
+        // is checked by the write, and a device someone else wrote since is read and run again below.
+        var records = new Dictionary<string, DeviceRecord>(StringComparer.Ordinal);
+        var toLoad = new List<Device>();
+        foreach (var device in devices.Values)
+        {
+            if (cache is not null && cache.TryGet(device.DeviceId, out var cached))
+            {
+                records[device.DeviceId] = cached;
+            }
+            else
+            {
+                toLoad.Add(device);
+            }
+        }
+
+        if (toLoad.Count > 0)
+        {
+            foreach (var (id, record) in await states.LoadAsync(toLoad, cancellationToken).ConfigureAwait(false))
+            {
+                records[id] = record;
+            }
+        }
+
         var pending = new HashSet<string>(devices.Keys, StringComparer.Ordinal);
         var transitionCount = 0;
         var conflicts = 0;
@@ -98,13 +122,19 @@ public sealed class DeviceBatchProcessor(
                 await states.SaveClockAsync(partition, clock, cancellationToken).ConfigureAwait(false);
             }
 
-            var outcomes = await states.SaveAsync(run.Records, cancellationToken).ConfigureAwait(false);
+            var versions = await states.SaveAsync(run.Records, cancellationToken).ConfigureAwait(false);
             pending.Clear();
-            for (var i = 0; i < outcomes.Count; i++)
+            for (var i = 0; i < versions.Count; i++)
             {
-                if (outcomes[i] == DeviceSaveOutcome.Conflict)
+                var saved = run.Records[i];
+                if (versions[i] is { } version)
                 {
-                    pending.Add(run.Records[i].DeviceId);
+                    cache?.Set(saved with { Version = version });
+                }
+                else
+                {
+                    cache?.Remove(saved.DeviceId);
+                    pending.Add(saved.DeviceId);
                 }
             }
 
@@ -119,6 +149,7 @@ public sealed class DeviceBatchProcessor(
             var reloaded = await states.LoadAsync([.. pending.Select(id => devices[id])], cancellationToken).ConfigureAwait(false);
             foreach (var id in pending)
             {
+                records.Remove(id);
                 if (reloaded.TryGetValue(id, out var r))
                 {
                     records[id] = r;
@@ -277,4 +308,34 @@ public sealed class DeviceBatchProcessor(
     }
 
     private sealed record Latest(long ArrivedAtMs, ReadOnlyMemory<byte>? Reading, bool? Online, ReadOnlyMemory<byte>? FirstReading);
+}
+
+/// <summary>
+/// The device records a process saved last, with their new versions, so that its next batch need not read them again.
+/// Only a hint: a stale entry (someone else wrote the device since) fails its conditional write and is read afresh.
+/// Bounded: when full it starts over.
+/// </summary>
+public sealed class DeviceRecordCache(int capacity = 100_000)
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DeviceRecord> _records = new(StringComparer.Ordinal);
+
+    public int Count => _records.Count;
+
+    public bool TryGet(string deviceId, out DeviceRecord record) => _records.TryGetValue(deviceId, out record!);
+
+    public void Set(DeviceRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        if (_records.Count >= capacity && !_records.ContainsKey(record.DeviceId))
+        {
+            _records.Clear();
+        }
+
+        _records[record.DeviceId] = record;
+    }
+
+    public void Remove(string deviceId) => _records.TryRemove(deviceId, out _);
+
+    /// <summary>Forgets everything (a partition this process no longer owns may be written by another).</summary>
+    public void Clear() => _records.Clear();
 }

@@ -32,15 +32,6 @@ public sealed record DeviceRecord(string DeviceId, string SiteId)
     public string? Version { get; init; }
 }
 
-/// <summary>What <see cref="IDeviceStateStore.SaveAsync"/> did with each record.</summary>
-public enum DeviceSaveOutcome
-{
-    Saved,
-
-    /// <summary>Someone else wrote the record since it was loaded (its version changed): nothing was written.</summary>
-    Conflict,
-}
-
 /// <summary>
 /// Per-device detector state for hosts that hold no engine between batches. A batch costs at most one point read and
 /// one write per device it touches, and one of each for its partition's stream clock; never one per reading.
@@ -52,9 +43,10 @@ public interface IDeviceStateStore
 
     /// <summary>
     /// Writes each record, only if it is still at the version it was loaded at (a new record only if none exists): one
-    /// write each, forward only. The outcome of each, in order.
+    /// write each, forward only. For each, in order, its new version, or null when someone else wrote it since it was
+    /// loaded (then nothing was written).
     /// </summary>
-    Task<IReadOnlyList<DeviceSaveOutcome>> SaveAsync(IReadOnlyList<DeviceRecord> records, CancellationToken cancellationToken);
+    Task<IReadOnlyList<string?>> SaveAsync(IReadOnlyList<DeviceRecord> records, CancellationToken cancellationToken);
 
     /// <summary>A partition's stream clock as <c>DetectionEngine.SaveStreamClock</c> wrote it, or null.</summary>
     Task<ReadOnlyMemory<byte>?> LoadClockAsync(int partition, CancellationToken cancellationToken);

@@ -1,0 +1,94 @@
+using SmartPower.Alerts;
+using SmartPower.Contract;
+using SmartPower.Registry;
+
+namespace SmartPower.Pipeline;
+
+/// <summary>
+/// Raises <c>offline</c> for devices gone silent, on the wall clock: the per-device host's counterpart of the engine's
+/// silence watch, which only sees devices in the batch at hand (a device that stops sending is in no batch). Run on a
+/// timer. A device is offline when nothing arrived from it for its offline limit (max(3 x reportIntervalS, 60 s)); the
+/// alert opens at the event time its last reading plus that limit, so its id is the same however often the watchdog
+/// runs, and it clears with the device's next reading (<see cref="DeviceBatchProcessor"/>).
+/// </summary>
+public sealed class Watchdog(DeviceRegistry registry, IDeviceStateStore states, IPipelineStore alerts, TimeProvider? time = null)
+{
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly long _shortestLimitMs = registry.Devices.Count == 0 ? 60_000 : registry.Devices.Min(DeviceLimits.OfflineAfterMs);
+
+    /// <summary>Most devices raised in one run; the rest wait for the next.</summary>
+    public int MaxPerRun { get; init; } = 10_000;
+
+    /// <summary>One sweep: the transitions it stored (offline opened, or cleared for a device heard while it ran).</summary>
+    public async Task<IReadOnlyList<AlertTransition>> RunAsync(CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        var silent = await states.FindSilentAsync(now - _shortestLimitMs, MaxPerRun, cancellationToken).ConfigureAwait(false);
+        var opened = new List<AlertTransition>();
+        var marked = new List<DeviceRecord>();
+        foreach (var record in silent)
+        {
+            if (!registry.TryGetDevice(record.DeviceId, out var device) || record.LastReadingTsMs is not { } lastTs)
+            {
+                continue;
+            }
+
+            var limit = DeviceLimits.OfflineAfterMs(device);
+            if (record.HeardAtMs + limit > now || record.WatchdogOffline is not null)
+            {
+                continue;
+            }
+
+            var at = lastTs + limit;
+            var alert = new Alert(
+                Alert.IdFor(device.SiteId, device.DeviceId, AlertType.Offline, null, at),
+                AlertType.Offline,
+                Severity.Warning,
+                device.DeviceId,
+                device.SiteId,
+                null,
+                EventTime.ToDateTimeOffset(at),
+                null,
+                AlertState.Open,
+                new Evidence(new EvidenceItem("silentS", limit / 1000.0), new EvidenceItem("reportIntervalS", device.ReportIntervalS)));
+            opened.Add(new AlertTransition(TransitionKind.Opened, alert, at));
+            marked.Add(record with { WatchdogOffline = alert });
+        }
+
+        if (opened.Count == 0)
+        {
+            return [];
+        }
+
+        // The alerts first, then the devices' records: a crash in between opens the same alerts (same ids) next time.
+        await alerts.CommitAsync(new BatchCommit(-1, opened, [], null), cancellationToken).ConfigureAwait(false);
+        var versions = await states.SaveAsync(marked, cancellationToken).ConfigureAwait(false);
+        var stored = new List<AlertTransition>(opened);
+        var raced = marked.Where((_, i) => versions[i] is null).ToList();
+        if (raced.Count == 0)
+        {
+            return stored;
+        }
+
+        // A device written while the watchdog ran was heard from: its alert ends with that reading.
+        var devices = raced.Select(r => registry.TryGetDevice(r.DeviceId, out var d) ? d : null).OfType<Device>().ToList();
+        var now2 = await states.LoadAsync(devices, cancellationToken).ConfigureAwait(false);
+        var cleared = new List<AlertTransition>();
+        foreach (var r in raced)
+        {
+            if (now2.TryGetValue(r.DeviceId, out var fresh) && fresh.HeardAtMs > r.HeardAtMs && r.WatchdogOffline is { } offline)
+            {
+                var at = Math.Max(fresh.LastReadingTsMs ?? 0, offline.OpenedAt.ToUnixTimeMilliseconds());
+                cleared.Add(new AlertTransition(TransitionKind.Cleared, offline with { State = AlertState.Cleared, ClearedAt = EventTime.ToDateTimeOffset(at) }, at));
+            }
+        }
+
+        if (cleared.Count > 0)
+        {
+            await alerts.CommitAsync(new BatchCommit(-1, cleared, [], null), cancellationToken).ConfigureAwait(false);
+            stored.AddRange(cleared);
+        }
+
+        return stored;
+    }
+}

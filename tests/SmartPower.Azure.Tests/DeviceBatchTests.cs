@@ -1,0 +1,275 @@
+using SmartPower.Alerts;
+using SmartPower.Cosmos;
+using SmartPower.Registry;
+
+namespace SmartPower.Azure.Tests;
+
+/// <summary>
+/// The per-device detection step (what the Functions app's Event Hubs trigger and the Event Hubs processor run) against
+/// the real Cosmos DB test server: batched, it leaves exactly the alerts and commands of one engine run over the whole
+/// stream; a batch delivered again, a crash between storing and saving, a partition changing owner and a poison event
+/// change none of that; the watchdog raises offline for a silent device and its next reading clears it.
+/// </summary>
+public sealed class DeviceBatchTests : IAsyncLifetime
+{
+    private readonly CosmosStoreOptions _options = new();
+    private readonly Night _night = new();
+    private CosmosStore _store = null!;
+
+    public async Task InitializeAsync() => _store = await CosmosServer.NewStoreAsync(_night.Registry, _options);
+
+    public Task DisposeAsync() => CosmosServer.DropAsync(_options);
+
+    [Fact]
+    public async Task Batches_leave_the_alerts_of_one_engine_run_with_one_read_and_one_write_per_device_per_batch()
+    {
+        var commands = new RecordingCommands();
+        var processor = Processor(commands: commands);
+        var batches = _night.Batches(60);
+        var touched = 0;
+        foreach (var batch in batches)
+        {
+            var result = await processor.ProcessAsync(0, batch, CancellationToken.None);
+            touched += result.Devices;
+            Assert.Equal(0, result.DeadLettered);
+        }
+
+        await AssertStoredAsReferenceAsync();
+        Assert.Equal(_night.Commands, commands.Sent);
+        Assert.NotEmpty(commands.Sent);
+        var charges = _store.Charges.Read().ToDictionary(c => c.Operation);
+        Assert.Equal(touched, charges["device.read"].Requests);
+        Assert.Equal(touched, charges["device.write"].Requests);
+        Assert.Equal(batches.Count, charges["clock.read"].Requests);
+        Assert.Equal(batches.Count, charges["clock.write"].Requests);
+    }
+
+    [Fact]
+    public async Task A_warm_process_reads_each_device_once_and_then_only_writes()
+    {
+        var processor = Processor(cache: new DeviceRecordCache());
+        foreach (var batch in _night.Batches(60))
+        {
+            await processor.ProcessAsync(0, batch, CancellationToken.None);
+        }
+
+        await AssertStoredAsReferenceAsync();
+        var charges = _store.Charges.Read().ToDictionary(c => c.Operation);
+        Assert.Equal(4, charges["device.read"].Requests);
+    }
+
+    [Fact]
+    public async Task A_batch_delivered_again_changes_nothing()
+    {
+        var commands = new RecordingCommands();
+        var processor = Processor(commands: commands);
+        var batches = _night.Batches(60);
+        foreach (var batch in batches.Take(12))
+        {
+            await processor.ProcessAsync(0, batch, CancellationToken.None);
+        }
+
+        var before = await StoredAsync();
+        var sent = commands.Sent.Count;
+        _store.Charges.Reset();
+        var again = await processor.ProcessAsync(0, batches[11], CancellationToken.None);
+        Assert.Equal(0, again.Transitions);
+        Assert.Equal(sent, commands.Sent.Count);
+        Assert.Equal(before, await StoredAsync());
+        Assert.DoesNotContain(_store.Charges.Read(), c => c.Operation == "alert.write");
+        foreach (var batch in batches.Skip(12))
+        {
+            await processor.ProcessAsync(0, batch, CancellationToken.None);
+        }
+
+        await AssertStoredAsReferenceAsync();
+    }
+
+    [Fact]
+    public async Task A_crash_after_the_alerts_and_before_the_devices_are_saved_is_replayed_to_the_same_alerts()
+    {
+        var states = new FlakyStates(_store);
+        var batches = _night.Batches(60);
+        var processor = Processor(states: states);
+        for (var i = 0; i < batches.Count; i++)
+        {
+            if (i is 4 or 10 or 14)
+            {
+                states.FailNextSave = true;
+                await Assert.ThrowsAsync<IOException>(() => processor.ProcessAsync(0, batches[i], CancellationToken.None));
+                processor = Processor(states: states); // the host restarts; the batch is delivered again
+            }
+
+            await processor.ProcessAsync(0, batches[i], CancellationToken.None);
+        }
+
+        await AssertStoredAsReferenceAsync();
+    }
+
+    [Fact]
+    public async Task A_partition_that_changed_owner_is_run_again_on_what_the_new_owner_stored()
+    {
+        var batches = _night.Batches(60);
+        var first = Processor(cache: new DeviceRecordCache());
+        var second = Processor(cache: new DeviceRecordCache());
+        for (var i = 0; i < 8; i++)
+        {
+            await first.ProcessAsync(0, batches[i], CancellationToken.None);
+        }
+
+        for (var i = 8; i < 12; i++)
+        {
+            await second.ProcessAsync(0, batches[i], CancellationToken.None); // the partition moved to another instance
+        }
+
+        // The first instance, with its cache of batch 7, gets the partition back (or finishes a late batch): its writes
+        // fail on the versions the second one wrote, and it runs those devices again on what was stored.
+        var result = await first.ProcessAsync(0, batches[12], CancellationToken.None);
+        Assert.Equal(4, result.Conflicts);
+        for (var i = 13; i < batches.Count; i++)
+        {
+            await first.ProcessAsync(0, batches[i], CancellationToken.None);
+        }
+
+        await AssertStoredAsReferenceAsync();
+    }
+
+    [Fact]
+    public async Task A_poison_event_is_dead_lettered_and_counted_and_the_rest_of_its_batch_goes_on()
+    {
+        var metrics = new PipelineMetrics();
+        var processor = Processor(metrics: metrics);
+        var batches = _night.Batches(60);
+        for (var i = 0; i < batches.Count; i++)
+        {
+            IReadOnlyList<TelemetryEvent> batch = i != 3 ? batches[i] :
+            [
+                .. batches[i].Take(5),
+                new TelemetryEvent("poison-1", null, "{\"ts\":"u8.ToArray(), 1),
+                Night.Event(9001, Feed.Topic("m-0002"), "{\"ts\":\"not a time\"", 30), // malformed: refused by the parser, counted
+                .. batches[i].Skip(5),
+            ];
+            await processor.ProcessAsync(0, batch, CancellationToken.None);
+        }
+
+        await AssertStoredAsReferenceAsync();
+        Assert.Equal(1, metrics.DeadLetters);
+        Assert.Equal(1, metrics.Rejected);
+        Assert.Equal(_night.Events.Count, metrics.Accepted);
+        var letter = await _store.GetDeadLetterAsync(0, "poison-1");
+        Assert.Equal("no topic on the event", letter!.Reason);
+        Assert.Equal("{\"ts\":"u8.ToArray(), letter.Payload.ToArray());
+    }
+
+    [Fact]
+    public async Task The_watchdog_raises_offline_for_a_silent_device_and_its_next_reading_clears_it()
+    {
+        // m-0100 is silent from 600 s to 1000 s.
+        var night = new Night(1300, (device, t) => device != "m-0100" || t < 600 || t >= 1000);
+        var time = new ManualTime(Feed.T0);
+        var states = new FlakyStates(_store);
+        var alerts = new RecordingAlerts(_store);
+        var processor = new DeviceBatchProcessor(night.Registry, states, alerts, new RecordingCommands(), _store, new PipelineMetrics());
+        var watchdog = new Watchdog(night.Registry, states, alerts, time);
+        Alert? offline = null;
+        foreach (var batch in night.Batches(30))
+        {
+            await processor.ProcessAsync(0, batch, CancellationToken.None);
+            time.Now = DateTimeOffset.FromUnixTimeMilliseconds(batch[^1].ArrivedAtMs);
+            foreach (var t in await watchdog.RunAsync(CancellationToken.None))
+            {
+                Assert.Equal(("m-0100", AlertType.Offline, TransitionKind.Opened), (t.Alert.DeviceId, t.Alert.Type, t.Kind));
+                Assert.Null(offline); // raised once, not at every sweep
+                offline = t.Alert;
+            }
+        }
+
+        Assert.NotNull(offline);
+        Assert.Equal(Feed.T0.AddSeconds(590 + 60), offline.OpenedAt); // last reading + the offline limit, in event time
+        var stored = await _store.GetAlertAsync(offline.AlertId);
+        Assert.Equal(AlertState.Cleared, stored!.Alert.State);
+        Assert.Equal(Feed.T0.AddSeconds(1000), stored.Alert.ClearedAt);
+        Assert.Equal(["opened", "cleared"], (await _store.GetTransitionsAsync(offline.AlertId)).Select(t => t.Kind));
+        Assert.Single(alerts.Committed, t => t.Alert.Type == AlertType.Offline && t.Kind == TransitionKind.Opened); // no second offline from the engine
+    }
+
+    [Fact]
+    public async Task Containers_are_created_with_their_keys_indexing_and_ttl()
+    {
+        var database = CosmosServer.Client.GetDatabase(_options.Database);
+        var alerts = (await database.GetContainer(CosmosSchema.Alerts).ReadContainerAsync()).Resource;
+        Assert.Equal("/id", alerts.PartitionKeyPath);
+        Assert.Null(alerts.DefaultTimeToLive);
+        Assert.Contains(alerts.IndexingPolicy.ExcludedPaths, p => p.Path == "/*");
+        Assert.Contains(alerts.IndexingPolicy.IncludedPaths, p => p.Path == "/siteId/?");
+        var devices = (await database.GetContainer(CosmosSchema.Devices).ReadContainerAsync()).Resource;
+        Assert.Equal("/siteId", devices.PartitionKeyPath);
+        Assert.Equal((int)_options.DeviceTtl.TotalSeconds, devices.DefaultTimeToLive);
+        Assert.Equal(["/heardAt/?", "/watch/?"], devices.IndexingPolicy.IncludedPaths.Select(p => p.Path));
+        var checkpoints = (await database.GetContainer(CosmosSchema.Checkpoints).ReadContainerAsync()).Resource;
+        Assert.Equal(Microsoft.Azure.Cosmos.IndexingMode.None, checkpoints.IndexingPolicy.IndexingMode);
+    }
+
+    private DeviceBatchProcessor Processor(IDeviceStateStore? states = null, RecordingCommands? commands = null, PipelineMetrics? metrics = null, DeviceRecordCache? cache = null) =>
+        new(_night.Registry, states ?? _store, _store, commands ?? new RecordingCommands(), _store, metrics ?? new PipelineMetrics(), cache: cache);
+
+    private async Task AssertStoredAsReferenceAsync()
+    {
+        Assert.NotEmpty(_night.FinalAlerts);
+        Assert.Contains(_night.FinalAlerts.Values, a => a.Type == AlertType.PortOverpower);
+        foreach (var (id, alert) in _night.FinalAlerts)
+        {
+            Assert.Equal(alert, (await _store.GetAlertAsync(id))!.Alert);
+            Assert.Equal(
+                _night.Transitions.Where(t => t.Alert.AlertId == id).Select(t => AlertNames.Of(t.Kind)),
+                (await _store.GetTransitionsAsync(id)).Select(t => t.Kind));
+        }
+    }
+
+    private async Task<string> StoredAsync()
+    {
+        var text = new System.Text.StringBuilder();
+        foreach (var id in _night.FinalAlerts.Keys.Order(StringComparer.Ordinal))
+        {
+            foreach (var t in await _store.GetTransitionsAsync(id))
+            {
+                text.Append(t.Kind).Append(' ').Append(t.At.ToUnixTimeMilliseconds()).Append(' ').Append(t.StoredAt.ToUnixTimeMilliseconds()).Append(' ').AppendLine(AlertJson.ToJson(t.Alert));
+            }
+        }
+
+        return text.ToString();
+    }
+}
+
+/// <summary>
+/// The store's device records, with two test hooks: a save that fails once (a crash between storing the alerts and
+/// saving the devices), and the watchdog's query answered by point reads of every registered device with the query's
+/// own condition, since the test server cannot run Cosmos DB SQL (the query text itself is verified only on Azure).
+/// </summary>
+internal sealed class FlakyStates(CosmosStore store) : IDeviceStateStore
+{
+    public bool FailNextSave { get; set; }
+
+    public Task<IReadOnlyDictionary<string, DeviceRecord>> LoadAsync(IReadOnlyCollection<Device> devices, CancellationToken cancellationToken) => store.LoadAsync(devices, cancellationToken);
+
+    public Task<IReadOnlyList<string?>> SaveAsync(IReadOnlyList<DeviceRecord> records, CancellationToken cancellationToken)
+    {
+        if (FailNextSave)
+        {
+            FailNextSave = false;
+            throw new IOException("the host died before saving its devices");
+        }
+
+        return store.SaveAsync(records, cancellationToken);
+    }
+
+    public Task<ReadOnlyMemory<byte>?> LoadClockAsync(int partition, CancellationToken cancellationToken) => store.LoadClockAsync(partition, cancellationToken);
+
+    public Task SaveClockAsync(int partition, ReadOnlyMemory<byte> clock, CancellationToken cancellationToken) => store.SaveClockAsync(partition, clock, cancellationToken);
+
+    public async Task<IReadOnlyList<DeviceRecord>> FindSilentAsync(long heardBeforeMs, int max, CancellationToken cancellationToken)
+    {
+        var all = await store.LoadAsync(new Feed().Registry.Devices.ToList(), cancellationToken);
+        return [.. all.Values.Where(r => r.LastReadingTsMs is not null && r.WatchdogOffline is null && r.HeardAtMs < heardBeforeMs).Take(max)];
+    }
+}
