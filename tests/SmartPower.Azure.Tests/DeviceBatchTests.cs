@@ -10,22 +10,14 @@ namespace SmartPower.Azure.Tests;
 /// stream; a batch delivered again, a crash between storing and saving, a partition changing owner and a poison event
 /// change none of that; the watchdog raises offline for a silent device and its next reading clears it.
 /// </summary>
-public sealed class DeviceBatchTests : IAsyncLifetime
+public sealed class DeviceBatchTests : CosmosNightTests
 {
-    private readonly CosmosStoreOptions _options = new();
-    private readonly Night _night = new();
-    private CosmosStore _store = null!;
-
-    public async Task InitializeAsync() => _store = await CosmosServer.NewStoreAsync(_night.Registry, _options);
-
-    public Task DisposeAsync() => CosmosServer.DropAsync(_options);
-
     [Fact]
     public async Task Batches_leave_the_alerts_of_one_engine_run_with_one_read_and_one_write_per_device_per_batch()
     {
         var commands = new RecordingCommands();
         var processor = Processor(commands: commands);
-        var batches = _night.Batches(60);
+        var batches = Night.Batches(60);
         var touched = 0;
         foreach (var batch in batches)
         {
@@ -35,9 +27,9 @@ public sealed class DeviceBatchTests : IAsyncLifetime
         }
 
         await AssertStoredAsReferenceAsync();
-        Assert.Equal(_night.Commands, commands.Sent);
+        Assert.Equal(Night.Commands, commands.Sent);
         Assert.NotEmpty(commands.Sent);
-        var charges = _store.Charges.Read().ToDictionary(c => c.Operation);
+        var charges = Store.Charges.Read().ToDictionary(c => c.Operation);
         Assert.Equal(touched, charges["device.read"].Requests);
         Assert.Equal(touched, charges["device.write"].Requests);
         Assert.Equal(batches.Count, charges["clock.read"].Requests);
@@ -48,13 +40,13 @@ public sealed class DeviceBatchTests : IAsyncLifetime
     public async Task A_warm_process_reads_each_device_once_and_then_only_writes()
     {
         var processor = Processor(cache: new DeviceRecordCache());
-        foreach (var batch in _night.Batches(60))
+        foreach (var batch in Night.Batches(60))
         {
             await processor.ProcessAsync(0, batch, CancellationToken.None);
         }
 
         await AssertStoredAsReferenceAsync();
-        var charges = _store.Charges.Read().ToDictionary(c => c.Operation);
+        var charges = Store.Charges.Read().ToDictionary(c => c.Operation);
         Assert.Equal(4, charges["device.read"].Requests);
     }
 
@@ -63,7 +55,7 @@ public sealed class DeviceBatchTests : IAsyncLifetime
     {
         var commands = new RecordingCommands();
         var processor = Processor(commands: commands);
-        var batches = _night.Batches(60);
+        var batches = Night.Batches(60);
         foreach (var batch in batches.Take(12))
         {
             await processor.ProcessAsync(0, batch, CancellationToken.None);
@@ -71,12 +63,12 @@ public sealed class DeviceBatchTests : IAsyncLifetime
 
         var before = await StoredAsync();
         var sent = commands.Sent.Count;
-        _store.Charges.Reset();
+        Store.Charges.Reset();
         var again = await processor.ProcessAsync(0, batches[11], CancellationToken.None);
         Assert.Equal(0, again.Transitions);
         Assert.Equal(sent, commands.Sent.Count);
         Assert.Equal(before, await StoredAsync());
-        Assert.DoesNotContain(_store.Charges.Read(), c => c.Operation == "alert.write");
+        Assert.DoesNotContain(Store.Charges.Read(), c => c.Operation == "alert.write");
         foreach (var batch in batches.Skip(12))
         {
             await processor.ProcessAsync(0, batch, CancellationToken.None);
@@ -88,8 +80,8 @@ public sealed class DeviceBatchTests : IAsyncLifetime
     [Fact]
     public async Task A_crash_after_the_alerts_and_before_the_devices_are_saved_is_replayed_to_the_same_alerts()
     {
-        var states = new FlakyStates(_store);
-        var batches = _night.Batches(60);
+        var states = new FlakyStates(Store);
+        var batches = Night.Batches(60);
         var processor = Processor(states: states);
         for (var i = 0; i < batches.Count; i++)
         {
@@ -107,9 +99,9 @@ public sealed class DeviceBatchTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_partition_that_changed_owner_is_run_again_on_what_the_new_owner_stored()
+    public async Task A_partition_that_changed_owner_is_run_again_on_what_the_new_ownerStored()
     {
-        var batches = _night.Batches(60);
+        var batches = Night.Batches(60);
         var first = Processor(cache: new DeviceRecordCache());
         var second = Processor(cache: new DeviceRecordCache());
         for (var i = 0; i < 8; i++)
@@ -139,7 +131,7 @@ public sealed class DeviceBatchTests : IAsyncLifetime
     {
         var metrics = new PipelineMetrics();
         var processor = Processor(metrics: metrics);
-        var batches = _night.Batches(60);
+        var batches = Night.Batches(60);
         for (var i = 0; i < batches.Count; i++)
         {
             IReadOnlyList<TelemetryEvent> batch = i != 3 ? batches[i] :
@@ -155,8 +147,8 @@ public sealed class DeviceBatchTests : IAsyncLifetime
         await AssertStoredAsReferenceAsync();
         Assert.Equal(1, metrics.DeadLetters);
         Assert.Equal(1, metrics.Rejected);
-        Assert.Equal(_night.Events.Count, metrics.Accepted);
-        var letter = await _store.GetDeadLetterAsync(0, "poison-1");
+        Assert.Equal(Night.Events.Count, metrics.Accepted);
+        var letter = await Store.GetDeadLetterAsync(0, "poison-1");
         Assert.Equal("no topic on the event", letter!.Reason);
         Assert.Equal("{\"ts\":"u8.ToArray(), letter.Payload.ToArray());
     }
@@ -165,11 +157,11 @@ public sealed class DeviceBatchTests : IAsyncLifetime
     public async Task The_watchdog_raises_offline_for_a_silent_device_and_its_next_reading_clears_it()
     {
         // m-0100 is silent from 600 s to 1000 s.
-        var night = new Night(1300, (device, t) => device != "m-0100" || t < 600 || t >= 1000);
+        var night = new Azure.Tests.Night(1300, (device, t) => device != "m-0100" || t < 600 || t >= 1000);
         var time = new ManualTime(Feed.T0);
-        var states = new FlakyStates(_store);
-        var alerts = new RecordingAlerts(_store);
-        var processor = new DeviceBatchProcessor(night.Registry, states, alerts, new RecordingCommands(), _store, new PipelineMetrics());
+        var states = new FlakyStates(Store);
+        var alerts = new RecordingAlerts(Store);
+        var processor = new DeviceBatchProcessor(night.Registry, states, alerts, new RecordingCommands(), Store, new PipelineMetrics());
         var watchdog = new Watchdog(night.Registry, states, alerts, time);
         Alert? offline = null;
         foreach (var batch in night.Batches(30))
@@ -186,17 +178,17 @@ public sealed class DeviceBatchTests : IAsyncLifetime
 
         Assert.NotNull(offline);
         Assert.Equal(Feed.T0.AddSeconds(590 + 60), offline.OpenedAt); // last reading + the offline limit, in event time
-        var stored = await _store.GetAlertAsync(offline.AlertId);
+        var stored = await Store.GetAlertAsync(offline.AlertId);
         Assert.Equal(AlertState.Cleared, stored!.Alert.State);
         Assert.Equal(Feed.T0.AddSeconds(1000), stored.Alert.ClearedAt);
-        Assert.Equal(["opened", "cleared"], (await _store.GetTransitionsAsync(offline.AlertId)).Select(t => t.Kind));
+        Assert.Equal(["opened", "cleared"], (await Store.GetTransitionsAsync(offline.AlertId)).Select(t => t.Kind));
         Assert.Single(alerts.Committed, t => t.Alert.Type == AlertType.Offline && t.Kind == TransitionKind.Opened); // no second offline from the engine
     }
 
     [Fact]
     public async Task Containers_are_created_with_their_keys_indexing_and_ttl()
     {
-        var database = CosmosServer.Client.GetDatabase(_options.Database);
+        var database = CosmosServer.Client.GetDatabase(Options.Database);
         var alerts = (await database.GetContainer(CosmosSchema.Alerts).ReadContainerAsync()).Resource;
         Assert.Equal("/id", alerts.PartitionKeyPath);
         Assert.Null(alerts.DefaultTimeToLive);
@@ -204,34 +196,34 @@ public sealed class DeviceBatchTests : IAsyncLifetime
         Assert.Contains(alerts.IndexingPolicy.IncludedPaths, p => p.Path == "/siteId/?");
         var devices = (await database.GetContainer(CosmosSchema.Devices).ReadContainerAsync()).Resource;
         Assert.Equal("/siteId", devices.PartitionKeyPath);
-        Assert.Equal((int)_options.DeviceTtl.TotalSeconds, devices.DefaultTimeToLive);
+        Assert.Equal((int)Options.DeviceTtl.TotalSeconds, devices.DefaultTimeToLive);
         Assert.Equal(["/heardAt/?", "/watch/?"], devices.IndexingPolicy.IncludedPaths.Select(p => p.Path));
         var checkpoints = (await database.GetContainer(CosmosSchema.Checkpoints).ReadContainerAsync()).Resource;
         Assert.Equal(Microsoft.Azure.Cosmos.IndexingMode.None, checkpoints.IndexingPolicy.IndexingMode);
     }
 
     private DeviceBatchProcessor Processor(IDeviceStateStore? states = null, RecordingCommands? commands = null, PipelineMetrics? metrics = null, DeviceRecordCache? cache = null) =>
-        new(_night.Registry, states ?? _store, _store, commands ?? new RecordingCommands(), _store, metrics ?? new PipelineMetrics(), cache: cache);
+        new(Night.Registry, states ?? Store, Store, commands ?? new RecordingCommands(), Store, metrics ?? new PipelineMetrics(), cache: cache);
 
     private async Task AssertStoredAsReferenceAsync()
     {
-        Assert.NotEmpty(_night.FinalAlerts);
-        Assert.Contains(_night.FinalAlerts.Values, a => a.Type == AlertType.PortOverpower);
-        foreach (var (id, alert) in _night.FinalAlerts)
+        Assert.NotEmpty(Night.FinalAlerts);
+        Assert.Contains(Night.FinalAlerts.Values, a => a.Type == AlertType.PortOverpower);
+        foreach (var (id, alert) in Night.FinalAlerts)
         {
-            Assert.Equal(alert, (await _store.GetAlertAsync(id))!.Alert);
+            Assert.Equal(alert, (await Store.GetAlertAsync(id))!.Alert);
             Assert.Equal(
-                _night.Transitions.Where(t => t.Alert.AlertId == id).Select(t => AlertNames.Of(t.Kind)),
-                (await _store.GetTransitionsAsync(id)).Select(t => t.Kind));
+                Night.Transitions.Where(t => t.Alert.AlertId == id).Select(t => AlertNames.Of(t.Kind)),
+                (await Store.GetTransitionsAsync(id)).Select(t => t.Kind));
         }
     }
 
     private async Task<string> StoredAsync()
     {
         var text = new System.Text.StringBuilder();
-        foreach (var id in _night.FinalAlerts.Keys.Order(StringComparer.Ordinal))
+        foreach (var id in Night.FinalAlerts.Keys.Order(StringComparer.Ordinal))
         {
-            foreach (var t in await _store.GetTransitionsAsync(id))
+            foreach (var t in await Store.GetTransitionsAsync(id))
             {
                 text.Append(t.Kind).Append(' ').Append(t.At.ToUnixTimeMilliseconds()).Append(' ').Append(t.StoredAt.ToUnixTimeMilliseconds()).Append(' ').AppendLine(AlertJson.ToJson(t.Alert));
             }

@@ -17,20 +17,15 @@ namespace SmartPower.Azure.Tests;
 /// transport replaced through its mocking constructor), and the processor's handlers driven as Event Hubs drives them,
 /// with events from <see cref="EventHubsModelFactory"/>, device state and checkpoints in the real Cosmos DB test server.
 /// </summary>
-public sealed class EventHubsTests : IAsyncLifetime
+public sealed class EventHubsTests : CosmosNightTests
 {
-    private readonly CosmosStoreOptions _options = new();
-    private readonly Night _night = new();
-    private CosmosStore _store = null!;
     private CosmosCheckpointStore _checkpoints = null!;
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        _store = await CosmosServer.NewStoreAsync(_night.Registry, _options);
-        _checkpoints = new CosmosCheckpointStore(CosmosServer.Client.GetContainer(_options.Database, CosmosSchema.Checkpoints));
+        await base.InitializeAsync();
+        _checkpoints = new CosmosCheckpointStore(CosmosServer.Client.GetContainer(Options.Database, CosmosSchema.Checkpoints));
     }
-
-    public Task DisposeAsync() => CosmosServer.DropAsync(_options);
 
     [Fact]
     public async Task An_append_completes_only_once_event_hubs_accepted_it_keyed_by_device()
@@ -69,7 +64,7 @@ public sealed class EventHubsTests : IAsyncLifetime
     {
         var producer = new TestBufferedProducer();
         await using var log = new EventHubTelemetryLog(producer, 4);
-        using var ingress = new Ingress(_night.Registry, log);
+        using var ingress = new Ingress(Night.Registry, log);
         var port = FreePort();
         await using var broker = new EmbeddedBroker(new EmbeddedBrokerOptions { BindAddress = IPAddress.Loopback, Port = port }, ingress, new AnyToken());
         await broker.StartAsync();
@@ -123,7 +118,7 @@ public sealed class EventHubsTests : IAsyncLifetime
         var events = Events();
         var batches = events.Chunk(24).ToList();
         var flaky = new FlakyCheckpoints(_checkpoints);
-        var alerts = new RecordingAlerts(_store);
+        var alerts = new RecordingAlerts(Store);
         var first = Processor(flaky, alerts);
         for (var i = 0; i < 21; i++)
         {
@@ -148,7 +143,7 @@ public sealed class EventHubsTests : IAsyncLifetime
 
         await AssertStoredAsReferenceAsync();
         var opened = alerts.Committed.Where(t => t.Kind == Alerts.TransitionKind.Opened).Select(t => t.Alert.AlertId).ToList();
-        Assert.Equal(opened.Distinct().Count(), _night.FinalAlerts.Count);
+        Assert.Equal(opened.Distinct().Count(), Night.FinalAlerts.Count);
     }
 
     [Fact]
@@ -181,7 +176,7 @@ public sealed class EventHubsTests : IAsyncLifetime
     public async Task Taking_on_a_partition_forgets_cached_devices_another_instance_may_have_written()
     {
         var cache = new DeviceRecordCache();
-        var processor = new TestProcessor(_checkpoints, Detection(_store, cache), cache);
+        var processor = new TestProcessor(_checkpoints, Detection(Store, cache), cache);
         await processor.ProcessAsync("0", Events().Take(24));
         Assert.Equal(4, cache.Count);
         await processor.InitializeAsync("1");
@@ -191,15 +186,15 @@ public sealed class EventHubsTests : IAsyncLifetime
     private TestProcessor Processor(CheckpointStore? checkpoints = null, IPipelineStore? alerts = null)
     {
         var cache = new DeviceRecordCache();
-        return new(checkpoints ?? _checkpoints, Detection(alerts ?? _store, cache), cache);
+        return new(checkpoints ?? _checkpoints, Detection(alerts ?? Store, cache), cache);
     }
 
     private DeviceBatchProcessor Detection(IPipelineStore alerts, DeviceRecordCache cache) =>
-        new(_night.Registry, _store, alerts, new RecordingCommands(), _store, new PipelineMetrics(), cache: cache);
+        new(Night.Registry, Store, alerts, new RecordingCommands(), Store, new PipelineMetrics(), cache: cache);
 
     /// <summary>The night as Event Hubs would hand it out on partition 0, sequence numbers from 1000.</summary>
     private List<EventData> Events() =>
-        [.. _night.Events.Select((e, i) => EventHubsModelFactory.EventData(
+        [.. Night.Events.Select((e, i) => EventHubsModelFactory.EventData(
             new BinaryData(e.Payload),
             new Dictionary<string, object> { [EventHubTelemetryLog.TopicProperty] = e.Topic!, [EventHubTelemetryLog.ArrivedAtProperty] = e.ArrivedAtMs },
             partitionKey: e.Topic!.Split('/')[4],
@@ -216,9 +211,9 @@ public sealed class EventHubsTests : IAsyncLifetime
 
     private async Task AssertStoredAsReferenceAsync()
     {
-        foreach (var (id, alert) in _night.FinalAlerts)
+        foreach (var (id, alert) in Night.FinalAlerts)
         {
-            Assert.Equal(alert, (await _store.GetAlertAsync(id))!.Alert);
+            Assert.Equal(alert, (await Store.GetAlertAsync(id))!.Alert);
         }
     }
 

@@ -1,0 +1,68 @@
+using Azure.Identity;
+using Microsoft.Azure.Cosmos;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using SmartPower.Cosmos;
+using SmartPower.Mqtt;
+using SmartPower.Pipeline;
+using SmartPower.Registry;
+
+namespace SmartPower.Functions;
+
+/// <summary>What the functions are made of: one of each per instance, the Cosmos DB client above all.</summary>
+public static class Services
+{
+    public static IServiceCollection AddSmartPower(this IServiceCollection services, IConfiguration configuration)
+    {
+        var settings = configuration.GetSection(SmartPowerSettings.Section).Get<SmartPowerSettings>() ?? new SmartPowerSettings();
+        services.AddSingleton(settings);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(_ => RegistryLoader.Load(settings.RegistryPath));
+
+        // One CosmosClient per process (it holds connections and caches), authenticated with the managed identity.
+        services.AddSingleton(_ => new CosmosClient(settings.CosmosEndpoint, new DefaultAzureCredential(), CosmosStore.ClientOptions()));
+        services.AddSingleton(sp => new CosmosStore(sp.GetRequiredService<CosmosClient>(), sp.GetRequiredService<DeviceRegistry>(), new CosmosStoreOptions { Database = settings.Database }, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IPipelineStore>(sp => sp.GetRequiredService<CosmosStore>());
+        services.AddSingleton<IDeviceStateStore>(sp => sp.GetRequiredService<CosmosStore>());
+        services.AddSingleton<IDeadLetters>(sp => sp.GetRequiredService<CosmosStore>());
+        services.AddSingleton(_ => new PipelineMetrics());
+        services.AddSingleton(_ => new DeviceRecordCache());
+        services.AddSingleton<IDeviceCommands>(sp => settings.MqttHost.Length == 0
+            ? new LoggedCommands(sp.GetRequiredService<ILogger<LoggedCommands>>())
+            : new MqttCommandSender(new MqttCommandSenderOptions
+            {
+                Host = settings.MqttHost,
+                Port = settings.MqttPort,
+                ClientId = settings.MqttClientId,
+                UserName = settings.MqttClientId,
+                UseTls = true,
+                ClientCertificatePkcs12 = settings.MqttClientCertificate.Length == 0 ? null : Convert.FromBase64String(settings.MqttClientCertificate),
+            }));
+        services.AddSingleton(sp => new DeviceBatchProcessor(
+            sp.GetRequiredService<DeviceRegistry>(),
+            sp.GetRequiredService<IDeviceStateStore>(),
+            sp.GetRequiredService<IPipelineStore>(),
+            sp.GetRequiredService<IDeviceCommands>(),
+            sp.GetRequiredService<IDeadLetters>(),
+            sp.GetRequiredService<PipelineMetrics>(),
+            cache: sp.GetRequiredService<DeviceRecordCache>()));
+        services.AddSingleton(sp => new Watchdog(sp.GetRequiredService<DeviceRegistry>(), sp.GetRequiredService<IDeviceStateStore>(), sp.GetRequiredService<IPipelineStore>(), sp.GetRequiredService<TimeProvider>())
+        {
+            MaxPerRun = settings.WatchdogMaxPerRun,
+        });
+        services.AddSingleton<IAlertChanges, LoggedAlertChanges>();
+        return services;
+    }
+}
+
+/// <summary>Commands when no MQTT broker is configured: logged, not sent.</summary>
+public sealed class LoggedCommands(ILogger<LoggedCommands> logger) : IDeviceCommands
+{
+    public Task SendAsync(Contract.DeviceCommand command, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        logger.LogWarning("no MQTT broker configured: not sent {Topic} {Payload}", command.Topic, System.Text.Encoding.UTF8.GetString(command.ToPayload()));
+        return Task.CompletedTask;
+    }
+}

@@ -1,0 +1,33 @@
+namespace SmartPower.Functions;
+
+/// <summary>
+/// The app's settings (section <c>SmartPower</c>: app settings <c>SmartPower__CosmosEndpoint</c> and so on). No secrets:
+/// every service is reached with the app's managed identity. The triggers' own connections are identity-based too
+/// (<c>EventHubs__fullyQualifiedNamespace</c>, <c>Cosmos__accountEndpoint</c>, <c>AzureWebJobsStorage__accountName</c>).
+/// </summary>
+public sealed class SmartPowerSettings
+{
+    public const string Section = "SmartPower";
+
+    /// <summary>The Cosmos DB account endpoint, <c>https://ACCOUNT.documents.azure.com:443/</c>.</summary>
+    public string CosmosEndpoint { get; set; } = "";
+
+    public string Database { get; set; } = "smartpower";
+
+    /// <summary>The device registry (the contract's registry JSON), deployed with the app.</summary>
+    public string RegistryPath { get; set; } = "registry.json";
+
+    /// <summary>The Event Grid MQTT broker's host name, for stop-port commands; empty: commands are logged, not sent.</summary>
+    public string MqttHost { get; set; } = "";
+
+    public int MqttPort { get; set; } = 8883;
+
+    /// <summary>The app's MQTT client name at the broker (its certificate's subject), allowed to publish command topics only.</summary>
+    public string MqttClientId { get; set; } = "smartpower-functions";
+
+    /// <summary>The PKCS#12 client certificate, base64, as a Key Vault reference (<c>@Microsoft.KeyVault(...)</c>).</summary>
+    public string MqttClientCertificate { get; set; } = "";
+
+    /// <summary>Most devices the watchdog raises in one run.</summary>
+    public int WatchdogMaxPerRun { get; set; } = 10_000;
+}

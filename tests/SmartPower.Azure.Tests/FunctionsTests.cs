@@ -1,0 +1,173 @@
+using System.Text;
+using System.Text.Json;
+using Azure.Messaging.EventHubs;
+using Microsoft.Azure.Cosmos;
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
+using SmartPower.Contract;
+using SmartPower.Cosmos;
+using SmartPower.EventHubs;
+using SmartPower.Functions;
+using SmartPower.Mqtt;
+
+namespace SmartPower.Azure.Tests;
+
+/// <summary>
+/// The Functions app's code as the host calls it: the detection function on Event Hubs batches (events from
+/// <see cref="EventHubsModelFactory"/>, the partition from the trigger's binding data), the notification function on
+/// alert documents as the change feed delivers them, the watchdog, the composition from app settings, and commands to a
+/// real MQTT broker (the mosquitto test.sh starts). The triggers themselves (the Event Hubs and Cosmos DB extensions
+/// delivering these) run only on Azure.
+/// </summary>
+public sealed class FunctionsTests : CosmosNightTests
+{
+    [Fact]
+    public async Task The_detection_functionStores_the_alerts_of_its_batches_and_dead_letters_a_poison_event()
+    {
+        var metrics = new PipelineMetrics();
+        var function = new DetectionFunction(
+            new DeviceBatchProcessor(Night.Registry, Store, Store, new RecordingCommands(), Store, metrics, cache: new DeviceRecordCache()),
+            NullLogger<DetectionFunction>.Instance);
+        var bindingData = new Dictionary<string, object?> { ["PartitionContext"] = """{"FullyQualifiedNamespace":"ns","EventHubName":"telemetry","ConsumerGroup":"detection","PartitionId":"3"}""" };
+        var partition = DetectionFunction.PartitionIdOf(bindingData);
+        Assert.Equal("3", partition);
+
+        var sequence = 0L;
+        var deadLettered = 0;
+        foreach (var batch in Night.Batches(60))
+        {
+            var events = batch.Select(e => Event(e, sequence++)).ToList();
+            if (sequence < 30)
+            {
+                events.Insert(3, EventHubsModelFactory.EventData(new BinaryData("not from the bridge"u8.ToArray()), sequenceNumber: 999_999, offsetString: "0"));
+            }
+
+            deadLettered += (await function.RunBatchAsync(events, partition, CancellationToken.None)).DeadLettered;
+        }
+
+        Assert.Equal(1, deadLettered);
+        Assert.Equal(1, metrics.DeadLetters);
+        Assert.NotNull(await Store.GetDeadLetterAsync(3, "999999"));
+        foreach (var (id, alert) in Night.FinalAlerts)
+        {
+            Assert.Equal(alert, (await Store.GetAlertAsync(id))!.Alert);
+        }
+
+        Assert.Throws<InvalidOperationException>(() => DetectionFunction.PartitionIdOf(new Dictionary<string, object?>()));
+    }
+
+    [Fact]
+    public async Task The_notification_function_hands_on_every_history_entry_of_a_changed_alert()
+    {
+        var transitions = Night.Transitions.Where(t => t.Alert.Type == Alerts.AlertType.Leakage).ToList();
+        await Store.CommitAsync(new BatchCommit(0, transitions, [], null), CancellationToken.None);
+        await Store.AcknowledgeAsync(transitions[0].Alert.AlertId, "officer-li", "on the way");
+        using var response = await CosmosServer.Client.GetContainer(Options.Database, CosmosSchema.Alerts)
+            .ReadItemStreamAsync(transitions[0].Alert.AlertId, new PartitionKey(transitions[0].Alert.AlertId));
+        using var document = await JsonDocument.ParseAsync(response.Content);
+
+        var handler = new RecordingChanges();
+        await new NotificationFunction(handler).RunAsync([document.RootElement], CancellationToken.None);
+        Assert.Equal([.. transitions.Select(t => Alerts.AlertNames.Of(t.Kind)), "acknowledged"], handler.Changes.Select(c => c.Kind));
+        Assert.Equal(transitions[^1].Alert, handler.Changes[^2].Alert);
+        Assert.Equal("officer-li", handler.Changes[^1].Actor);
+    }
+
+    [Fact]
+    public async Task The_app_composes_from_its_settings_without_secrets()
+    {
+        using var directory = new TempFile(Feed.RegistryJson);
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["SmartPower:CosmosEndpoint"] = "https://smartpower-test.documents.azure.com:443/",
+            ["SmartPower:RegistryPath"] = directory.Path,
+        }).Build();
+        var services = new ServiceCollection().AddLogging().AddSmartPower(configuration);
+        services.AddSingleton<DetectionFunction>().AddSingleton<WatchdogFunction>().AddSingleton<NotificationFunction>();
+        await using var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
+        Assert.NotNull(provider.GetRequiredService<DetectionFunction>());
+        Assert.NotNull(provider.GetRequiredService<WatchdogFunction>());
+        Assert.NotNull(provider.GetRequiredService<NotificationFunction>());
+        Assert.IsType<LoggedCommands>(provider.GetRequiredService<IDeviceCommands>()); // no broker configured
+        Assert.Same(provider.GetRequiredService<CosmosClient>(), provider.GetRequiredService<CosmosClient>());
+        Assert.Equal(4, provider.GetRequiredService<Registry.DeviceRegistry>().DeviceCount);
+    }
+
+    [Fact]
+    public async Task The_watchdog_function_raises_offline_for_a_silent_device()
+    {
+        var night = new Azure.Tests.Night(700, (device, t) => device != "m-0100" || t < 300);
+        var processor = new DeviceBatchProcessor(night.Registry, Store, Store, new RecordingCommands(), Store, new PipelineMetrics());
+        foreach (var batch in night.Batches(60))
+        {
+            await processor.ProcessAsync(0, batch, CancellationToken.None);
+        }
+
+        var time = new ManualTime(Feed.T0.AddSeconds(700));
+        var alerts = new RecordingAlerts(Store);
+        var function = new WatchdogFunction(new Pipeline.Watchdog(night.Registry, new FlakyStates(Store), alerts, time), NullLogger<WatchdogFunction>.Instance);
+        await function.RunAsync(new TimerInfo(), CancellationToken.None);
+        var offline = Assert.Single(alerts.Committed);
+        Assert.Equal(("m-0100", Alerts.AlertType.Offline), (offline.Alert.DeviceId, offline.Alert.Type));
+        Assert.Equal(Alerts.AlertState.Open, (await Store.GetAlertAsync(offline.Alert.AlertId))!.Alert.State);
+    }
+
+    [Fact]
+    public async Task Commands_go_to_the_pile_s_command_topic_through_an_mqtt_broker()
+    {
+        var port = int.TryParse(Environment.GetEnvironmentVariable("SMARTPOWER_TEST_MQTT_PORT"), out var p) ? p
+            : throw new InvalidOperationException("SMARTPOWER_TEST_MQTT_PORT is not set: run the tests through ./test.sh, which starts mosquitto");
+        var password = Environment.GetEnvironmentVariable("SMARTPOWER_TEST_MQTT_PASSWORD");
+        using var pile = new MqttClientFactory().CreateMqttClient();
+        var received = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        pile.ApplicationMessageReceivedAsync += e =>
+        {
+            received.TrySetResult(e.ApplicationMessage.Topic + " " + e.ApplicationMessage.ConvertPayloadToString());
+            return Task.CompletedTask;
+        };
+        await pile.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId("p-0001").WithCredentials("p-0001", password)
+            .WithProtocolVersion(MqttProtocolVersion.V500).Build());
+        var command = new DeviceCommand(Feed.Site, DeviceKind.Pile, "p-0001", "stop-port", 2, "a-1", "port-overpower");
+        await pile.SubscribeAsync(command.Topic, MqttQualityOfServiceLevel.AtLeastOnce);
+
+        await using var sender = new MqttCommandSender(new MqttCommandSenderOptions { Host = "127.0.0.1", Port = port, UseTls = false, ClientId = "observer", UserName = "observer", Password = password });
+        await sender.SendAsync(command, CancellationToken.None);
+        Assert.Equal(command.Topic + " " + Encoding.UTF8.GetString(command.ToPayload()), await received.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    private static EventData Event(TelemetryEvent e, long sequence) => EventHubsModelFactory.EventData(
+        new BinaryData(e.Payload),
+        new Dictionary<string, object> { [EventHubTelemetryLog.TopicProperty] = e.Topic!, [EventHubTelemetryLog.ArrivedAtProperty] = e.ArrivedAtMs },
+        sequenceNumber: sequence,
+        offsetString: "0",
+        enqueuedTime: DateTimeOffset.FromUnixTimeMilliseconds(e.ArrivedAtMs));
+
+    private sealed class RecordingChanges : IAlertChanges
+    {
+        public List<AlertChange> Changes { get; } = [];
+
+        public Task HandleAsync(IReadOnlyList<AlertChange> changes, CancellationToken cancellationToken)
+        {
+            Changes.AddRange(changes);
+            return Task.CompletedTask;
+        }
+    }
+
+    private sealed class TempFile : IDisposable
+    {
+        public TempFile(string text)
+        {
+            Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "smartpower-registry-" + Guid.NewGuid().ToString("N") + ".json");
+            File.WriteAllText(Path, text);
+        }
+
+        public string Path { get; }
+
+        public void Dispose() => File.Delete(Path);
+    }
+}
