@@ -34,7 +34,7 @@ cosmos_pid=""
 cleanup() {
   if [ -n "$mosquitto_pid" ]; then kill "$mosquitto_pid" 2>/dev/null || true; fi
   if [ -n "$cosmos_pid" ]; then kill "$cosmos_pid" 2>/dev/null || true; fi
-  rm -rf "$broker_dir" "$log"
+  rm -rf "$broker_dir" "$log" "${arm_dir:-}"
 }
 trap cleanup EXIT
 export SMARTPOWER_TEST_MQTT_PASSWORD="sim-test-password"
@@ -101,6 +101,25 @@ if [ -z "$cosmos_pid" ]; then
 fi
 export SMARTPOWER_TEST_COSMOS_ENDPOINT="https://127.0.0.1:$cosmos_port/"
 echo "== Cosmos DB test server on $SMARTPOWER_TEST_COSMOS_ENDPOINT (pid $cosmos_pid)"
+
+# The Bicep CLI comes from NuGet (Azure.Bicep.CommandLine.linux-x64) through infra/tools/Bicep.csproj, which exists only
+# to restore it; infra/main.bicep must build and lint without a single message. The compiled template goes to the tests.
+echo "== bicep build and lint (infra/)"
+dotnet restore infra/tools/Bicep.csproj -nologo -v quiet >/dev/null
+bicep_dir=$(dotnet msbuild infra/tools/Bicep.csproj -t:PrintBicepPath -nologo -v:m | tail -n 1 | tr -d '[:space:]')
+bicep="$bicep_dir/tools/bicep"
+chmod +x "$bicep"
+arm_dir=$(mktemp -d)
+bicep_out="$arm_dir/messages.txt"
+"$bicep" build infra/main.bicep --outdir "$arm_dir" >"$bicep_out" 2>&1 || { cat "$bicep_out" >&2; exit 1; }
+"$bicep" lint infra/main.bicep >>"$bicep_out" 2>&1 || { cat "$bicep_out" >&2; exit 1; }
+if [ -s "$bicep_out" ]; then
+  echo "test.sh: bicep build/lint is not clean:" >&2
+  cat "$bicep_out" >&2
+  exit 1
+fi
+export SMARTPOWER_TEST_ARM_TEMPLATE="$arm_dir/main.json"
+echo "== bicep $("$bicep" --version | awk '{print $4}'): build and lint clean"
 
 echo "== build (Release, warnings as errors)"
 dotnet build SmartPower.sln -c Release -nologo -v quiet

@@ -1,0 +1,79 @@
+// Routing MQTT messages to Event Hubs: the namespace routes every published message to its 'telemetry' topic, and an
+// event subscription pushes them to the telemetry hub with the namespace's identity (Azure Event Hubs Data Sender,
+// modules/roles.bicep, which is why this comes after it). The MQTT topic (the CloudEvent's subject) is delivered as
+// the 'topic' property, which the detection step reads (functions/SmartPower.EventHubs/TelemetryEvents.cs) and from
+// which the device's partition key follows.
+param name string
+param location string
+param tags object
+param routeTopicName string
+param eventHubNamespaceName string
+param eventHubName string
+
+resource hub 'Microsoft.EventHub/namespaces/eventhubs@2024-01-01' existing = {
+  name: '${eventHubNamespaceName}/${eventHubName}'
+}
+
+// The same namespace as modules/eventgrid.bicep, now with routing switched on (the route topic exists by now).
+resource namespace 'Microsoft.EventGrid/namespaces@2025-02-15' = {
+  name: name
+  location: location
+  tags: union(tags, {
+    routesTo: '${eventHubNamespaceName}/${eventHubName}'
+  })
+  sku: {
+    name: 'Standard'
+    capacity: 1
+  }
+  identity: {
+    type: 'SystemAssigned'
+  }
+  properties: {
+    topicSpacesConfiguration: {
+      state: 'Enabled'
+      maximumSessionExpiryInHours: 1
+      maximumClientSessionsPerAuthenticationName: 1
+      routeTopicResourceId: resourceId('Microsoft.EventGrid/namespaces/topics', name, routeTopicName)
+    }
+  }
+}
+
+resource routeTopic 'Microsoft.EventGrid/namespaces/topics@2025-02-15' existing = {
+  parent: namespace
+  name: routeTopicName
+}
+
+resource toEventHubs 'Microsoft.EventGrid/namespaces/topics/eventSubscriptions@2025-02-15' = {
+  parent: routeTopic
+  name: 'to-event-hubs'
+  properties: {
+    eventDeliverySchema: 'CloudEventSchemaV1_0'
+    deliveryConfiguration: {
+      deliveryMode: 'Push'
+      push: {
+        maxDeliveryCount: 10
+        eventTimeToLive: 'P1D'
+        deliveryWithResourceIdentity: {
+          identity: {
+            type: 'SystemAssigned'
+          }
+          destination: {
+            endpointType: 'EventHub'
+            properties: {
+              resourceId: hub.id
+              deliveryAttributeMappings: [
+                {
+                  name: 'topic'
+                  type: 'Dynamic'
+                  properties: {
+                    sourceField: 'subject'
+                  }
+                }
+              ]
+            }
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,76 @@
+using System.Text.Json;
+using SmartPower.Cosmos;
+
+namespace SmartPower.Azure.Tests;
+
+/// <summary>
+/// The deployment as compiled by <c>bicep build</c> (test.sh builds and lints infra/main.bicep and hands the ARM template
+/// over in <c>SMARTPOWER_TEST_ARM_TEMPLATE</c>; without it the tests fail): the Cosmos DB containers it deploys are the
+/// store's (<see cref="CosmosSchema"/>), and nothing in it carries a key or connection string.
+/// </summary>
+public sealed class InfraTests
+{
+    private static readonly Lazy<JsonDocument> Template = new(() =>
+    {
+        var path = Environment.GetEnvironmentVariable("SMARTPOWER_TEST_ARM_TEMPLATE");
+        return string.IsNullOrEmpty(path)
+            ? throw new InvalidOperationException("SMARTPOWER_TEST_ARM_TEMPLATE is not set: run the tests through ./test.sh, which builds infra/main.bicep")
+            : JsonDocument.Parse(File.ReadAllText(path));
+    });
+
+    [Fact]
+    public void The_deployed_cosmos_containers_are_the_store_s()
+    {
+        var deployed = Nested().Select(t => t.TryGetProperty("variables", out var v) && v.TryGetProperty("containers", out var c) ? c : (JsonElement?)null)
+            .OfType<JsonElement>().Single().EnumerateArray().ToDictionary(c => c.GetProperty("name").GetString()!);
+        Assert.Contains("leases", deployed.Keys); // the change feed trigger's, not the store's
+        foreach (var container in CosmosSchema.All(new CosmosStoreOptions()))
+        {
+            var d = deployed[container.Id];
+            Assert.Equal(container.PartitionKeyPath, d.GetProperty("partitionKey").GetString());
+            Assert.Equal(container.DefaultTimeToLive ?? -1, d.GetProperty("ttl").GetInt32());
+            var indexed = d.GetProperty("indexed").EnumerateArray().Select(p => p.GetProperty("path").GetString()).ToList();
+            Assert.Equal(container.IndexingPolicy.IncludedPaths.Select(p => p.Path), indexed);
+            Assert.Equal(container.IndexingPolicy.CompositeIndexes.Count, d.GetProperty("composite").GetArrayLength());
+        }
+
+        Assert.Equal(CosmosSchema.All(new CosmosStoreOptions()).Count + 1, deployed.Count);
+    }
+
+    [Fact]
+    public void No_service_accepts_keys_and_the_app_gets_no_connection_string()
+    {
+        var text = Template.Value.RootElement.GetRawText();
+        Assert.DoesNotContain("listKeys", text, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("AccountKey=", text, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("SharedAccessKey", text, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("\"disableLocalAuth\": true", Normalised(text), StringComparison.Ordinal);
+        Assert.Contains("\"allowSharedKeyAccess\": false", Normalised(text), StringComparison.Ordinal);
+        Assert.Contains("AzureWebJobsStorage__accountName", text, StringComparison.Ordinal);
+        Assert.Contains("EventHubs__fullyQualifiedNamespace", text, StringComparison.Ordinal);
+        Assert.Contains("Cosmos__accountEndpoint", text, StringComparison.Ordinal);
+        Assert.Contains("FlexConsumption", text, StringComparison.Ordinal);
+    }
+
+    private static string Normalised(string json) => JsonSerializer.Serialize(JsonDocument.Parse(json).RootElement, new JsonSerializerOptions { WriteIndented = true });
+
+    /// <summary>Every template in the compiled file: the main one and each module's.</summary>
+    private static IEnumerable<JsonElement> Nested()
+    {
+        var pending = new Stack<JsonElement>([Template.Value.RootElement]);
+        while (pending.Count > 0)
+        {
+            var template = pending.Pop();
+            yield return template;
+            var resources = template.GetProperty("resources");
+            var list = resources.ValueKind == JsonValueKind.Array ? resources.EnumerateArray() : resources.EnumerateObject().Select(p => p.Value);
+            foreach (var r in list)
+            {
+                if (r.TryGetProperty("properties", out var p) && p.ValueKind == JsonValueKind.Object && p.TryGetProperty("template", out var nested))
+                {
+                    pending.Push(nested);
+                }
+            }
+        }
+    }
+}
