@@ -88,6 +88,37 @@ public sealed class EventHubsTests : CosmosNightTests
     }
 
     [Fact]
+    public async Task The_bridge_forwards_a_broker_s_messages_to_event_hubs_and_acknowledges_them_after_acceptance()
+    {
+        var producer = new TestBufferedProducer();
+        var log = new EventHubTelemetryLog(producer, 4);
+        using var mosquitto = await Mosquitto.StartAsync();
+        var broker = new BrokerBridgeOptions { Host = "127.0.0.1", Port = mosquitto.Port, ClientId = "bridge" };
+        await using var bridge = await Bridge.EventHubsBridge.StartAsync(Night.Registry, broker, log, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, CancellationToken.None);
+        using var device = new MqttClientFactory().CreateMqttClient();
+        await device.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", mosquitto.Port).WithClientId("p-0001")
+            .WithProtocolVersion(MqttProtocolVersion.V500).Build());
+        await device.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(Feed.Topic("p-0001", "pile")).WithPayload(Feed.PilePayload(0, 1, 150, 0))
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (producer.Buffered.Count == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        var (data, key) = Assert.Single(producer.Buffered);
+        Assert.Equal(("p-0001", Feed.Topic("p-0001", "pile")), (key, data.Properties[EventHubTelemetryLog.TopicProperty]));
+        Assert.Equal(0, bridge.Ingress.Appended); // not acknowledged to the broker while Event Hubs has not accepted it
+        await producer.AcceptAllAsync();
+        while (bridge.Ingress.Appended == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(1, bridge.Ingress.Appended);
+    }
+
+    [Fact]
     public async Task The_processor_checkpoints_each_batch_and_a_new_owner_resumes_after_the_checkpoint()
     {
         var events = Events();

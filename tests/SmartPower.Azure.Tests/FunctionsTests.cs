@@ -120,9 +120,8 @@ public sealed class FunctionsTests : CosmosNightTests
     [Fact]
     public async Task Commands_go_to_the_pile_s_command_topic_through_an_mqtt_broker()
     {
-        var port = int.TryParse(Environment.GetEnvironmentVariable("SMARTPOWER_TEST_MQTT_PORT"), out var p) ? p
-            : throw new InvalidOperationException("SMARTPOWER_TEST_MQTT_PORT is not set: run the tests through ./test.sh, which starts mosquitto");
-        var password = Environment.GetEnvironmentVariable("SMARTPOWER_TEST_MQTT_PASSWORD");
+        using var broker = await Mosquitto.StartAsync();
+        var port = broker.Port;
         using var pile = new MqttClientFactory().CreateMqttClient();
         var received = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         pile.ApplicationMessageReceivedAsync += e =>
@@ -130,12 +129,12 @@ public sealed class FunctionsTests : CosmosNightTests
             received.TrySetResult(e.ApplicationMessage.Topic + " " + e.ApplicationMessage.ConvertPayloadToString());
             return Task.CompletedTask;
         };
-        await pile.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId("p-0001").WithCredentials("p-0001", password)
+        await pile.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId("p-0001")
             .WithProtocolVersion(MqttProtocolVersion.V500).Build());
         var command = new DeviceCommand(Feed.Site, DeviceKind.Pile, "p-0001", "stop-port", 2, "a-1", "port-overpower");
         await pile.SubscribeAsync(command.Topic, MqttQualityOfServiceLevel.AtLeastOnce);
 
-        await using var sender = new MqttCommandSender(new MqttCommandSenderOptions { Host = "127.0.0.1", Port = port, UseTls = false, ClientId = "observer", UserName = "observer", Password = password });
+        await using var sender = new MqttCommandSender(new MqttCommandSenderOptions { Host = "127.0.0.1", Port = port, UseTls = false, ClientId = "smartpower-functions" });
         await sender.SendAsync(command, CancellationToken.None);
         Assert.Equal(command.Topic + " " + Encoding.UTF8.GetString(command.ToPayload()), await received.Task.WaitAsync(TimeSpan.FromSeconds(10)));
     }

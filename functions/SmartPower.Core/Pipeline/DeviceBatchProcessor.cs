@@ -227,13 +227,17 @@ public sealed class DeviceBatchProcessor(
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
-                poison.Add((e, $"{ex.GetType().Name}: {ex.Message}"));
+                if (first)
+                {
+                    poison.Add((e, $"{ex.GetType().Name}: {ex.Message}"));
+                }
+
                 continue;
             }
 
-            if (first || device is not null)
+            if (first)
             {
-                metrics.Count(result);
+                metrics.Count(result); // a device run again after a conflict was counted the first time
             }
 
             if (device is null || result.Outcome is not (MessageOutcome.Accepted or MessageOutcome.Status))
@@ -275,8 +279,10 @@ public sealed class DeviceBatchProcessor(
             // on the state it restored and open one of its own, which the watchdog's stands for.
             if (old?.WatchdogOffline is { } offline && heard?.FirstReading is { } firstReading)
             {
-                transitions.RemoveAll(t => t.Alert.DeviceId == id && t.Alert.Type == AlertType.Offline);
                 var at = Math.Max(TimestampOf(firstReading, device) ?? offline.OpenedAt.ToUnixTimeMilliseconds(), offline.OpenedAt.ToUnixTimeMilliseconds());
+                var sameGap = transitions.Where(t => t.Alert.DeviceId == id && t.Alert.Type == AlertType.Offline && t.Alert.OpenedAt.ToUnixTimeMilliseconds() <= at)
+                    .Select(t => t.Alert.AlertId).ToHashSet(StringComparer.Ordinal);
+                transitions.RemoveAll(t => sameGap.Contains(t.Alert.AlertId));
                 transitions.Add(new AlertTransition(
                     TransitionKind.Cleared,
                     offline with { State = AlertState.Cleared, ClearedAt = EventTime.ToDateTimeOffset(at) },
