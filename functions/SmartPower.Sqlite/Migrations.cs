@@ -70,5 +70,35 @@ internal static class Migrations
         ALTER TABLE alert_transitions ADD COLUMN actor TEXT;
         ALTER TABLE alert_transitions ADD COLUMN note TEXT;
         """,
+
+        // 4: the notification outbox, one row per history step and recipient (keyed by the idempotency key), written
+        //    with the step itself; and every delivery attempt.
+        """
+        CREATE TABLE outbox (
+            notification_id  TEXT PRIMARY KEY,
+            alert_id         TEXT NOT NULL,
+            kind             TEXT NOT NULL,
+            at               INTEGER NOT NULL,
+            recipient_kind   TEXT NOT NULL,
+            recipient_id     TEXT NOT NULL,
+            body             TEXT NOT NULL,
+            created_at       INTEGER NOT NULL,
+            state            TEXT NOT NULL,
+            attempts         INTEGER NOT NULL,
+            next_attempt_at  INTEGER
+        );
+        CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';
+        CREATE INDEX outbox_by_alert ON outbox (alert_id, at);
+        CREATE TABLE delivery_attempts (
+            notification_id  TEXT NOT NULL,
+            attempt          INTEGER NOT NULL,
+            at               INTEGER NOT NULL,
+            status_code      INTEGER,
+            error            TEXT,
+            duration_ms      INTEGER NOT NULL,
+            next_attempt_at  INTEGER,
+            PRIMARY KEY (notification_id, attempt)
+        ) WITHOUT ROWID;
+        """,
     ];
 }

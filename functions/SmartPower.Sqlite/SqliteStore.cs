@@ -85,6 +85,11 @@ public sealed partial class SqliteStore : IPipelineStore, IDeviceCredentials, IA
                 await WriteTransitionsAsync(tx, batch.Transitions, now, cancellationToken).ConfigureAwait(false);
             }
 
+            if (batch.Notifications.Count > 0)
+            {
+                await WriteOutboxAsync(tx, batch.Notifications, now, cancellationToken).ConfigureAwait(false);
+            }
+
             if (batch.Devices.Count > 0)
             {
                 await WriteDevicesAsync(tx, batch.Devices, cancellationToken).ConfigureAwait(false);
