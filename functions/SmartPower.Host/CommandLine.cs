@@ -24,8 +24,8 @@ public static class CommandLine
 
           smartpower serve --registry FILE [--db FILE] [--mqtt-port N] [--http-port N] [--partitions N]
                            [--broker HOST:PORT] [--tls-cert FILE.pfx --tls-password P --mqtt-tls-port N]
-                           [--rate N] [--checkpoint-ms N] [--no-fsync]
-          smartpower serve --demo [--db FILE] [--mqtt-port N] [--http-port N]
+                           [--rate N] [--checkpoint-ms N] [--no-fsync] [--notifications FILE]
+          smartpower serve --demo [--db FILE] [--mqtt-port N] [--http-port N] [--notifications FILE]
               Runs the whole pipeline in one process: an embedded MQTT broker (devices connect with
               username = deviceId, password = a token from 'tokens issue'), the telemetry log
               (next to the database), detection, and the SQLite store (default smartpower.db).
@@ -35,6 +35,10 @@ public static class CommandLine
               detector state checkpointed every 2000 ms (--checkpoint-ms); --no-fsync acknowledges
               once the OS has a message (survives a killed process, not a power cut).
               Ctrl+C drains the log and checkpoints before exiting.
+              --notifications: webhooks per property manager and fire station, their retry schedule
+              and escalation's limits (JSON, see README); without it nothing is posted, and alerts
+              still escalate (default: a warning not acknowledged within 15 min). The demo posts to
+              a receiver of its own unless the file names webhooks.
 
           smartpower tokens issue --db FILE (--device ID | --registry FILE)
           smartpower tokens revoke --db FILE --device ID
@@ -71,6 +75,11 @@ public static class CommandLine
         catch (RegistryException e)
         {
             stderr.WriteLine($"error: registry: {e.Message}");
+            return Failed;
+        }
+        catch (Webhooks.NotificationSettingsException e)
+        {
+            stderr.WriteLine($"error: notifications: {e.Message}");
             return Failed;
         }
         catch (IOException e)
@@ -115,7 +124,8 @@ public static class CommandLine
     }
 
     private static readonly string[] ServeOptions =
-        ["--registry", "--db", "--mqtt-port", "--http-port", "--partitions", "--broker", "--tls-cert", "--tls-password", "--mqtt-tls-port", "--rate", "--checkpoint-ms"];
+        ["--registry", "--db", "--mqtt-port", "--http-port", "--partitions", "--broker", "--tls-cert", "--tls-password", "--mqtt-tls-port", "--rate", "--checkpoint-ms",
+            "--notifications"];
 
     private static int ServeCommand(Options options, TextWriter stdout)
     {
@@ -137,6 +147,11 @@ public static class CommandLine
         {
             var (host, port) = HostPort(broker);
             pipeline.ExternalBroker = new Mqtt.BrokerBridgeOptions { Host = host, Port = port };
+        }
+
+        if (options.Text("--notifications", null) is { } notifications)
+        {
+            pipeline.Notifications = Webhooks.NotificationSettings.Load(notifications);
         }
 
         if (pipeline.Broker.TlsCertificatePath is { } cert && !File.Exists(cert))

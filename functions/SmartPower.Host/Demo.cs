@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using System.Reflection;
+using SmartPower.Escalation;
 using SmartPower.Registry;
 
 namespace SmartPower.Host;
@@ -7,12 +8,21 @@ namespace SmartPower.Host;
 /// <summary>
 /// <c>serve --demo</c>: the local pipeline with the Wutong Apartments sample compound (29 devices) and an in-process
 /// fleet playing its recorded evening (samples/wutong-evening: 6 hours, every incident type) at 120 times real time,
-/// so each alert is printed as it opens and clears within about three minutes. It starts from a fresh demo database
-/// every time.
+/// so each alert is printed as it opens and clears within about three minutes. Unless webhooks are configured, its
+/// notifications go to a receiver of its own that checks their signatures and prints them. It starts from a fresh demo
+/// database every time.
 /// </summary>
 internal static class Demo
 {
     public const double Speed = 120;
+
+    /// <summary>Escalation's limits in the demo: short enough to watch (the evening's six hours pass in three minutes).</summary>
+    private static readonly EscalationOptions Escalation = new()
+    {
+        AcknowledgeWithin = TimeSpan.FromMinutes(1),
+        ReAlarmCriticalAfter = TimeSpan.FromMinutes(2),
+        ReAlarmWarningAfter = TimeSpan.FromMinutes(4),
+    };
 
     public static async Task<int> RunAsync(LocalPipelineOptions options, int httpPort, TextWriter stdout)
     {
@@ -31,6 +41,15 @@ internal static class Demo
         }
 
         stdout.WriteLine($"demo: {registry.DeviceCount} devices of Wutong Apartments, a recorded evening played at {Speed:0}x; fresh store {options.DatabasePath}");
+        await using var receiver = DemoReceiver.Start(stdout);
+        if (options.Notifications.Webhooks.Count == 0)
+        {
+            // Nobody configured webhooks (--notifications): every notification goes to the demo's own receiver.
+            options.Notifications = options.Notifications with { Webhooks = receiver.Endpoints, Escalation = Escalation };
+            stdout.WriteLine($"demo: webhooks go to {receiver.Url} (signed with {receiver.Secret}); a warning not acknowledged "
+                + $"within {EscalationPolicy.Describe(Escalation.AcknowledgeWithin)} is escalated (15 min outside the demo)");
+        }
+
         return await Serve.RunAsync(registry, options, httpPort, stdout, (pipeline, stop) => PlayAsync(pipeline, options, stdout, stop)).ConfigureAwait(false);
     }
 

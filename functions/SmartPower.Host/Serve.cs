@@ -41,6 +41,9 @@ internal static class Serve
         stdout.WriteLine(options.ExternalBroker is { } ext
             ? $"MQTT: bridging from {ext.Host}:{ext.Port} (shared subscription group '{ext.ShareGroup}')"
             : $"MQTT broker listening on {options.Broker.BindAddress}:{options.Broker.Port}" + (options.Broker.TlsCertificatePath is null ? "" : $", TLS on {options.Broker.TlsPort}"));
+        var notify = options.Notifications;
+        stdout.WriteLine($"notifications: {notify.Webhooks.Count} webhook(s); a warning not acknowledged within "
+            + $"{Escalation.EscalationPolicy.Describe(notify.Escalation.AcknowledgeWithin)} is escalated");
         stdout.WriteLine($"HTTP listening on http://localhost:{httpPort}  (/health, /metrics)");
         stdout.WriteLine($"store: {Path.GetFullPath(options.DatabasePath)}; {registry.DeviceCount:N0} devices in the registry. Ctrl+C stops (draining the log first).");
 

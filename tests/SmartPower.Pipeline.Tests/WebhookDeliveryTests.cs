@@ -203,7 +203,7 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
     {
         var engine = new DetectionEngine(Story.Registry());
         var sink = new CollectingSink();
-        foreach (var (_, topic, payload) in Story.Messages())
+        foreach (var (_, topic, payload) in Story.Messages(seconds: 900))
         {
             engine.Process(Encoding.UTF8.GetBytes(topic), Encoding.UTF8.GetBytes(payload), sink);
         }
