@@ -43,9 +43,6 @@ public sealed class NotificationService : IAsyncDisposable
 
     public Escalator Escalator { get; }
 
-    /// <summary>Raised after each escalation step is recorded (on the timer's thread).</summary>
-    public event Action<EscalationStep>? Escalated;
-
     /// <summary>Starts delivering, and checking escalation every <paramref name="escalationCheck"/>.</summary>
     public void Start(TimeSpan escalationCheck)
     {
@@ -83,7 +80,6 @@ public sealed class NotificationService : IAsyncDisposable
                     foreach (var step in steps)
                     {
                         _logger.LogInformation("alert {AlertId} {Kind}: {Reason}", step.Alert.AlertId, step.Kind, step.Reason);
-                        Escalated?.Invoke(step);
                     }
 
                     if (steps.Count > 0)

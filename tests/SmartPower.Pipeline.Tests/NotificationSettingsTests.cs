@@ -43,6 +43,20 @@ public sealed class NotificationSettingsTests
     }
 
     [Fact]
+    public void Serve_refuses_a_notifications_file_it_cannot_use_before_starting()
+    {
+        using var directory = new TempDirectory("settings");
+        var file = directory.File("notifications.json");
+        File.WriteAllText(file, """{"webhooks":[{"recipient":"manager","id":"pm-1","url":"http://x/","secret":"short"}]}""");
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        Assert.Equal(Host.CommandLine.Failed, Host.CommandLine.Run(["serve", "--registry", directory.File("registry.json"), "--notifications", file], stdout, stderr));
+        Assert.Equal("error: notifications: webhooks[0]: 'secret' must be at least 16 characters", stderr.ToString().Trim());
+        Assert.Equal(Host.CommandLine.Failed, Host.CommandLine.Run(["serve", "--demo", "--notifications", directory.File("missing.json")], stdout, stderr));
+        Assert.Contains("does not exist", stderr.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_signature_verifies_only_for_the_same_secret_body_and_a_recent_timestamp()
     {
         var body = Encoding.UTF8.GetBytes("""{"notificationId":"abc"}""");
@@ -58,5 +72,13 @@ public sealed class NotificationSettingsTests
         Assert.False(WebhookSignature.Verify("0123456789abcdef", ts, body, signature, now.AddMinutes(6), TimeSpan.FromMinutes(5)));
         Assert.False(WebhookSignature.Verify("0123456789abcdef", ts, body, "sha256=zz", now, TimeSpan.FromMinutes(5)));
         Assert.False(WebhookSignature.Verify("0123456789abcdef", null, body, signature, now, TimeSpan.FromMinutes(5)));
+    }
+
+    [Fact]
+    public void The_signature_is_the_one_the_README_computes_with_openssl_and_python()
+    {
+        // README, "Checking a delivery": the same secret, timestamp and body give this value with openssl dgst and Python's hmac.
+        var body = Encoding.UTF8.GetBytes("{\"notificationId\":\"abc\",\"x\":\"ü\"}");
+        Assert.Equal("sha256=10b016e55c7acffff074db52dcbaf741a0126d498b7b1f88ce53735cd6be828b", WebhookSignature.Sign("0123456789abcdef", 1795726800, body));
     }
 }
