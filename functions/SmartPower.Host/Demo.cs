@@ -16,12 +16,12 @@ internal static class Demo
 {
     public const double Speed = 120;
 
-    /// <summary>Escalation's limits in the demo: short enough to watch (the evening's six hours pass in three minutes).</summary>
+    /// <summary>Escalation's limits in the demo run at the evening's speed: 15 minutes of the evening pass in 7.5 s.</summary>
     private static readonly EscalationOptions Escalation = new()
     {
-        AcknowledgeWithin = TimeSpan.FromMinutes(1),
-        ReAlarmCriticalAfter = TimeSpan.FromMinutes(2),
-        ReAlarmWarningAfter = TimeSpan.FromMinutes(4),
+        AcknowledgeWithin = EscalationOptions.Default.AcknowledgeWithin / Speed,
+        ReAlarmCriticalAfter = EscalationOptions.Default.ReAlarmCriticalAfter / Speed,
+        ReAlarmWarningAfter = EscalationOptions.Default.ReAlarmWarningAfter / Speed,
     };
 
     public static async Task<int> RunAsync(LocalPipelineOptions options, int httpPort, TextWriter stdout)
@@ -46,8 +46,9 @@ internal static class Demo
         {
             // Nobody configured webhooks (--notifications): every notification goes to the demo's own receiver.
             options.Notifications = options.Notifications with { Webhooks = receiver.Endpoints, Escalation = Escalation };
-            stdout.WriteLine($"demo: webhooks go to {receiver.Url} (signed with {receiver.Secret}); a warning not acknowledged "
-                + $"within {EscalationPolicy.Describe(Escalation.AcknowledgeWithin)} is escalated (15 min outside the demo)");
+            options.EscalationCheck = TimeSpan.FromSeconds(1);
+            stdout.WriteLine($"demo: webhooks go to {receiver.Url} (signed with {receiver.Secret}); escalation runs at the evening's "
+                + $"speed too: a warning not acknowledged within {EscalationPolicy.Describe(Escalation.AcknowledgeWithin)} (15 min of the evening) is escalated");
         }
 
         return await Serve.RunAsync(registry, options, httpPort, stdout, (pipeline, stop) => PlayAsync(pipeline, options, stdout, stop)).ConfigureAwait(false);
