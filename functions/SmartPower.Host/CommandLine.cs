@@ -42,8 +42,9 @@ public static class CommandLine
 
           smartpower tokens issue --db FILE (--device ID | --registry FILE)
           smartpower tokens revoke --db FILE --device ID
-              Issues device tokens (MQTT passwords; printed once as "deviceId token" lines, stored
-              only as hashes) for one device or every device of a registry, or revokes a device's.
+              Issues device tokens (MQTT passwords; printed once as "deviceId:token" lines, the
+              simulator's --password-file format, stored only as hashes) for one device or every
+              device of a registry, or revokes a device's.
 
           smartpower help
         """;
@@ -88,6 +89,16 @@ public static class CommandLine
             return Failed;
         }
         catch (UnauthorizedAccessException e)
+        {
+            stderr.WriteLine($"error: {e.Message}");
+            return Failed;
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            stderr.WriteLine($"error: cannot listen or connect: {e.Message} (another broker or server on that port? see --mqtt-port, --http-port)");
+            return Failed;
+        }
+        catch (InvalidOperationException e) when (args[0] is "serve" or "tokens")
         {
             stderr.WriteLine($"error: {e.Message}");
             return Failed;
@@ -200,7 +211,7 @@ public static class CommandLine
         {
             if (issue)
             {
-                stdout.WriteLine($"{device} {await store.IssueAsync(device, CancellationToken.None).ConfigureAwait(false)}");
+                stdout.WriteLine($"{device}:{await store.IssueAsync(device, CancellationToken.None).ConfigureAwait(false)}");
             }
             else
             {

@@ -187,6 +187,11 @@ public sealed class LocalPipeline : IAsyncDisposable
         {
             var consumer = new PartitionConsumer(Registry, _log.Partition(p), Store, commands, Metrics, options.Consumer, onStored: OnStored);
             await consumer.StartAsync(cancellationToken).ConfigureAwait(false);
+            if (consumer.DiscardedState is { } why)
+            {
+                consumerLog.LogWarning("partition {Partition}: the checkpoint's detector state was not restored ({Why}); detection starts fresh from its position", p, why);
+            }
+
             consumers.Add(consumer);
             _running.Add(Task.Run(() => RunConsumerAsync(consumer, consumerLog)));
         }

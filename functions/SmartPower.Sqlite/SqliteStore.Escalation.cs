@@ -43,10 +43,10 @@ public sealed partial class SqliteStore : IEscalationStore
     {
         ArgumentNullException.ThrowIfNull(step);
         ArgumentNullException.ThrowIfNull(notifications);
-        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         await _write.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            var now = Stamp();
             await using var tx = (SqliteTransaction)await _writer.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             await using var history = Command(tx, """
                 INSERT INTO alert_transitions (alert_id, kind, at, severity, stored_at, alert_json, actor, note)

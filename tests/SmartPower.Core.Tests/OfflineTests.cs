@@ -25,6 +25,29 @@ public sealed class OfflineTests
     }
 
     [Fact]
+    public void A_device_whose_clock_runs_minutes_slow_is_not_offline_while_it_reports_and_is_when_it_stops()
+    {
+        // m-0001's clock is 150 s behind the others: every reading arrives "late" on the stream's clock. Silence is
+        // measured from when it was heard, so it does not flap offline on every reading; when it stops, it goes
+        // offline 60 s of stream time after it was last heard.
+        var feed = new Feed();
+        for (var s = 0; s < 1200; s += 10)
+        {
+            feed.Meter("m-0002", s + 3, 5);
+            feed.Meter("m-0100", s + 6, 1);
+            if (s < 900)
+            {
+                feed.Meter("m-0001", s - 150, 5);
+            }
+        }
+
+        var opened = Assert.Single(feed.Opened);
+        Assert.Equal("m-0001", opened.DeviceId);
+        Assert.InRange(opened.OpenedAt, Feed.T0.AddSeconds(890 + 60), Feed.T0.AddSeconds(900 + 60));
+        Assert.DoesNotContain(feed.Sink.Transitions, t => t.Kind == TransitionKind.Cleared);
+    }
+
+    [Fact]
     public void The_next_reading_clears_offline()
     {
         var feed = new Feed();

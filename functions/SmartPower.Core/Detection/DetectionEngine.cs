@@ -130,6 +130,7 @@ public sealed partial class DetectionEngine
         state.Seen = true;
         state.LastTs = ts;
         state.LastSeq = reading.Seq;
+        state.HeardAtMs = _clock.Now == long.MinValue ? ts : Math.Max(ts, _clock.Now);
         if (firstReading || gap > state.OfflineAfterMs)
         {
             InterruptHolds(state);
@@ -143,7 +144,7 @@ public sealed partial class DetectionEngine
         if (!state.AwaitingSilence)
         {
             state.AwaitingSilence = true;
-            state.SilenceDeadline = ts + state.OfflineAfterMs;
+            state.SilenceDeadline = state.HeardAtMs + state.OfflineAfterMs;
             _silence.Enqueue(state, state.SilenceDeadline);
         }
 
@@ -176,13 +177,17 @@ public sealed partial class DetectionEngine
         }
     }
 
-    /// <summary>Raises offline for every device silent past its limit while the stream's time moved on.</summary>
+    /// <summary>
+    /// Raises offline for every device silent past its limit while the stream's time moved on. Silence counts from when
+    /// the device was last heard on the stream's clock (<see cref="DeviceState.HeardAtMs"/>), not from its own timestamp:
+    /// a device whose clock runs a few minutes slow still reports every interval and must not flap offline and back.
+    /// </summary>
     private void RaiseSilences(IDetectionSink sink)
     {
         while (_silence.TryPeek(out var state, out var deadline) && deadline <= _clock.Now)
         {
             _silence.Dequeue();
-            var due = state.LastTs + state.OfflineAfterMs;
+            var due = state.HeardAtMs + state.OfflineAfterMs;
             if (due > deadline)
             {
                 state.SilenceDeadline = due;

@@ -18,6 +18,12 @@ internal class DeviceState(Device device)
 
     public long LastSeq { get; set; }
 
+    /// <summary>
+    /// When the last reading was heard, on the stream's clock: its own timestamp, or the stream's time if that was later
+    /// (a device whose clock runs slow). Silence is measured from here, so a slow clock is not taken for silence.
+    /// </summary>
+    public long HeardAtMs { get; set; }
+
     /// <summary>Used by <see cref="StreamClock"/> to count each device once.</summary>
     public int ClockMark { get; set; }
 

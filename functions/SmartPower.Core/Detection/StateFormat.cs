@@ -25,7 +25,7 @@ namespace SmartPower.Detection;
 /// order); the other devices follow in registry order. The length lets a reader skip a device it cannot place.</para>
 /// <para><b>Device body</b> (<c>'D'</c>, and each engine record):
 /// <c>ascii</c> device id, <c>u8</c> kind (0 meter, 1 pile), [pile] <c>uvar</c> port count,
-/// <c>u8</c> flags (1 seen, 2 waiting for silence), <c>var</c> lastTs, <c>var</c> lastSeq, [waiting] <c>time</c> silence deadline,
+/// <c>u8</c> flags (1 seen, 2 waiting for silence), <c>var</c> lastTs, <c>var</c> lastSeq, <c>time</c> heard at (stream time), [waiting] <c>time</c> silence deadline,
 /// <c>incident</c> offline, then <c>watch</c> + <c>incident</c> for leakage, overtemperature and arc fault;
 /// a meter then has <c>watch</c> + <c>incident</c> overload, <c>charging</c>, <c>incident</c> illegal charging;
 /// a pile has <c>watch</c> + <c>incident</c> per port, port 1 first.</para>
@@ -53,7 +53,7 @@ namespace SmartPower.Detection;
 internal static class StateFormat
 {
     /// <summary>Bumped whenever the layout above changes; an older or newer blob is refused, never misread.</summary>
-    public const byte Version = 1;
+    public const byte Version = 2; // 2: a device's heard-at time (offline measured on the stream's clock)
 
     private const int HeaderBytes = 4;
     private const int ChecksumBytes = sizeof(uint);
@@ -137,6 +137,7 @@ internal static class StateFormat
         w.VarInt(state.LastTs);
         w.TimeBase = state.LastTs;
         w.VarInt(state.LastSeq);
+        w.Time(state.HeardAtMs);
         if (state.AwaitingSilence)
         {
             w.Time(state.SilenceDeadline);
@@ -211,6 +212,7 @@ internal static class StateFormat
         restored.LastTs = r.VarInt();
         r.TimeBase = restored.LastTs;
         restored.LastSeq = r.VarInt();
+        restored.HeardAtMs = r.Time();
         if (restored.AwaitingSilence)
         {
             restored.SilenceDeadline = r.Time();

@@ -54,6 +54,9 @@ public sealed class PartitionConsumer(
     /// <summary>The position of the next record to process.</summary>
     public long Position => Volatile.Read(ref _position);
 
+    /// <summary>Why the last checkpoint's detector state could not be restored (the consumer started fresh), or null.</summary>
+    public string? DiscardedState { get; private set; }
+
     /// <summary>Records in the log not yet processed.</summary>
     public long Lag => Math.Max(0, log.EndPosition - Position);
 
@@ -61,7 +64,19 @@ public sealed class PartitionConsumer(
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var checkpoint = await store.LoadCheckpointAsync(Partition, cancellationToken).ConfigureAwait(false);
-        _engine = checkpoint is null ? new DetectionEngine(registry) : DetectionEngine.Restore(registry, checkpoint.EngineState.Span);
+        try
+        {
+            _engine = checkpoint is null ? new DetectionEngine(registry) : DetectionEngine.Restore(registry, checkpoint.EngineState.Span);
+            DiscardedState = null;
+        }
+        catch (StateFormatException ex)
+        {
+            // A checkpoint this build cannot read (another version): go on from its position with fresh detectors,
+            // rather than not at all. Holds restart and alerts open at the checkpoint may be opened again.
+            _engine = new DetectionEngine(registry);
+            DiscardedState = ex.Message;
+        }
+
         _position = checkpoint?.Position ?? 0;
         _checkpointed = _position;
         _lastCheckpointAt = _time.GetTimestamp();
