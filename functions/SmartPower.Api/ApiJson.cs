@@ -17,6 +17,7 @@ namespace SmartPower.Api;
 [JsonSerializable(typeof(DeviceView))]
 [JsonSerializable(typeof(ActRequest))]
 [JsonSerializable(typeof(ApiKeyRequest))]
+[JsonSerializable(typeof(CallerView))]
 [JsonSerializable(typeof(ApiKeyView))]
 [JsonSerializable(typeof(IReadOnlyList<ApiKeyView>))]
 [JsonSerializable(typeof(IssuedApiKey))]

@@ -5,6 +5,10 @@ namespace SmartPower.Api;
 /// <summary>An admin key's endpoints: API keys and device tokens. Any other key gets 403, whatever it names.</summary>
 public sealed partial class StatusApi
 {
+    /// <summary><c>GET me</c>: the calling key's own role and scope (a console learns its fire station from it).</summary>
+    public Task<ApiResult> MeAsync(string? apiKey, CancellationToken cancellationToken) =>
+        AsCallerAsync(apiKey, caller => Task.FromResult(ApiResult.Ok(new CallerView(caller.KeyId, caller.Name, RoleNames.Of(caller.Role), caller.Scope), ApiJson.Default.CallerView)), cancellationToken);
+
     /// <summary><c>GET keys</c>: every key, live and revoked, without secrets.</summary>
     public Task<ApiResult> ListKeysAsync(string? apiKey, CancellationToken cancellationToken) =>
         AsAdminAsync(apiKey, async () =>

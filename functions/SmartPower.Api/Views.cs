@@ -95,6 +95,9 @@ public sealed record ActRequest(string? Actor, string? Note);
 /// <summary>Body of <c>POST /api/v1/keys</c>.</summary>
 public sealed record ApiKeyRequest(string? Role, string? Scope, string? Name);
 
+/// <summary>The calling key: who it is, its role and scope.</summary>
+public sealed record CallerView(string KeyId, string Name, string Role, string? Scope);
+
 /// <summary>An API key without its secret.</summary>
 public sealed record ApiKeyView(string KeyId, string Name, string Role, string? Scope, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt);
 

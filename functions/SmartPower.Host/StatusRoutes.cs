@@ -104,6 +104,8 @@ internal static class StatusRoutes
             .Produces<StationSnapshot>(contentType: "text/event-stream").ProducesProblem(403).WithTags("stations")
             .WithSummary("The same list live, as server-sent events: snapshot, then alert (joined or changed), removed, heartbeat");
 
+        v1.MapGet("/me", (HttpContext c, CancellationToken ct) => Answer(api.MeAsync(Key(c), ct)))
+            .Produces<CallerView>().WithTags("keys").WithSummary("The calling key's role and scope");
         v1.MapGet("/keys", (HttpContext c, CancellationToken ct) => Answer(api.ListKeysAsync(Key(c), ct)))
             .Produces<IReadOnlyList<ApiKeyView>>().ProducesProblem(403).WithTags("admin").WithSummary("Every API key, without secrets (admin)");
         v1.MapPost("/keys", async (HttpContext c, CancellationToken ct) => await Answer(api.IssueKeyAsync(Key(c), await BodyAsync(c, ct), ct)))
