@@ -22,6 +22,55 @@ fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
+# The simulator's integration tests publish to a real MQTT broker: mosquitto, on a free loopback port, with a
+# password file (username = device id), started here and stopped on exit. The tests fail, not skip, without it.
+if ! command -v mosquitto >/dev/null 2>&1 || ! command -v mosquitto_passwd >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
+  echo "== installing mosquitto and openssl"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mosquitto openssl >/dev/null
+fi
+broker_dir=$(mktemp -d)
+log=$(mktemp)
+mosquitto_pid=""
+cleanup() {
+  if [ -n "$mosquitto_pid" ]; then kill "$mosquitto_pid" 2>/dev/null || true; fi
+  rm -rf "$broker_dir" "$log"
+}
+trap cleanup EXIT
+export SMARTPOWER_TEST_MQTT_PASSWORD="sim-test-password"
+{
+  for i in $(seq 1 60); do printf 'm-%04d:%s\n' "$i" "$SMARTPOWER_TEST_MQTT_PASSWORD"; done
+  for i in $(seq 1 10); do printf 'p-%04d:%s\n' "$i" "$SMARTPOWER_TEST_MQTT_PASSWORD"; done
+  printf 'observer:%s\n' "$SMARTPOWER_TEST_MQTT_PASSWORD"
+} > "$broker_dir/passwd"
+mosquitto_passwd -U "$broker_dir/passwd"
+# A second listener speaks TLS with a throwaway self-signed certificate.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
+  -keyout "$broker_dir/key.pem" -out "$broker_dir/cert.pem" >/dev/null 2>&1
+# Started as root, mosquitto drops to its own user, which must be able to read the folder and the password file.
+chmod 755 "$broker_dir"
+chmod 644 "$broker_dir/passwd" "$broker_dir/key.pem" "$broker_dir/cert.pem"
+for attempt in $(seq 1 20); do
+  port=$((20000 + RANDOM % 40000))
+  tls_port=$((port + 1))
+  printf 'per_listener_settings false\nallow_anonymous false\npassword_file %s\npersistence false\nmax_queued_messages 100000\nlog_dest stderr\nlistener %s 127.0.0.1\nlistener %s 127.0.0.1\ncertfile %s\nkeyfile %s\n' \
+    "$broker_dir/passwd" "$port" "$tls_port" "$broker_dir/cert.pem" "$broker_dir/key.pem" > "$broker_dir/mosquitto.conf"
+  mosquitto -c "$broker_dir/mosquitto.conf" 2>"$broker_dir/mosquitto.log" &
+  mosquitto_pid=$!
+  sleep 0.3
+  if kill -0 "$mosquitto_pid" 2>/dev/null; then break; fi
+  mosquitto_pid=""
+done
+if [ -z "$mosquitto_pid" ]; then
+  echo "test.sh: could not start mosquitto on a loopback port:" >&2
+  cat "$broker_dir/mosquitto.log" >&2
+  exit 1
+fi
+export SMARTPOWER_TEST_MQTT_PORT="$port" SMARTPOWER_TEST_MQTT_TLS_PORT="$tls_port"
+echo "== mosquitto on 127.0.0.1:$port, TLS on $tls_port (pid $mosquitto_pid)"
+
 echo "== build (Release, warnings as errors)"
 dotnet build SmartPower.sln -c Release -nologo -v quiet
 
@@ -29,8 +78,6 @@ echo "== format check"
 dotnet format SmartPower.sln --verify-no-changes --no-restore -v quiet
 
 echo "== tests"
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
 status=0
 dotnet test SmartPower.sln -c Release --no-build -nologo -v quiet --logger "console;verbosity=normal" 2>&1 | tee "$log" || status=$?
 passed=$(awk '/^ +Passed: +[0-9]+/ {s+=$2} END {print s+0}' "$log")

@@ -26,6 +26,7 @@ public sealed partial class SqliteStore : IPipelineStore, IDeviceCredentials, IA
 {
     private readonly SqliteConnection _writer;
     private readonly SemaphoreSlim _write = new(1, 1);
+    private long _lastStamp;
     private readonly string _connectionString;
     private readonly TimeProvider _time;
     private readonly TimeSpan _credentialTtl;
@@ -75,10 +76,10 @@ public sealed partial class SqliteStore : IPipelineStore, IDeviceCredentials, IA
     public async Task CommitAsync(BatchCommit batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         await _write.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            var now = Stamp();
             await using var tx = (SqliteTransaction)await _writer.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             if (batch.Transitions.Count > 0)
             {
@@ -279,10 +280,10 @@ public sealed partial class SqliteStore : IPipelineStore, IDeviceCredentials, IA
     private async Task<HumanActOutcome> ActAsync(string alertId, string kind, string atColumn, string byColumn, string actor, string? note, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(actor);
-        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         await _write.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            var now = Stamp();
             await using var tx = (SqliteTransaction)await _writer.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             await using var update = Command(tx, $"UPDATE alerts SET {atColumn} = $now, {byColumn} = $actor WHERE alert_id = $id AND {atColumn} IS NULL");
             update.Parameters.AddWithValue("$now", now);
@@ -323,6 +324,12 @@ public sealed partial class SqliteStore : IPipelineStore, IDeviceCredentials, IA
             _write.Release();
         }
     }
+
+    /// <summary>
+    /// The wall-clock time of a write, strictly increasing (called under the write lock), so that an alert's history
+    /// sorted by when it was stored is the order it happened in, even within one millisecond.
+    /// </summary>
+    private long Stamp() => _lastStamp = Math.Max(_time.GetUtcNow().ToUnixTimeMilliseconds(), _lastStamp + 1);
 
     private static StoredAlert ReadAlert(SqliteDataReader reader)
     {

@@ -2,9 +2,10 @@ using System.Text;
 using BenchmarkDotNet.Attributes;
 using SmartPower.Contract;
 using SmartPower.Detection;
+using SmartPower.DeviceSim.Simulation;
+using SmartPower.DeviceSim.Truth;
 using SmartPower.Registry;
 using SmartPower.Replay;
-using SmartPower.Testing;
 
 namespace SmartPower.Benchmarks;
 
@@ -26,7 +27,7 @@ public class EngineBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var night = CompoundNight.Generate(new CompoundNightOptions { Duration = TimeSpan.FromHours(1) });
+        var night = CompoundNight.Generate(new Scenario { Duration = TimeSpan.FromHours(1) });
         _registry = RegistryLoader.Parse(night.RegistryJson);
         var lines = night.Lines.Take(Lines).ToArray();
         _lines = [.. lines.Select(Encoding.UTF8.GetBytes)];

@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
+using SmartPower.DeviceSim.Simulation;
+using SmartPower.DeviceSim.Truth;
 using SmartPower.Registry;
 using SmartPower.Replay;
-using SmartPower.Testing;
 
 namespace SmartPower.Benchmarks;
 
@@ -29,7 +30,7 @@ internal static class ReplayVersusPython
         try
         {
             var hours = 12.0;
-            var options = new CompoundNightOptions { Duration = TimeSpan.FromHours(hours) };
+            var options = new Scenario { Duration = TimeSpan.FromHours(hours) };
             var night = CompoundNight.Generate(options);
             var dwellings = (int)Math.Ceiling(options.Dwellings * (double)targetLines / night.Lines.Count);
             night = CompoundNight.Generate(options with { Dwellings = Math.Max(1, dwellings) });

@@ -1,7 +1,8 @@
 using System.Text;
+using SmartPower.DeviceSim.Simulation;
+using SmartPower.DeviceSim.Truth;
 using SmartPower.Registry;
 using SmartPower.Replay;
-using SmartPower.Testing;
 
 namespace SmartPower.Tests;
 

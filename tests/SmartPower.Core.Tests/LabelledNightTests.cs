@@ -1,8 +1,9 @@
 using System.Text;
 using SmartPower.Alerts;
+using SmartPower.DeviceSim.Simulation;
+using SmartPower.DeviceSim.Truth;
 using SmartPower.Registry;
 using SmartPower.Replay;
-using SmartPower.Testing;
 using Xunit.Abstractions;
 
 namespace SmartPower.Tests;
@@ -38,7 +39,7 @@ public sealed class LabelledNightTests(ITestOutputHelper output)
     [MemberData(nameof(Seeds))]
     public void A_night_of_a_compound_finds_the_hazards_among_ordinary_appliances(int seed)
     {
-        var night = CompoundNight.Generate(new CompoundNightOptions { Seed = seed });
+        var night = CompoundNight.Generate(new Scenario { Seed = seed });
         var (score, replay, _) = ReplayAndScore(night);
         output.WriteLine(score.ToString());
         foreach (var alert in score.UnmatchedAlerts)
@@ -66,7 +67,7 @@ public sealed class LabelledNightTests(ITestOutputHelper output)
     [Fact]
     public void Ordinary_appliances_alone_raise_nothing()
     {
-        var night = CompoundNight.Generate(new CompoundNightOptions { Seed = 4, InjectIncidents = false });
+        var night = CompoundNight.Generate(new Scenario { Seed = 4, InjectIncidents = false });
         var (_, replay, alerts) = ReplayAndScore(night);
         output.WriteLine(alerts);
         Assert.Equal(0, replay.Alerts);

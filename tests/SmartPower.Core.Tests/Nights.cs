@@ -1,4 +1,5 @@
-using SmartPower.Testing;
+using SmartPower.DeviceSim.Simulation;
+using SmartPower.DeviceSim.Truth;
 
 namespace SmartPower.Tests;
 
@@ -6,7 +7,7 @@ namespace SmartPower.Tests;
 internal static class Nights
 {
     /// <summary>Four hours of 20 dwellings, 3 common areas and 2 piles: every incident type, six chargers, in well under a second.</summary>
-    public static LabelledNight EveryType { get; } = CompoundNight.Generate(new CompoundNightOptions
+    public static LabelledNight EveryType { get; } = CompoundNight.Generate(new Scenario
     {
         Seed = 11,
         Duration = TimeSpan.FromHours(4),

@@ -1,13 +1,14 @@
 using System.IO.Compression;
 using System.Text;
-using SmartPower.Testing;
+using SmartPower.DeviceSim.Simulation;
+using SmartPower.DeviceSim.Truth;
 
 namespace SmartPower.Tests;
 
 /// <summary>The sample in samples/ that the README replays is exactly what the generator makes.</summary>
 public sealed class SampleNightTests
 {
-    public static readonly CompoundNightOptions Options = new()
+    public static readonly Scenario Options = new()
     {
         Seed = 7,
         Duration = TimeSpan.FromHours(6),

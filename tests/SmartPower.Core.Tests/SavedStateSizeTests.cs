@@ -1,9 +1,10 @@
 using System.Text;
 using SmartPower.Contract;
 using SmartPower.Detection;
+using SmartPower.DeviceSim.Simulation;
+using SmartPower.DeviceSim.Truth;
 using SmartPower.Registry;
 using SmartPower.Replay;
-using SmartPower.Testing;
 using Xunit.Abstractions;
 
 namespace SmartPower.Tests;
@@ -34,7 +35,7 @@ public sealed class SavedStateSizeTests(ITestOutputHelper output)
         output.WriteLine($"pile, 4 ports, one port over-power open:    {pile,4} bytes");
         output.WriteLine("(each a device blob: 4 bytes of header and 4 of checksum included; inside an engine's state a device costs its body and a 1-2 byte length)");
 
-        var night = CompoundNight.Generate(new CompoundNightOptions { Seed = 3, Duration = TimeSpan.FromHours(6), Dwellings = 30, CommonAreas = 4, Piles = 2 });
+        var night = CompoundNight.Generate(new Scenario { Seed = 3, Duration = TimeSpan.FromHours(6), Dwellings = 30, CommonAreas = 4, Piles = 2 });
         var registry = RegistryLoader.Parse(night.RegistryJson);
         var engine = new DetectionEngine(registry);
         var sink = new CollectingSink();

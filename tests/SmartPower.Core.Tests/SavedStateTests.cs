@@ -4,9 +4,10 @@ using System.Text.Json;
 using SmartPower.Alerts;
 using SmartPower.Contract;
 using SmartPower.Detection;
+using SmartPower.DeviceSim.Simulation;
+using SmartPower.DeviceSim.Truth;
 using SmartPower.Registry;
 using SmartPower.Replay;
-using SmartPower.Testing;
 
 namespace SmartPower.Tests;
 

@@ -25,15 +25,10 @@ public sealed class CrashRecoveryTests : IDisposable
         var sent = 0;
         using var done = new CancellationTokenSource(TimeSpan.FromMinutes(3));
         var devices = Story.Devices.Select(id => new TestDevice(id, tokens[id], mqtt)).ToArray();
-        var publishing = devices.Select(async device =>
-        {
-            foreach (var (_, topic, payload) in messages.Where(m => m.DeviceId == device.DeviceId))
-            {
-                await device.PublishReliablyAsync(topic, payload, done.Token);
-                Interlocked.Increment(ref sent);
-                await Task.Delay(15, done.Token); // a steady stream, so the kill lands mid-stream, after checkpoints
-            }
-        }).ToArray();
+        var byId = devices.ToDictionary(d => d.DeviceId);
+
+        // A steady stream, so that the kill lands mid-stream and after checkpoints.
+        var publishing = Story.PlayAsync(messages, id => byId[id], done.Token, TimeSpan.FromMilliseconds(40), () => Interlocked.Increment(ref sent));
 
         // Kill it once alerts have started to open, with readings still flowing.
         while (Volatile.Read(ref sent) < messages.Count * 2 / 5)
@@ -47,7 +42,7 @@ public sealed class CrashRecoveryTests : IDisposable
         await Task.Delay(500);
         host.Dispose();
         host = await HostProcess.StartAsync(args);
-        await Task.WhenAll(publishing);
+        await publishing;
         Assert.True(sentAtKill < messages.Count, "the kill must land mid-stream");
         Assert.True(checkpointsBeforeKill > 0, "the kill must land after a checkpoint, so the restart resumes from saved state");
 

@@ -22,13 +22,7 @@ public sealed class EndToEndTests
         }
 
         await devices["p-0001"].SubscribeAsync(Feed.Topic("p-0001", "pile", "command"));
-        await Task.WhenAll(Story.Devices.Select(async id =>
-        {
-            foreach (var (_, topic, payload) in messages.Where(m => m.DeviceId == id))
-            {
-                await devices[id].PublishReliablyAsync(topic, payload, CancellationToken.None);
-            }
-        }));
+        await Story.PlayAsync(messages, id => devices[id], CancellationToken.None);
 
         await harness.WaitCaughtUpAsync();
         var stored = await harness.Pipeline.Store.GetAlertsAsync();

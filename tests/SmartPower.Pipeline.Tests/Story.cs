@@ -34,6 +34,36 @@ internal static class Story
         return messages;
     }
 
+    /// <summary>
+    /// Plays <paramref name="messages"/> as devices in real time would: each reporting instant's readings published
+    /// together (each device its own), the next instant only after those are acknowledged. Publishing every device's
+    /// readings as fast as it can instead would let one device run minutes ahead of the others, which no real fleet does
+    /// (and which the engine rightly refuses as out of range).
+    /// </summary>
+    public static async Task PlayAsync(
+        IReadOnlyList<(string DeviceId, string Topic, string Payload)> messages,
+        Func<string, TestDevice> device,
+        CancellationToken cancellationToken,
+        TimeSpan? pause = null,
+        Action? sent = null)
+    {
+        var width = messages.Select(m => m.DeviceId).Distinct().Count(); // messages come an instant at a time
+        for (var i = 0; i < messages.Count; i += width)
+        {
+            await Task.WhenAll(messages.Skip(i).Take(width)
+                .Select(m => device(m.DeviceId).PublishReliablyAsync(m.Topic, m.Payload, cancellationToken))).ConfigureAwait(false);
+            for (var k = 0; k < width; k++)
+            {
+                sent?.Invoke();
+            }
+
+            if (pause is { } p)
+            {
+                await Task.Delay(p, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
     /// <summary>The alerts the engine raises for <paramref name="messages"/>, each in its final state, by id.</summary>
     public static IReadOnlyDictionary<string, Alert> Expected(IEnumerable<(string DeviceId, string Topic, string Payload)> messages)
     {

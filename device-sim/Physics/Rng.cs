@@ -1,4 +1,4 @@
-namespace SmartPower.Testing.Physics;
+namespace SmartPower.DeviceSim.Physics;
 
 /// <summary>
 /// xoshiro256** seeded through SplitMix64. Every device and appliance draws from its own named stream
@@ -213,24 +213,27 @@ internal sealed class StepSeries
 }
 
 /// <summary>
-/// Local time of the compound. Asia/Shanghai has been UTC+8 without daylight saving since 1991, so a fixed
-/// offset is exact. Schedules are written in "hours after local noon of the evening the night starts":
-/// 18.0 is 18:00 that evening, 25.5 is 01:30 the next morning.
+/// Local time of a site, as a fixed offset from UTC over the run (Asia/Shanghai, the default, has been UTC+8
+/// without daylight saving since 1991, so there it is exact). Schedules are written in "hours after local noon
+/// of the evening the night starts": 18.0 is 18:00 that evening, 25.5 is 01:30 the next morning.
 /// </summary>
 internal sealed class NightClock
 {
-    public const double UtcOffsetHours = 8.0;
     private readonly double _noonS;
 
-    public NightClock(DateTimeOffset start, TimeSpan duration)
+    public NightClock(DateTimeOffset start, TimeSpan duration, double utcOffsetHours = 8.0)
     {
-        var local = start.UtcDateTime.AddHours(UtcOffsetHours);
+        var local = start.UtcDateTime.AddHours(utcOffsetHours);
         var hour = local.TimeOfDay.TotalHours;
         var hoursAfterNoon = hour >= 12 ? hour : hour + 24;
         _noonS = -(hoursAfterNoon - 12) * 3600.0;
         StartHour = hoursAfterNoon;
         DurationS = duration.TotalSeconds;
     }
+
+    /// <summary>A clock for the site's IANA time zone (its offset at <paramref name="start"/>), UTC+8 when it has none.</summary>
+    public static NightClock For(string? timeZone, DateTimeOffset start, TimeSpan duration) =>
+        new(start, duration, timeZone is null ? 8.0 : TimeZoneInfo.FindSystemTimeZoneById(timeZone).GetUtcOffset(start).TotalHours);
 
     /// <summary>Local hour (after-noon scale) at the start of the night, 18 by default.</summary>
     public double StartHour { get; }

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 
-namespace SmartPower.Testing;
+namespace SmartPower.DeviceSim.Truth;
 
 /// <summary>An alert as the scorer sees it (parsed from contract alert JSON).</summary>
 public sealed record ScoredAlert(string AlertId, string Type, string? Severity, string DeviceId, int? Port, DateTimeOffset OpenedAt);

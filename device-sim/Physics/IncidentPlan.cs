@@ -1,40 +1,50 @@
 using System.Globalization;
+using SmartPower.DeviceSim.Simulation;
+using SmartPower.DeviceSim.Truth;
 
-namespace SmartPower.Testing.Physics;
+namespace SmartPower.DeviceSim.Physics;
 
 /// <summary>
 /// Plans the night's hazards and the deliberate look-alikes onto devices. Each hazard gets a device of its
 /// own (so they never mask each other), a time drawn from when such things happen in a residential
 /// compound, and the physical cause that produces it (a charger, a bank of heaters, a loose terminal...).
 /// </summary>
-internal sealed class Scenario
+internal sealed class IncidentPlan
 {
     private readonly int _seed;
     private readonly NightClock _clock;
-    private readonly CompoundNightOptions _o;
+    private readonly DateTimeOffset _start;
+    private readonly bool _lookAlikes;
+    private readonly IncidentCounts _counts;
+    private readonly int _dwellingCount;
+    private readonly int _commonCount;
     private readonly List<MeterDevice> _dwellings;
     private readonly List<MeterDevice> _commons;
     private readonly List<PileDevice> _piles;
     private readonly Rng _plan;
-    private readonly double _dt;
 
-    public Scenario(int seed, NightClock clock, CompoundNightOptions o, List<MeterDevice> dwellings, List<MeterDevice> commons, List<PileDevice> piles)
+    /// <param name="planStream">The name of the random stream that shuffles the site's devices ("scenario" for the first site).</param>
+    public IncidentPlan(int seed, string planStream, NightClock clock, DateTimeOffset start, bool lookAlikes, IncidentCounts counts,
+        List<MeterDevice> dwellings, List<MeterDevice> commons, List<PileDevice> piles)
     {
+        _counts = counts;
         _seed = seed;
         _clock = clock;
-        _o = o;
-        _plan = Rng.For(seed, "scenario");
+        _start = start;
+        _lookAlikes = lookAlikes;
+        _dwellingCount = dwellings.Count;
+        _commonCount = commons.Count;
+        _plan = Rng.For(seed, planStream);
         _dwellings = [.. dwellings];
         _commons = [.. commons];
         _piles = piles;
         _plan.Shuffle(_dwellings);
         _plan.Shuffle(_commons);
-        _dt = o.ReportIntervalS;
     }
 
     private double S(double h) => _clock.S(h);
 
-    private DateTimeOffset At(double t) => _o.Start.AddMilliseconds(Math.Round(Math.Clamp(t, 0, _clock.DurationS) * 1000));
+    private DateTimeOffset At(double t) => _start.AddMilliseconds(Math.Round(Math.Clamp(t, 0, _clock.DurationS) * 1000));
 
     private MeterDevice? TakeDwelling(Func<MeterDevice, bool>? fits = null)
     {
@@ -104,7 +114,7 @@ internal sealed class Scenario
     /// <summary>E-bike chargers carried indoors or run off a flying lead in the stairwell.</summary>
     private void IllegalCharging()
     {
-        var n = Math.Max(1, (int)Math.Round(_o.Dwellings / 6.0));
+        var n = _counts.IllegalChargingDwellings ?? Math.Max(1, (int)Math.Round(_dwellingCount / 6.0));
         for (var i = 0; i < n; i++)
         {
             if (TakeDwelling() is not { } m)
@@ -128,7 +138,7 @@ internal sealed class Scenario
                 _ => a + (r.Uniform(1.5, 3) * 3600),
             };
             var note = $"indoors: {charger.Pack}, {charger.PeakW:F0} W peak";
-            if (_o.IncludeLookAlikes)
+            if (_lookAlikes)
             {
                 note += Coincidence(m, r, i, a);
             }
@@ -136,11 +146,16 @@ internal sealed class Scenario
             AddCharger(m, r, charger, a, unplug, note);
         }
 
-        var nCommon = Math.Min(_commons.Count, Math.Max(3, (int)Math.Round(_o.CommonAreas * 4 / 6.0)));
+        var nCommon = Math.Min(_commons.Count, Math.Max(3, (int)Math.Round(_commonCount * 4 / 6.0)));
         nCommon = Math.Min(nCommon, Math.Max(0, _commons.Count - 2)); // keep two common circuits for other hazards
-        if (_o.CommonAreas >= 3)
+        if (_commonCount >= 3)
         {
             nCommon = Math.Max(nCommon, Math.Min(3, _commons.Count));
+        }
+
+        if (_counts.IllegalChargingCommonAreas is { } wanted)
+        {
+            nCommon = Math.Min(wanted, _commons.Count);
         }
 
         for (var i = 0; i < nCommon; i++)
@@ -214,7 +229,7 @@ internal sealed class Scenario
     /// </summary>
     private void Overloads()
     {
-        var n = Math.Max(2, (int)Math.Round(_o.Dwellings / 15.0));
+        var n = _counts.Overloads ?? Math.Max(2, (int)Math.Round(_dwellingCount / 15.0));
         for (var i = 0; i < n; i++)
         {
             if (TakeDwelling(m => m.RatedA <= 40) is not { } m)
@@ -251,7 +266,7 @@ internal sealed class Scenario
             return;
         }
 
-        var n = _piles.Count >= 2 ? _piles.Count : 2;
+        var n = _counts.PortOverpower ?? (_piles.Count >= 2 ? _piles.Count : 2);
         for (var i = 0; i < n; i++)
         {
             var pile = _piles[i % _piles.Count];
@@ -259,10 +274,10 @@ internal sealed class Scenario
             var charger = EbikeCharger.Modified(r);
             var a = When(r, 19.5, 25, 2.5 * 3600);
             var b = a + (r.Uniform(60, 120) * 60);
-            var port = r.Int(0, PileDevice.PortCount);
-            for (var k = 0; k < PileDevice.PortCount && pile.Ports[port].Any(x => x.SessionId.StartsWith("x-", StringComparison.Ordinal) && new Interval(x.PlugIn - 600, x.Unplug + 600).Overlaps(new Interval(a, b))); k++)
+            var port = r.Int(0, pile.PortCount);
+            for (var k = 0; k < pile.PortCount && pile.Ports[port].Any(x => x.SessionId.StartsWith("x-", StringComparison.Ordinal) && new Interval(x.PlugIn - 600, x.Unplug + 600).Overlaps(new Interval(a, b))); k++)
             {
-                port = (port + 1) % PileDevice.PortCount; // never two modified packs on one port at once
+                port = (port + 1) % pile.PortCount; // never two modified packs on one port at once
             }
 
             pile.Ports[port].RemoveAll(s => new Interval(s.PlugIn - 600, s.Unplug + 600).Overlaps(new Interval(a, b)));
@@ -282,23 +297,32 @@ internal sealed class Scenario
     /// </summary>
     private void Leakage()
     {
-        if (TakeDwelling() is { } crit)
+        for (var k = 0; k < (_counts.Leakage ?? 3); k++)
         {
-            var r = Rng.For(_seed, $"{crit.DeviceId}/leakage");
-            AddLeak(crit, r, When(r, 19, 24, 5400), r.Uniform(10, 25) * 60, r.Uniform(5, 20) * 60, r.Uniform(320, 480), "critical: washing-machine socket on the balcony, water ingress");
-        }
+            switch (k % 3)
+            {
+                case 0 when TakeDwelling() is { } crit:
+                    {
+                        var r = Rng.For(_seed, $"{crit.DeviceId}/leakage");
+                        AddLeak(crit, r, When(r, 19, 24, 5400), r.Uniform(10, 25) * 60, r.Uniform(5, 20) * 60, r.Uniform(320, 480), "critical: washing-machine socket on the balcony, water ingress");
+                        break;
+                    }
 
-        if ((TakeCommon() ?? TakeDwelling()) is { } warn)
-        {
-            var r = Rng.For(_seed, $"{warn.DeviceId}/leakage");
-            AddLeak(warn, r, When(r, 19, 25, 5400), r.Uniform(3, 8) * 60, r.Uniform(15, 35) * 60, r.Uniform(130, 220), "warning: damp junction box");
-        }
+                case 1 when (TakeCommon() ?? TakeDwelling()) is { } warn:
+                    {
+                        var r = Rng.For(_seed, $"{warn.DeviceId}/leakage");
+                        AddLeak(warn, r, When(r, 19, 25, 5400), r.Uniform(3, 8) * 60, r.Uniform(15, 35) * 60, r.Uniform(130, 220), "warning: damp junction box");
+                        break;
+                    }
 
-        if (_piles.Count > 0)
-        {
-            var pile = _piles[^1];
-            var r = Rng.For(_seed, $"{pile.DeviceId}/leakage");
-            AddLeak(pile, r, When(r, 20, 26, 5400), r.Uniform(5, 10) * 60, r.Uniform(15, 30) * 60, r.Uniform(120, 200), "warning: rain in a socket of the shed");
+                case 2 when _piles.Count > 0:
+                    {
+                        var pile = _piles[^(1 + (k / 3 % _piles.Count))];
+                        var r = Rng.For(_seed, $"{pile.DeviceId}/leakage");
+                        AddLeak(pile, r, When(r, 20, 26, 5400), r.Uniform(5, 10) * 60, r.Uniform(15, 30) * 60, r.Uniform(120, 200), "warning: rain in a socket of the shed");
+                        break;
+                    }
+            }
         }
     }
 
@@ -307,14 +331,14 @@ internal sealed class Scenario
         var when = new Interval(a, a + ramp + hold);
         d.Leaks.Add(new LeakageFault(when, peak, ramp, r));
         d.InjectedFor("leakage").Add(when);
-        d.Trackers.Add(new ThresholdTracker("leakage", null, new Interval(a, when.B + 60), x => x.LeakMa >= CompoundNight.Thresholds.LeakageWarningMa,
+        d.Trackers.Add(new ThresholdTracker("leakage", null, new Interval(a, when.B + 60), x => x.LeakMa >= HazardThresholds.LeakageWarningMa,
             string.Create(CultureInfo.InvariantCulture, $"{note}, peak {peak:F0} mA")));
     }
 
     /// <summary>Loose terminals heating under a long heater load; two settle near 76-82 C, one near 90-96 C.</summary>
     private void OverTemperature()
     {
-        for (var i = 0; i < 3; i++)
+        for (var i = 0; i < (_counts.Overtemperature ?? 3); i++)
         {
             if (TakeDwelling() is not { } m)
             {
@@ -325,13 +349,13 @@ internal sealed class Scenario
             var ramp = r.Uniform(15, 25) * 60;
             var a = When(r, 19, 24.5, 2.5 * 3600);
             var b = a + ramp + (r.Uniform(30, 50) * 60);
-            var target = i == 2 ? r.Uniform(90, 96) : r.Uniform(76, 82);
+            var target = i % 3 == 2 ? r.Uniform(90, 96) : r.Uniform(76, 82);
             var heater = new Interval(a - 600, b);
             m.Loads.Add(new SeriesLoad("oil-heater", 1.0, StepSeries.FromIntervals([(heater, r.Uniform(1800, 2200))]), r, resistive: true));
             Suppress(m, new Interval(a - 600, b + 1800));
             m.Terminals.Add(new LooseTerminal(new Interval(a, b), ramp, target));
             m.InjectedFor("overtemperature").Add(new Interval(a, b + 2400));
-            m.Trackers.Add(new ThresholdTracker("overtemperature", null, new Interval(a, b + 2400), x => x.TempC > CompoundNight.Thresholds.OverTemperatureC,
+            m.Trackers.Add(new ThresholdTracker("overtemperature", null, new Interval(a, b + 2400), x => x.TempC > HazardThresholds.OverTemperatureC,
                 string.Create(CultureInfo.InvariantCulture, $"{(target > 85 ? "critical" : "warning")}: loose terminal under a heater, settling near {target:F0} C")));
         }
     }
@@ -339,9 +363,9 @@ internal sealed class Scenario
     /// <summary>A heater on a damaged cord arcing a few times over a few minutes.</summary>
     private void ArcFaults()
     {
-        for (var i = 0; i < 3; i++)
+        for (var i = 0; i < (_counts.ArcFaults ?? 3); i++)
         {
-            var m = i == 2 ? TakeCommon() ?? TakeDwelling() : TakeDwelling();
+            var m = i % 3 == 2 ? TakeCommon() ?? TakeDwelling() : TakeDwelling();
             if (m is null)
             {
                 break;
@@ -358,7 +382,7 @@ internal sealed class Scenario
             m.Loads.Add(heater);
             m.ArcLoads.Add(heater);
             m.InjectedFor("arc-fault").Add(new Interval(a, a + dur));
-            m.Trackers.Add(new ThresholdTracker("arc-fault", null, new Interval(a - 1, a + dur + _dt + 1), x => x.Arc,
+            m.Trackers.Add(new ThresholdTracker("arc-fault", null, new Interval(a - 1, a + dur + m.Spec.ReportIntervalS + 1), x => x.Arc,
                 string.Create(CultureInfo.InvariantCulture, $"{count} arcs from a heater's damaged cord over {dur / 60:F1} min")));
         }
     }
@@ -366,9 +390,14 @@ internal sealed class Scenario
     /// <summary>Uplink lost for 12-40 minutes (router reboot, 4G dropout); readings taken meanwhile are lost.</summary>
     private void Offline()
     {
-        DeviceBase?[] targets = [TakeDwelling(), _piles.Count > 0 ? _piles[0] : TakeDwelling(), TakeCommon() ?? TakeDwelling()];
-        foreach (var d in targets)
+        for (var n = 0; n < (_counts.Offline ?? 3); n++)
         {
+            DeviceBase? d = (n % 3) switch
+            {
+                0 => TakeDwelling(),
+                1 => _piles.Count > 0 ? _piles[n / 3 % _piles.Count] : TakeDwelling(),
+                _ => TakeCommon() ?? TakeDwelling(),
+            };
             if (d is null)
             {
                 continue;
@@ -411,7 +440,7 @@ internal sealed class Scenario
             {
                 var s = a + (offsetMin * 60);
                 runs.Add(new Interval(s, s + r.Uniform(60, 180)));
-                m.ExtraLookAlikes.Add(new LookAlike("inrush-spike", m.DeviceId, null, At(s), At(s + _dt)));
+                m.ExtraLookAlikes.Add(new LookAlike("inrush-spike", m.DeviceId, null, At(s), At(s + m.Spec.ReportIntervalS)));
             }
 
             m.Loads.Add(new PumpLoad("booster-pump", r, runs, r.Uniform(250, 370), r.Uniform(6, 8)));
@@ -430,7 +459,7 @@ internal sealed class Scenario
                 candidates.RemoveAt(pick);
                 var factor = r.Uniform(430, 650) / (s.Charger.PeakW * 0.95);
                 pile.Ports[j][pile.Ports[j].IndexOf(s)] = new PortSession(s.PlugIn, s.Unplug, s.Charger.WithStartTransient(factor), s.SessionId);
-                pile.ExtraLookAlikes.Add(new LookAlike("pile-start-transient", pile.DeviceId, j + 1, At(s.PlugIn), At(s.PlugIn + _dt)));
+                pile.ExtraLookAlikes.Add(new LookAlike("pile-start-transient", pile.DeviceId, j + 1, At(s.PlugIn), At(s.PlugIn + pile.Spec.ReportIntervalS)));
             }
         }
     }

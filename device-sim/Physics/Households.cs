@@ -1,4 +1,4 @@
-namespace SmartPower.Testing.Physics;
+namespace SmartPower.DeviceSim.Physics;
 
 /// <summary>
 /// Ordinary appliance use on dwelling and common-area circuits, on a late-November evening in Hangzhou
@@ -268,7 +268,7 @@ internal static class Households
     {
         double S(double h) => clock.S(h);
         var sessionNo = 0;
-        for (var j = 0; j < PileDevice.PortCount; j++)
+        for (var j = 0; j < p.PortCount; j++)
         {
             var r = Rng.For(seed, $"{p.DeviceId}/port{j + 1}");
             if (!r.Chance(0.75))

@@ -1,4 +1,4 @@
-namespace SmartPower.Testing.Physics;
+namespace SmartPower.DeviceSim.Physics;
 
 /// <summary>
 /// An e-bike battery charger and its pack, CC/CV.

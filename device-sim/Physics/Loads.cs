@@ -1,4 +1,4 @@
-namespace SmartPower.Testing.Physics;
+namespace SmartPower.DeviceSim.Physics;
 
 /// <summary>What every load sees at one reading instant.</summary>
 /// <param name="T">Seconds since the start of the night.</param>

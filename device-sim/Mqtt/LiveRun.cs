@@ -1,0 +1,127 @@
+using System.Text;
+using SmartPower.DeviceSim.Contract;
+using SmartPower.DeviceSim.Physics;
+using SmartPower.DeviceSim.Simulation;
+
+namespace SmartPower.DeviceSim.Mqtt;
+
+/// <summary>How a live run is paced.</summary>
+public sealed record LiveRunOptions
+{
+    /// <summary>Simulated seconds per wall-clock second (60 = an hour a minute).</summary>
+    public double Speed { get; init; } = 1;
+
+    /// <summary>Ignore the clock: simulate and publish as fast as the broker takes it (load tests).</summary>
+    public bool MaxRate { get; init; }
+
+    /// <summary>How many devices connect at once when the run starts.</summary>
+    public int ConnectConcurrency { get; init; } = 200;
+
+    /// <summary>How long to keep publishing what is queued when the run ends.</summary>
+    public TimeSpan Drain { get; init; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>
+/// Publishes a fleet's night live: every device connects with its own client, then the night is stepped with the
+/// wall clock (simulated time = elapsed x speed, so readings' timestamps stay consistent at any speed) or, in
+/// max-rate mode, as fast as the broker acknowledges. A pile that receives <c>stop-port</c> stops that port.
+/// </summary>
+internal sealed class LiveRun : IAsyncDisposable
+{
+    private const long MaxQueued = 100_000;
+    private readonly NightRun _night;
+    private readonly LiveRunOptions _options;
+    private readonly TimeProvider _time;
+    private readonly DeviceConnection[] _connections;
+    private readonly List<Task> _drops = [];
+
+    public LiveRun(NightRun night, BrokerOptions broker, LiveRunOptions options, TimeProvider time)
+    {
+        _night = night;
+        _options = options;
+        _time = time;
+        _connections = night.Devices.Select(d => new DeviceConnection(d.Spec, broker, Stats, time, EventNow, Command(d))).ToArray();
+    }
+
+    public RunStats Stats { get; } = new();
+
+    public long SimulatedMs => _night.SimulatedMs;
+
+    public int IncidentsInjected => _night.IncidentsInjectedBy(_night.SimulatedMs);
+
+    public int Devices => _connections.Length;
+
+    /// <summary>Wall time spent publishing, from the moment every device was connected.</summary>
+    public TimeSpan Elapsed { get; private set; }
+
+    /// <summary>Connects every device, publishes the night (or until cancelled), drains what is queued and disconnects.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var started = _time.GetTimestamp();
+        try
+        {
+            await Parallel.ForEachAsync(_connections, new ParallelOptions { MaxDegreeOfParallelism = _options.ConnectConcurrency, CancellationToken = cancellationToken },
+                async (c, ct) => await c.StartAsync(ct).ConfigureAwait(false)).ConfigureAwait(false);
+            started = _time.GetTimestamp();
+            while (!_night.Finished && !cancellationToken.IsCancellationRequested)
+            {
+                if (_options.MaxRate)
+                {
+                    while (Stats.Queued > MaxQueued && !cancellationToken.IsCancellationRequested)
+                    {
+                        await Task.Delay(TimeSpan.FromMilliseconds(2), _time, CancellationToken.None).ConfigureAwait(false);
+                    }
+
+                    _night.Advance(_night.SimulatedMs + 10_000, Publish, parallel: true);
+                }
+                else
+                {
+                    var due = (long)(_time.GetElapsedTime(started).TotalMilliseconds * _options.Speed);
+                    _night.Advance(due, Publish, parallel: false);
+                    await Task.Delay(TimeSpan.FromMilliseconds(50), _time, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+
+        await Task.WhenAll(_drops).ConfigureAwait(false);
+        await Task.WhenAll(_connections.Select(c => c.StopAsync(_options.Drain))).ConfigureAwait(false);
+        Elapsed = _time.GetElapsedTime(started);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var c in _connections)
+        {
+            await c.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private DateTimeOffset EventNow() => _night.Start.AddMilliseconds(_night.SimulatedMs);
+
+    private Action<CommandMessage> Command(DeviceBase device) => command =>
+    {
+        if (device is PileDevice pile && command.Command == CommandMessage.StopPort && command.Port is { } port)
+        {
+            pile.StopPort(port);
+        }
+    };
+
+    private void Publish(SimMessage message)
+    {
+        var connection = _connections[message.Device];
+        switch (message.Kind)
+        {
+            case MessageKind.Telemetry:
+                connection.Enqueue(_night.TopicOf(message), Encoding.UTF8.GetBytes(message.Payload));
+                break;
+            case MessageKind.Drop:
+                _drops.Add(connection.DropAsync(CancellationToken.None));
+                break;
+            default:
+                break; // a live client publishes its own retained online status when it reconnects
+        }
+    }
+}

@@ -1,0 +1,66 @@
+namespace SmartPower.DeviceSim.Tests;
+
+/// <summary>Bad arguments and unusable files end with exit code 2 and a message that says what is wrong, never a stack trace.</summary>
+public sealed class CommandLineErrorTests
+{
+    private static async Task<string> ExpectExit2Async(params string[] args)
+    {
+        var (exit, _, err) = await SimCli.RunAsync(args);
+        Assert.True(exit == 2, $"exit {exit}: {err}");
+        Assert.StartsWith("device-sim: ", err, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", err, StringComparison.Ordinal);
+        return err;
+    }
+
+    [Theory]
+    [InlineData(new[] { "frobnicate" }, "unknown verb")]
+    [InlineData(new string[0], "no verb")]
+    [InlineData(new[] { "generate" }, "--out is required")]
+    [InlineData(new[] { "generate", "--out", "x", "--seed", "minus-one" }, "--seed must be a whole number")]
+    [InlineData(new[] { "generate", "--out", "x", "--colour", "red" }, "unknown option --colour")]
+    [InlineData(new[] { "generate", "--out", "x", "--scenario", "no-such-scenario" }, "compound-night")]
+    [InlineData(new[] { "run", "--broker", "localhost" }, "--broker must be HOST:PORT")]
+    [InlineData(new[] { "run", "--broker", "localhost:1883", "--max-rate", "--speed", "5" }, "exclude each other")]
+    [InlineData(new[] { "score", "--truth", "t.jsonl" }, "--alerts is required")]
+    [InlineData(new[] { "score", "--truth", "t", "--alerts", "a", "--min-recall", "2" }, "--min-recall must be a number in 0-1")]
+    public async Task Bad_arguments_say_what_is_wrong(string[] args, string expected)
+    {
+        var err = await ExpectExit2Async(args);
+        Assert.Contains(expected, err, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("{\"fleet\":{\"dwelings\":3}}", "dwelings")]
+    [InlineData("{\"durationH\":30}", "durationH: must be (0, 24]")]
+    [InlineData("{\"dataFaults\":{\"duplicateRate\":0.9}}", "dataFaults.duplicateRate")]
+    [InlineData("{\"start\":\"yesterday\"}", "start: \"yesterday\"")]
+    [InlineData("{\"seed\":\"one\"}", "$.seed")]
+    [InlineData("not json", "invalid")]
+    public async Task A_bad_scenario_file_is_refused_with_the_setting_at_fault(string json, string expected)
+    {
+        using var dir = new TempDir();
+        var err = await ExpectExit2Async("generate", "--out", dir.File("out"), "--scenario", dir.Write("bad.json", json));
+        Assert.Contains(expected, err, StringComparison.Ordinal);
+        Assert.Contains("bad.json", err, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("{\"sites\":[{\"siteId\":\"s\"}],\"devices\":[{\"siteId\":\"s\",\"kind\":\"meter\",\"circuit\":\"dwelling\",\"ratedCurrentA\":40}]}", "devices[0].deviceId: missing")]
+    [InlineData("{\"sites\":[{\"siteId\":\"s\"}],\"devices\":[{\"deviceId\":\"m-1\",\"siteId\":\"t\",\"kind\":\"meter\",\"circuit\":\"dwelling\",\"ratedCurrentA\":40}]}", "devices[0].siteId: \"t\" is not one of the registry's sites")]
+    [InlineData("{\"sites\":[{\"siteId\":\"s\"}],\"devices\":[{\"deviceId\":\"p-1\",\"siteId\":\"s\",\"kind\":\"pile\",\"circuit\":\"pile\",\"portMaxW\":400}]}", "devices[0].portCount: missing")]
+    [InlineData("{\"sites\":[{\"siteId\":\"s\",\"timeZone\":\"Mars/Olympus\"}],\"devices\":[]}", "sites[0].timeZone")]
+    [InlineData("[1,2]", "must be a JSON object")]
+    public async Task A_bad_registry_is_refused_with_the_entry_and_field_at_fault(string json, string expected)
+    {
+        using var dir = new TempDir();
+        var err = await ExpectExit2Async("generate", "--out", dir.File("out"), "--registry", dir.Write("registry.json", json));
+        Assert.Contains(expected, err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_missing_file_is_named()
+    {
+        var err = await ExpectExit2Async("score", "--truth", "/nonexistent/truth.jsonl", "--alerts", "/nonexistent/alerts.jsonl");
+        Assert.Contains("/nonexistent/truth.jsonl", err, StringComparison.Ordinal);
+    }
+}
