@@ -7,13 +7,12 @@ namespace SmartPower.Api;
 /// is (<see cref="ContentType"/>, <see cref="Status"/>, <see cref="Body"/> through <see cref="BodyType"/>), so every host
 /// answers the same bytes.
 /// </summary>
-public sealed record ApiResult(int Status, object? Body, JsonTypeInfo? BodyType)
+public sealed record ApiResult(int Status, object Body, JsonTypeInfo BodyType)
 {
     public string ContentType => Body is Problem ? "application/problem+json" : "application/json";
 
-    public static ApiResult Ok<T>(T body, JsonTypeInfo<T> type, int status = 200) => new(status, body, type);
-
-    public static ApiResult NoContent { get; } = new(204, null, null);
+    public static ApiResult Ok<T>(T body, JsonTypeInfo<T> type, int status = 200)
+        where T : notnull => new(status, body, type);
 
     public static ApiResult Problem(int status, string? detail) => new(status, Api.Problem.Of(status, detail), ApiJson.Default.Problem);
 

@@ -132,9 +132,7 @@ internal static class StatusRoutes
 
     private static async Task<IResult> Answer(Task<ApiResult> handling) => Result(await handling.ConfigureAwait(false));
 
-    private static IResult Result(ApiResult result) => result.Body is null
-        ? Results.StatusCode(result.Status)
-        : Results.Json(result.Body, result.BodyType!, result.ContentType, result.Status);
+    private static IResult Result(ApiResult result) => Results.Json(result.Body, result.BodyType, result.ContentType, result.Status);
 
     /// <summary>The request body, read up to one byte past the handlers' limit (so they can refuse a larger one).</summary>
     private static async Task<ReadOnlyMemory<byte>> BodyAsync(HttpContext context, CancellationToken cancellationToken)

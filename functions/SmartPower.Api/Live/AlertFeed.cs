@@ -14,17 +14,6 @@ public sealed class AlertFeed
     private readonly Lock _lock = new();
     private readonly List<Subscription> _subscriptions = [];
 
-    public int Watchers
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _subscriptions.Count;
-            }
-        }
-    }
-
     /// <summary>The alert <paramref name="alertId"/> changed and the change is stored.</summary>
     public void Publish(string alertId)
     {
