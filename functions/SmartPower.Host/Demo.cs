@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using System.Reflection;
+using SmartPower.Api.Access;
 using SmartPower.Escalation;
 using SmartPower.Registry;
 
@@ -51,7 +52,28 @@ internal static class Demo
                 + $"speed too: a warning not acknowledged within {EscalationPolicy.Describe(Escalation.AcknowledgeWithin)} (15 min of the evening) is escalated");
         }
 
-        return await Serve.RunAsync(registry, options, httpPort, stdout, (pipeline, stop) => PlayAsync(pipeline, options, stdout, stop)).ConfigureAwait(false);
+        return await Serve.RunAsync(registry, options, httpPort, stdout, async (pipeline, stop) =>
+        {
+            await PrintKeysAsync(pipeline, httpPort, stdout, stop).ConfigureAwait(false);
+            await PlayAsync(pipeline, options, stdout, stop).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+    }
+
+    /// <summary>Issues one API key per role for the demo compound and prints them, with the console's address.</summary>
+    private static async Task PrintKeysAsync(LocalPipeline pipeline, int httpPort, TextWriter stdout, CancellationToken stop)
+    {
+        var site = pipeline.Registry.Sites.First();
+        stdout.WriteLine("demo API keys, one per role (send one in the X-Api-Key header):");
+        string? console = null;
+        foreach (var (role, scope) in new[] { (Role.Admin, null), (Role.PropertyManager, site.ManagerId), (Role.DutyOfficer, site.FireStation) })
+        {
+            var (_, secret) = await ApiKeys.IssueAsync(pipeline.Store, role, scope, $"demo {RoleNames.Of(role)}", TimeProvider.System, stop).ConfigureAwait(false);
+            stdout.WriteLine($"  {RoleNames.Of(role),-16} {scope,-14} {secret}");
+            console = role == Role.DutyOfficer ? secret : console;
+        }
+
+        stdout.WriteLine($"  e.g. curl -H 'X-Api-Key: <key>' http://localhost:{httpPort}/api/v1/sites/{site.SiteId}/status");
+        stdout.WriteLine($"duty-officer console: http://localhost:{httpPort}/console#key={console}");
     }
 
     private static async Task PlayAsync(LocalPipeline pipeline, LocalPipelineOptions options, TextWriter stdout, CancellationToken stop)

@@ -71,7 +71,21 @@ internal static class Migrations
         ALTER TABLE alert_transitions ADD COLUMN note TEXT;
         """,
 
-        // 4: the notification outbox, one row per history step and recipient (keyed by the idempotency key), written
+        // 4: API keys (status API), kept only as SHA-256 hashes and found by them; a site's devices for its status.
+        """
+        CREATE TABLE api_keys (
+            key_id      TEXT PRIMARY KEY,
+            key_hash    BLOB NOT NULL UNIQUE,
+            role        TEXT NOT NULL,
+            scope       TEXT,
+            name        TEXT NOT NULL,
+            created_at  INTEGER NOT NULL,
+            revoked_at  INTEGER
+        );
+        CREATE INDEX devices_by_site ON devices (site_id);
+        """,
+
+        // 5: the notification outbox, one row per history step and recipient (keyed by the idempotency key), written
         //    with the step itself; and every delivery attempt.
         """
         CREATE TABLE outbox (

@@ -183,17 +183,10 @@ public sealed partial class SqliteStore : IPipelineStore, IDeviceCredentials, IA
     {
         await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT site_id, reading, heard_at, online FROM devices WHERE device_id = $id";
+        command.CommandText = "SELECT device_id, site_id, reading, heard_at, online FROM devices WHERE device_id = $id";
         command.Parameters.AddWithValue("$id", deviceId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
-            ? new StoredDevice(
-                deviceId,
-                reader.GetString(0),
-                reader.IsDBNull(1) ? null : reader.GetString(1),
-                DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)),
-                reader.IsDBNull(3) ? null : reader.GetInt64(3) != 0)
-            : null;
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadDevice(reader) : null;
     }
 
     /// <summary>One alert as stored, or null.</summary>
@@ -462,37 +455,3 @@ public sealed partial class SqliteStore : IPipelineStore, IDeviceCredentials, IA
         }
     }
 }
-
-/// <summary>An alert as stored, when it was first stored (wall clock), and what people did about it.</summary>
-public sealed record StoredAlert(Alert Alert, DateTimeOffset StoredAt)
-{
-    public DateTimeOffset? AcknowledgedAt { get; init; }
-
-    public string? AcknowledgedBy { get; init; }
-
-    public DateTimeOffset? ResolvedAt { get; init; }
-
-    public string? ResolvedBy { get; init; }
-}
-
-/// <summary>
-/// One entry of an alert's history: the engine's <c>opened</c>/<c>updated</c>/<c>cleared</c> (at event time), or a
-/// person's <c>acknowledged</c>/<c>resolved</c> (at wall-clock time, with actor and note).
-/// </summary>
-public sealed record StoredTransition(string Kind, DateTimeOffset At, Alert Alert, DateTimeOffset StoredAt)
-{
-    public string? Actor { get; init; }
-
-    public string? Note { get; init; }
-}
-
-/// <summary>What an acknowledge or resolve did.</summary>
-public enum HumanActOutcome
-{
-    Done,
-    AlreadyDone,
-    NotFound,
-}
-
-/// <summary>A device's latest status as stored.</summary>
-public sealed record StoredDevice(string DeviceId, string SiteId, string? ReadingJson, DateTimeOffset HeardAt, bool? Online);
