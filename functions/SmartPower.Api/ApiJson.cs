@@ -25,6 +25,7 @@ namespace SmartPower.Api;
 [JsonSerializable(typeof(Revocation))]
 [JsonSerializable(typeof(StationSnapshot))]
 [JsonSerializable(typeof(StationNotice))]
+[JsonSerializable(typeof(Notifications.AlertDeliveriesResponse))]
 public sealed partial class ApiJson : JsonSerializerContext;
 
 /// <summary>Times as the contract writes them: RFC 3339 UTC with milliseconds (<c>2026-11-26T21:04:10.000Z</c>).</summary>

@@ -34,14 +34,23 @@ public sealed partial class StatusApi
     private readonly IStatusStore _store;
     private readonly IApiKeyStore _keys;
     private readonly IDeviceCredentials _tokens;
+    private readonly Notifications.AlertDeliveriesHandler? _deliveries;
     private readonly TimeProvider _time;
     private readonly ILookup<string, Device> _devicesBySite;
     private readonly ILookup<string, string> _sitesByStation;
 
-    public StatusApi(DeviceRegistry registry, IStatusStore store, IApiKeyStore keys, IDeviceCredentials tokens, AlertFeed? feed = null, TimeProvider? time = null)
+    public StatusApi(
+        DeviceRegistry registry,
+        IStatusStore store,
+        IApiKeyStore keys,
+        IDeviceCredentials tokens,
+        AlertFeed? feed = null,
+        TimeProvider? time = null,
+        Notifications.AlertDeliveriesHandler? deliveries = null)
     {
         ArgumentNullException.ThrowIfNull(registry);
         _registry = registry;
+        _deliveries = deliveries;
         _store = store;
         _keys = keys;
         _tokens = tokens;
@@ -94,6 +103,21 @@ public sealed partial class StatusApi
             var history = await _store.GetTransitionsAsync(alertId, cancellationToken).ConfigureAwait(false);
             var detail = new AlertDetail(AlertView(stored), [.. history.Select(HistoryEntryView)]);
             return ApiResult.Ok(detail, ApiJson.Default.AlertDetail);
+        }, cancellationToken);
+
+    /// <summary>
+    /// <c>GET alerts/{alertId}/deliveries</c>: the notifications sent of the alert's history (per step and recipient) and
+    /// every attempt to deliver each, for whoever may see the alert.
+    /// </summary>
+    public Task<ApiResult> DeliveriesAsync(string? apiKey, string alertId, CancellationToken cancellationToken) =>
+        AsCallerAsync(apiKey, async caller =>
+        {
+            if (_deliveries is null || await VisibleAlertAsync(caller, alertId, cancellationToken).ConfigureAwait(false) is null)
+            {
+                return ApiResult.NotFound("alert");
+            }
+
+            return ApiResult.Ok(await _deliveries.HandleAsync(alertId, cancellationToken).ConfigureAwait(false), ApiJson.Default.AlertDeliveriesResponse);
         }, cancellationToken);
 
     /// <summary><c>POST alerts/{alertId}/ack</c> with <c>{"actor": ..., "note": ...}</c>.</summary>

@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.OpenApi;
 using SmartPower.Api;
 using SmartPower.Api.Console;
+using SmartPower.Notifications;
 
 namespace SmartPower.Host;
 
@@ -71,7 +72,7 @@ internal static class StatusRoutes
     /// <summary>Maps the API over <paramref name="pipeline"/>'s store and registry; each stored transition is announced to live watchers.</summary>
     public static StatusApi MapStatusApi(this WebApplication app, LocalPipeline pipeline)
     {
-        var api = new StatusApi(pipeline.Registry, pipeline.Store, pipeline.Store, pipeline.Store);
+        var api = new StatusApi(pipeline.Registry, pipeline.Store, pipeline.Store, pipeline.Store, deliveries: new AlertDeliveriesHandler(pipeline.Store));
         pipeline.AlertStored += t => api.Feed.Publish(t.Alert.AlertId);
         app.UseExceptionHandler();
         app.UseStatusCodePages();
@@ -88,6 +89,9 @@ internal static class StatusRoutes
             .WithSummary("A site's alerts, newest first, filtered by state (open, cleared), type, severity and time range (from, to: openedAt); paged by continuationToken");
         v1.MapGet("/alerts/{alertId}", (HttpContext c, string alertId, CancellationToken ct) => Answer(api.AlertAsync(Key(c), alertId, ct)))
             .Produces<AlertDetail>().ProducesProblem(404).WithTags("alerts").WithSummary("One alert with its history");
+        v1.MapGet("/alerts/{alertId}/deliveries", (HttpContext c, string alertId, CancellationToken ct) => Answer(api.DeliveriesAsync(Key(c), alertId, ct)))
+            .Produces<AlertDeliveriesResponse>().ProducesProblem(404).WithTags("alerts")
+            .WithSummary("The notifications sent of an alert's history, per recipient, with every delivery attempt");
         v1.MapPost("/alerts/{alertId}/ack", async (HttpContext c, string alertId, CancellationToken ct) => await Answer(api.AcknowledgeAsync(Key(c), alertId, await BodyAsync(c, ct), ct)))
             .Accepts<ActRequest>("application/json").Produces<AlertView>().ProducesProblem(404).ProducesProblem(409).WithTags("alerts")
             .WithSummary("Acknowledge an alert, with the actor and a note recorded in its history");

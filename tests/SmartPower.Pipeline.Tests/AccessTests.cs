@@ -23,6 +23,7 @@ public sealed class AccessTests : IAsyncLifetime
         ("GET", "/api/v1/sites/{site}/alerts"),
         ("GET", "/api/v1/sites/{site}/alerts?state=open&severity=critical"),
         ("GET", "/api/v1/alerts/{alert}"),
+        ("GET", "/api/v1/alerts/{alert}/deliveries"),
         ("POST", "/api/v1/alerts/{alert}/ack"),
         ("POST", "/api/v1/alerts/{alert}/resolve"),
         ("GET", "/api/v1/devices/{device}"),

@@ -67,7 +67,8 @@ internal sealed class ApiHarness : IAsyncDisposable
             transitions.Add(new AlertTransition(TransitionKind.Cleared, alert, openedMs + 300_000));
         }
 
-        await Store.CommitAsync(new BatchCommit(0, transitions, [], null), CancellationToken.None);
+        var notifications = SmartPower.Notifications.Notification.ForTransitions(transitions, Pipeline.Pipeline.Registry);
+        await Store.CommitAsync(new BatchCommit(0, transitions, [], null) { Notifications = notifications }, CancellationToken.None);
         return alert;
     }
 

@@ -148,6 +148,24 @@ public sealed class StatusApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_alerts_notifications_and_their_delivery_attempts_are_visible_to_whoever_sees_the_alert()
+    {
+        // A critical goes to the site's manager and its fire station: one notification per history step and recipient.
+        var alert = await _api.PlantAsync("acacia-m1", AlertType.Leakage, Severity.Critical, T0, cleared: true);
+        using var officer = _api.Client(await _api.KeyAsync(Role.DutyOfficer, "fs-1"));
+        var body = await officer.GetFromJsonAsync<JsonElement>($"/api/v1/alerts/{alert.AlertId}/deliveries");
+        Assert.Equal(alert.AlertId, body.GetProperty("alertId").GetString());
+        var deliveries = body.GetProperty("deliveries").EnumerateArray().ToList();
+        Assert.Equal(4, deliveries.Count);
+        Assert.Equal(["fire-station", "fire-station", "manager", "manager"], deliveries.Select(d => d.GetProperty("recipientKind").GetString()).Order(StringComparer.Ordinal));
+        Assert.All(deliveries, d => Assert.Equal(JsonValueKind.Array, d.GetProperty("attempts").ValueKind));
+
+        using var otherManager = _api.Client(await _api.KeyAsync(Role.PropertyManager, "pm-b"));
+        using var hidden = await otherManager.GetAsync($"/api/v1/alerts/{alert.AlertId}/deliveries");
+        Assert.Equal(HttpStatusCode.NotFound, hidden.StatusCode);
+    }
+
+    [Fact]
     public async Task A_device_shows_its_latest_reading_and_status_and_one_never_heard_is_offline()
     {
         await _api.ReportAsync("acacia-m1", Feed.MeterPayload(30, 7, 50, tempC: 41.5));
