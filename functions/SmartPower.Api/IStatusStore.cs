@@ -29,6 +29,9 @@ public sealed record AlertQuery(IReadOnlySet<string> SiteIds)
     /// <summary>Leave out alerts a person has resolved.</summary>
     public bool UnresolvedOnly { get; init; }
 
+    /// <summary>Only critical alerts and warnings that escalation raised to the fire station: a duty officer's list.</summary>
+    public bool CriticalOrRaisedToStation { get; init; }
+
     /// <summary>Continue after this alert.</summary>
     public AlertCursor? After { get; init; }
 
@@ -46,7 +49,8 @@ public sealed record AlertQuery(IReadOnlySet<string> SiteIds)
             && (Severity is null || a.Severity == Severity)
             && (From is null || a.OpenedAt >= From)
             && (To is null || a.OpenedAt < To)
-            && (!UnresolvedOnly || stored.ResolvedAt is null);
+            && (!UnresolvedOnly || stored.ResolvedAt is null)
+            && (!CriticalOrRaisedToStation || a.Severity == Alerts.Severity.Critical || stored.RaisedToStationAt is not null);
     }
 }
 

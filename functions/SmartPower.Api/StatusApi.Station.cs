@@ -32,9 +32,12 @@ public sealed partial class StatusApi
 
     private static ApiResult ForbiddenStation { get; } = ApiResult.Forbidden("only that fire station's duty-officer keys (and admins) watch its alerts");
 
-    /// <summary>The station's list: open critical alerts of its sites that nobody has resolved.</summary>
+    /// <summary>
+    /// The station's list: open alerts of its sites that nobody has resolved and that are critical, or warnings that
+    /// escalation raised to the station (illegal charging or leakage nobody acknowledged in time).
+    /// </summary>
     private AlertQuery StationQuery(string fireStation) =>
-        new(Set(_sitesByStation[fireStation])) { State = AlertState.Open, Severity = Severity.Critical, UnresolvedOnly = true };
+        new(Set(_sitesByStation[fireStation])) { State = AlertState.Open, CriticalOrRaisedToStation = true, UnresolvedOnly = true };
 
     private async IAsyncEnumerable<LiveEvent> WatchAsync(AlertQuery station, string fireStation, [EnumeratorCancellation] CancellationToken cancellationToken)
     {

@@ -43,6 +43,9 @@ public sealed class NotificationService : IAsyncDisposable
 
     public Escalator Escalator { get; }
 
+    /// <summary>Raised after an escalation step is recorded (on the timer's thread), so live views can refresh the alert.</summary>
+    public event Action<string>? Escalated;
+
     /// <summary>Starts delivering, and checking escalation every <paramref name="escalationCheck"/>.</summary>
     public void Start(TimeSpan escalationCheck)
     {
@@ -80,6 +83,7 @@ public sealed class NotificationService : IAsyncDisposable
                     foreach (var step in steps)
                     {
                         _logger.LogInformation("alert {AlertId} {Kind}: {Reason}", step.Alert.AlertId, step.Kind, step.Reason);
+                        Escalated?.Invoke(step.Alert.AlertId);
                     }
 
                     if (steps.Count > 0)

@@ -74,6 +74,7 @@ internal static class StatusRoutes
     {
         var api = new StatusApi(pipeline.Registry, pipeline.Store, pipeline.Store, pipeline.Store, deliveries: new AlertDeliveriesHandler(pipeline.Store));
         pipeline.AlertStored += t => api.Feed.Publish(t.Alert.AlertId);
+        pipeline.Notifications.Escalated += api.Feed.Publish;
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.MapOpenApi();

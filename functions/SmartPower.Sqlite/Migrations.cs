@@ -114,5 +114,10 @@ internal static class Migrations
             PRIMARY KEY (notification_id, attempt)
         ) WITHOUT ROWID;
         """,
+
+        // 6: a warning escalated to the fire station joins the station's list of alerts (and its duty console).
+        """
+        ALTER TABLE alerts ADD COLUMN raised_to_station_at INTEGER;
+        """,
     ];
 }

@@ -63,6 +63,14 @@ public sealed partial class SqliteStore : IEscalationStore
                 return false;
             }
 
+            if (step.RaisedToFireStation)
+            {
+                await using var raise = Command(tx, "UPDATE alerts SET raised_to_station_at = $at WHERE alert_id = $id AND raised_to_station_at IS NULL");
+                raise.Parameters.AddWithValue("$at", step.At.ToUnixTimeMilliseconds());
+                raise.Parameters.AddWithValue("$id", step.Alert.AlertId);
+                await raise.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             await WriteOutboxAsync(tx, notifications, now, cancellationToken).ConfigureAwait(false);
             await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
             return true;

@@ -19,7 +19,7 @@ public sealed partial class SqliteStore : IStatusStore
 
         await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
-        var sql = new StringBuilder("SELECT alert_json, stored_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by FROM alerts WHERE site_id IN (");
+        var sql = new StringBuilder("SELECT alert_json, stored_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, raised_to_station_at FROM alerts WHERE site_id IN (");
         var i = 0;
         foreach (var site in query.SiteIds)
         {
@@ -53,6 +53,11 @@ public sealed partial class SqliteStore : IStatusStore
         if (query.UnresolvedOnly)
         {
             sql.Append(" AND resolved_at IS NULL");
+        }
+
+        if (query.CriticalOrRaisedToStation)
+        {
+            sql.Append(" AND (severity = 'critical' OR raised_to_station_at IS NOT NULL)");
         }
 
         sql.Append(" ORDER BY opened_at DESC, alert_id LIMIT $limit");

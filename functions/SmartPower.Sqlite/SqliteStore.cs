@@ -120,7 +120,7 @@ public sealed partial class SqliteStore : IPipelineStore, IDeviceCredentials, IA
     {
         await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT alert_json, stored_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by FROM alerts" + (siteId is null ? "" : " WHERE site_id = $site")
+        command.CommandText = "SELECT alert_json, stored_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, raised_to_station_at FROM alerts" + (siteId is null ? "" : " WHERE site_id = $site")
             + " ORDER BY opened_at DESC, alert_id";
         if (siteId is not null)
         {
@@ -194,7 +194,7 @@ public sealed partial class SqliteStore : IPipelineStore, IDeviceCredentials, IA
     {
         await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT alert_json, stored_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by FROM alerts WHERE alert_id = $id";
+        command.CommandText = "SELECT alert_json, stored_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, raised_to_station_at FROM alerts WHERE alert_id = $id";
         command.Parameters.AddWithValue("$id", alertId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadAlert(reader) : null;
@@ -345,6 +345,7 @@ public sealed partial class SqliteStore : IPipelineStore, IDeviceCredentials, IA
             AcknowledgedBy = reader.IsDBNull(3) ? null : reader.GetString(3),
             ResolvedAt = Time(reader, 4),
             ResolvedBy = reader.IsDBNull(5) ? null : reader.GetString(5),
+            RaisedToStationAt = Time(reader, 6),
         };
     }
 

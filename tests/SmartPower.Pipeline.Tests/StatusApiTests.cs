@@ -191,6 +191,22 @@ public sealed class StatusApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_warning_escalated_to_the_fire_station_joins_the_stations_list()
+    {
+        var warning = await _api.PlantAsync("birch-m1", AlertType.Leakage, Severity.Warning, T0);
+        using var officer = _api.Client(await _api.KeyAsync(Role.DutyOfficer, "fs-1"));
+        async Task<List<string?>> ListedAsync() =>
+            (await officer.GetFromJsonAsync<JsonElement>("/api/v1/stations/fs-1/alerts")).GetProperty("items").EnumerateArray()
+                .Select(a => a.GetProperty("alertId").GetString()).ToList();
+        Assert.DoesNotContain(warning.AlertId, await ListedAsync());
+
+        var step = new SmartPower.Escalation.EscalationStep(warning, SmartPower.Escalation.EscalationPolicy.Escalated, T0.AddMinutes(15), "not acknowledged within 15 min", RaisedToFireStation: true);
+        Assert.True(await _api.Store.RecordAsync(step, [], CancellationToken.None));
+        Assert.Contains(warning.AlertId, await ListedAsync());
+        Assert.Equal(T0.AddMinutes(15), (await _api.Store.GetAlertAsync(warning.AlertId, CancellationToken.None))!.RaisedToStationAt);
+    }
+
+    [Fact]
     public async Task A_station_lists_the_open_unresolved_critical_alerts_of_its_own_sites_newest_first()
     {
         var x1 = await _api.PlantAsync("acacia-m1", AlertType.Leakage, Severity.Critical, T0);
