@@ -13,6 +13,13 @@ if ! command -v python3 >/dev/null 2>&1; then
   echo "test.sh: note: python3 not found; only the benchmark script needs it" >&2
 fi
 
+# The console's browser test drives Debian's chromium through Playwright (Playwright's own browser download does not
+# work here). The test fails, never skips, without it.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "== installing chromium for the console's browser test"
+  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+fi
+
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
 # The simulator's integration tests publish to a real MQTT broker: mosquitto, on a free loopback port, with a

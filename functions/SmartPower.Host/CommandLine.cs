@@ -24,8 +24,8 @@ public static class CommandLine
 
           smartpower serve --registry FILE [--db FILE] [--mqtt-port N] [--http-port N] [--partitions N]
                            [--broker HOST:PORT] [--tls-cert FILE.pfx --tls-password P --mqtt-tls-port N]
-                           [--rate N] [--checkpoint-ms N] [--no-fsync]
-          smartpower serve --demo [--db FILE] [--mqtt-port N] [--http-port N]
+                           [--rate N] [--checkpoint-ms N] [--no-fsync] [--notifications FILE]
+          smartpower serve --demo [--db FILE] [--mqtt-port N] [--http-port N] [--notifications FILE]
               Runs the whole pipeline in one process: an embedded MQTT broker (devices connect with
               username = deviceId, password = a token from 'tokens issue'), the telemetry log
               (next to the database), detection, and the SQLite store (default smartpower.db).
@@ -35,12 +35,23 @@ public static class CommandLine
               detector state checkpointed every 2000 ms (--checkpoint-ms); --no-fsync acknowledges
               once the OS has a message (survives a killed process, not a power cut).
               Ctrl+C drains the log and checkpoints before exiting.
+              --notifications: webhooks per property manager and fire station, their retry schedule
+              and escalation's limits (JSON, see README); without it nothing is posted, and alerts
+              still escalate (default: a warning not acknowledged within 15 min). The demo posts to
+              a receiver of its own unless the file names webhooks.
 
           smartpower tokens issue --db FILE (--device ID | --registry FILE)
           smartpower tokens revoke --db FILE --device ID
               Issues device tokens (MQTT passwords; printed once as "deviceId:token" lines, the
               simulator's --password-file format, stored only as hashes) for one device or every
               device of a registry, or revokes a device's.
+
+          smartpower keys issue --db FILE --role ROLE [--scope ID] [--name TEXT]
+          smartpower keys revoke --db FILE --key-id ID
+          smartpower keys list --db FILE
+              Status API keys (sent in the X-Api-Key header; printed once, stored only as hashes). ROLE is
+              property-manager (--scope is its managerId), duty-officer (--scope is its fireStation) or
+              admin (no scope; issues and revokes keys and device tokens through the API as well).
 
           smartpower help
         """;
@@ -60,6 +71,7 @@ public static class CommandLine
                 "replay" => Replay(Options.Parse(args.AsSpan(1), ["--registry", "--input", "--output", "--partitions"]), stdout, stderr),
                 "serve" => ServeCommand(Options.Parse(args.AsSpan(1), ServeOptions, ["--demo", "--no-fsync"]), stdout),
                 "tokens" => Tokens(args.AsSpan(1), stdout),
+                "keys" => Keys(args.AsSpan(1), stdout),
                 _ => throw new UsageException($"unknown command '{args[0]}'"),
             };
         }
@@ -72,6 +84,11 @@ public static class CommandLine
         catch (RegistryException e)
         {
             stderr.WriteLine($"error: registry: {e.Message}");
+            return Failed;
+        }
+        catch (Webhooks.NotificationSettingsException e)
+        {
+            stderr.WriteLine($"error: notifications: {e.Message}");
             return Failed;
         }
         catch (IOException e)
@@ -126,7 +143,8 @@ public static class CommandLine
     }
 
     private static readonly string[] ServeOptions =
-        ["--registry", "--db", "--mqtt-port", "--http-port", "--partitions", "--broker", "--tls-cert", "--tls-password", "--mqtt-tls-port", "--rate", "--checkpoint-ms"];
+        ["--registry", "--db", "--mqtt-port", "--http-port", "--partitions", "--broker", "--tls-cert", "--tls-password", "--mqtt-tls-port", "--rate", "--checkpoint-ms",
+            "--notifications"];
 
     private static int ServeCommand(Options options, TextWriter stdout)
     {
@@ -148,6 +166,11 @@ public static class CommandLine
         {
             var (host, port) = HostPort(broker);
             pipeline.ExternalBroker = new Mqtt.BrokerBridgeOptions { Host = host, Port = port };
+        }
+
+        if (options.Text("--notifications", null) is { } notifications)
+        {
+            pipeline.Notifications = Webhooks.NotificationSettings.Load(notifications);
         }
 
         if (pipeline.Broker.TlsCertificatePath is { } cert && !File.Exists(cert))
@@ -205,6 +228,60 @@ public static class CommandLine
         }
 
         return Ok;
+    }
+
+    private static int Keys(ReadOnlySpan<string> args, TextWriter stdout)
+    {
+        var verb = args.Length == 0 ? "" : args[0];
+        var options = verb switch
+        {
+            "issue" => Options.Parse(args[1..], ["--db", "--role", "--scope", "--name"]),
+            "revoke" => Options.Parse(args[1..], ["--db", "--key-id"]),
+            "list" => Options.Parse(args[1..], ["--db"]),
+            _ => throw new UsageException("keys needs 'issue', 'revoke' or 'list'"),
+        };
+        return RunKeysAsync(verb, options, stdout).GetAwaiter().GetResult();
+    }
+
+    private static async Task<int> RunKeysAsync(string verb, Options options, TextWriter stdout)
+    {
+        var (role, scope, name) = verb == "issue" ? KeyToIssue(options) : default;
+        await using var store = await Sqlite.SqliteStore.OpenAsync(new Sqlite.SqliteStoreOptions { Path = options.Require("--db") }).ConfigureAwait(false);
+        if (verb == "issue")
+        {
+            var (key, secret) = await Api.Access.ApiKeys.IssueAsync(store, role, scope, name, TimeProvider.System, CancellationToken.None).ConfigureAwait(false);
+            stdout.WriteLine($"{key.KeyId} {secret}");
+            return Ok;
+        }
+
+        if (verb == "revoke")
+        {
+            var keyId = options.Require("--key-id");
+            var revoked = await store.RevokeApiKeyAsync(keyId, DateTimeOffset.UtcNow, CancellationToken.None).ConfigureAwait(false);
+            stdout.WriteLine(revoked ? $"{keyId}: revoked" : $"{keyId}: no live key of that id");
+            return revoked ? Ok : Failed;
+        }
+
+        foreach (var k in await store.ListApiKeysAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            var state = k.RevokedAt is { } at ? $"revoked {Contract.EventTime.Format(at)}" : "live";
+            stdout.WriteLine($"{k.KeyId}  {Api.Access.RoleNames.Of(k.Role),-16} {k.Scope ?? "-",-14} {state,-32} {k.Name}");
+        }
+
+        return Ok;
+    }
+
+    private static (Api.Access.Role Role, string? Scope, string Name) KeyToIssue(Options options)
+    {
+        var roleName = options.Require("--role");
+        if (!Api.Access.RoleNames.TryParse(roleName, out var role))
+        {
+            throw new UsageException("--role must be property-manager, duty-officer or admin");
+        }
+
+        var scope = options.Text("--scope", null);
+        var name = options.Text("--name", null) ?? $"{roleName} {scope}".Trim();
+        return Api.Access.ApiKeys.Validate(role, scope, name) is { } problem ? throw new UsageException(problem) : (role, scope, name);
     }
 
     /// <summary>Reports on the caller's thread, in order (Progress&lt;T&gt; would post to the thread pool).</summary>

@@ -1,5 +1,7 @@
 using System.IO.Compression;
 using System.Reflection;
+using SmartPower.Api.Access;
+using SmartPower.Escalation;
 using SmartPower.Registry;
 
 namespace SmartPower.Host;
@@ -7,12 +9,21 @@ namespace SmartPower.Host;
 /// <summary>
 /// <c>serve --demo</c>: the local pipeline with the Wutong Apartments sample compound (29 devices) and an in-process
 /// fleet playing its recorded evening (samples/wutong-evening: 6 hours, every incident type) at 120 times real time,
-/// so each alert is printed as it opens and clears within about three minutes. It starts from a fresh demo database
-/// every time.
+/// so each alert is printed as it opens and clears within about three minutes. Unless webhooks are configured, its
+/// notifications go to a receiver of its own that checks their signatures and prints them. It starts from a fresh demo
+/// database every time.
 /// </summary>
 internal static class Demo
 {
     public const double Speed = 120;
+
+    /// <summary>Escalation's limits in the demo run at the evening's speed: 15 minutes of the evening pass in 7.5 s.</summary>
+    private static readonly EscalationOptions Escalation = new()
+    {
+        AcknowledgeWithin = EscalationOptions.Default.AcknowledgeWithin / Speed,
+        ReAlarmCriticalAfter = EscalationOptions.Default.ReAlarmCriticalAfter / Speed,
+        ReAlarmWarningAfter = EscalationOptions.Default.ReAlarmWarningAfter / Speed,
+    };
 
     public static async Task<int> RunAsync(LocalPipelineOptions options, int httpPort, TextWriter stdout)
     {
@@ -31,7 +42,38 @@ internal static class Demo
         }
 
         stdout.WriteLine($"demo: {registry.DeviceCount} devices of Wutong Apartments, a recorded evening played at {Speed:0}x; fresh store {options.DatabasePath}");
-        return await Serve.RunAsync(registry, options, httpPort, stdout, (pipeline, stop) => PlayAsync(pipeline, options, stdout, stop)).ConfigureAwait(false);
+        await using var receiver = DemoReceiver.Start(stdout);
+        if (options.Notifications.Webhooks.Count == 0)
+        {
+            // Nobody configured webhooks (--notifications): every notification goes to the demo's own receiver.
+            options.Notifications = options.Notifications with { Webhooks = receiver.Endpoints, Escalation = Escalation };
+            options.EscalationCheck = TimeSpan.FromSeconds(1);
+            stdout.WriteLine($"demo: webhooks go to {receiver.Url} (signed with {receiver.Secret}); escalation runs at the evening's "
+                + $"speed too: a warning not acknowledged within {EscalationPolicy.Describe(Escalation.AcknowledgeWithin)} (15 min of the evening) is escalated");
+        }
+
+        return await Serve.RunAsync(registry, options, httpPort, stdout, async (pipeline, stop) =>
+        {
+            await PrintKeysAsync(pipeline, httpPort, stdout, stop).ConfigureAwait(false);
+            await PlayAsync(pipeline, options, stdout, stop).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+    }
+
+    /// <summary>Issues one API key per role for the demo compound and prints them, with the console's address.</summary>
+    private static async Task PrintKeysAsync(LocalPipeline pipeline, int httpPort, TextWriter stdout, CancellationToken stop)
+    {
+        var site = pipeline.Registry.Sites.First();
+        stdout.WriteLine("demo API keys, one per role (send one in the X-Api-Key header):");
+        string? console = null;
+        foreach (var (role, scope) in new[] { (Role.Admin, null), (Role.PropertyManager, site.ManagerId), (Role.DutyOfficer, site.FireStation) })
+        {
+            var (_, secret) = await ApiKeys.IssueAsync(pipeline.Store, role, scope, $"demo {RoleNames.Of(role)}", TimeProvider.System, stop).ConfigureAwait(false);
+            stdout.WriteLine($"  {RoleNames.Of(role),-16} {scope,-14} {secret}");
+            console = role == Role.DutyOfficer ? secret : console;
+        }
+
+        stdout.WriteLine($"  e.g. curl -H 'X-Api-Key: <key>' http://localhost:{httpPort}/api/v1/sites/{site.SiteId}/status");
+        stdout.WriteLine($"duty-officer console: http://localhost:{httpPort}/console#key={console}");
     }
 
     private static async Task PlayAsync(LocalPipeline pipeline, LocalPipelineOptions options, TextWriter stdout, CancellationToken stop)

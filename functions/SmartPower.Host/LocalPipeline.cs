@@ -6,6 +6,7 @@ using SmartPower.Mqtt;
 using SmartPower.Pipeline;
 using SmartPower.Registry;
 using SmartPower.Sqlite;
+using SmartPower.Webhooks;
 
 namespace SmartPower.Host;
 
@@ -30,11 +31,18 @@ public sealed class LocalPipelineOptions
 
     /// <summary>Whether the log flushes to disk before acknowledging (see <see cref="FileTelemetryLogOptions.FlushToDisk"/>).</summary>
     public bool FlushToDisk { get; set; } = true;
+
+    /// <summary>Webhooks, their retry schedule and escalation's limits (<c>--notifications FILE</c>); by default no webhooks.</summary>
+    public NotificationSettings Notifications { get; set; } = NotificationSettings.Default;
+
+    /// <summary>How often escalation looks for alerts past their limits.</summary>
+    public TimeSpan EscalationCheck { get; set; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>
 /// The whole pipeline in one process: a broker (embedded, or a bridge from an external one) feeding the ingress, the
-/// file log partitioned by device, one consumer per partition running the detection engine, and the SQLite store.
+/// file log partitioned by device, one consumer per partition running the detection engine, the SQLite store, and the
+/// notification side (outbox dispatcher and escalation timer).
 /// Composition only: every piece is an adapter or the core. Stopping drains the log and checkpoints, so nothing a
 /// device was told is stored is lost.
 /// </summary>
@@ -49,12 +57,13 @@ public sealed class LocalPipeline : IAsyncDisposable
     private IReadOnlyDictionary<string, long> _openAlerts = new Dictionary<string, long>();
     private bool _stopped;
 
-    private LocalPipeline(DeviceRegistry registry, SqliteStore store, PipelineMetrics metrics, Ingress ingress)
+    private LocalPipeline(DeviceRegistry registry, SqliteStore store, PipelineMetrics metrics, Ingress ingress, NotificationService notifications)
     {
         Registry = registry;
         Store = store;
         Metrics = metrics;
         Ingress = ingress;
+        Notifications = notifications;
         _meter = new Meter(PipelineMetrics.MeterName);
         _meter.CreateObservableGauge("smartpower.partition.lag", ObserveLag, "By", "Bytes of the log a partition's consumer has still to process");
         _meter.CreateObservableGauge("smartpower.alerts.open", ObserveOpen, "{alert}", "Alerts open, by severity");
@@ -67,6 +76,8 @@ public sealed class LocalPipeline : IAsyncDisposable
     public PipelineMetrics Metrics { get; }
 
     public Ingress Ingress { get; }
+
+    public NotificationService Notifications { get; }
 
     public IReadOnlyList<PartitionConsumer> Consumers { get; private set; } = [];
 
@@ -86,7 +97,8 @@ public sealed class LocalPipeline : IAsyncDisposable
         });
         var metrics = new PipelineMetrics();
         var ingress = new Ingress(registry, log, options.Ingress, loggers.CreateLogger("SmartPower.Ingress"));
-        var pipeline = new LocalPipeline(registry, store, metrics, ingress) { _log = log };
+        var notifications = new NotificationService(store, registry, options.Notifications, loggers.CreateLogger("SmartPower.Notifications"));
+        var pipeline = new LocalPipeline(registry, store, metrics, ingress, notifications) { _log = log };
         try
         {
             await pipeline.RunAsync(options, loggers, cancellationToken).ConfigureAwait(false);
@@ -128,6 +140,7 @@ public sealed class LocalPipeline : IAsyncDisposable
         }
 
         await Task.WhenAll(_running).WaitAsync(TimeSpan.FromMinutes(2)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await Notifications.StopAsync().ConfigureAwait(false);
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_log is not null)
         {
@@ -146,6 +159,7 @@ public sealed class LocalPipeline : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopAsync().ConfigureAwait(false);
+        await Notifications.DisposeAsync().ConfigureAwait(false);
         await Store.DisposeAsync().ConfigureAwait(false);
         Ingress.Dispose();
         Metrics.Dispose();
@@ -171,7 +185,7 @@ public sealed class LocalPipeline : IAsyncDisposable
         var consumers = new List<PartitionConsumer>();
         for (var p = 0; p < _log!.PartitionCount; p++)
         {
-            var consumer = new PartitionConsumer(Registry, _log.Partition(p), Store, commands, Metrics, options.Consumer, onStored: t => AlertStored?.Invoke(t));
+            var consumer = new PartitionConsumer(Registry, _log.Partition(p), Store, commands, Metrics, options.Consumer, onStored: OnStored);
             await consumer.StartAsync(cancellationToken).ConfigureAwait(false);
             if (consumer.DiscardedState is { } why)
             {
@@ -184,6 +198,7 @@ public sealed class LocalPipeline : IAsyncDisposable
 
         Consumers = consumers;
         _running.Add(Task.Run(RefreshOpenAlertsAsync));
+        Notifications.Start(options.EscalationCheck);
         if (_broker is not null)
         {
             await _broker.StartAsync().ConfigureAwait(false);
@@ -192,6 +207,12 @@ public sealed class LocalPipeline : IAsyncDisposable
         {
             await _bridge!.StartAsync(cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    private void OnStored(AlertTransition transition)
+    {
+        Notifications.Wake(); // its notifications were written with it
+        AlertStored?.Invoke(transition);
     }
 
     private async Task RunConsumerAsync(PartitionConsumer consumer, ILogger logger)

@@ -13,8 +13,8 @@ using SmartPower.Registry;
 namespace SmartPower.Host;
 
 /// <summary>
-/// <c>serve</c>: the local pipeline with its HTTP side (<c>/health</c>, <c>/metrics</c>) until Ctrl+C or SIGTERM, then a
-/// graceful stop that drains the log and checkpoints.
+/// <c>serve</c>: the local pipeline with its HTTP side (<c>/health</c>, <c>/metrics</c>, the status API and the console)
+/// until Ctrl+C or SIGTERM, then a graceful stop that drains the log and checkpoints.
 /// </summary>
 internal static class Serve
 {
@@ -41,7 +41,10 @@ internal static class Serve
         stdout.WriteLine(options.ExternalBroker is { } ext
             ? $"MQTT: bridging from {ext.Host}:{ext.Port} (shared subscription group '{ext.ShareGroup}')"
             : $"MQTT broker listening on {options.Broker.BindAddress}:{options.Broker.Port}" + (options.Broker.TlsCertificatePath is null ? "" : $", TLS on {options.Broker.TlsPort}"));
-        stdout.WriteLine($"HTTP listening on http://localhost:{httpPort}  (/health, /metrics)");
+        var notify = options.Notifications;
+        stdout.WriteLine($"notifications: {notify.Webhooks.Count} webhook(s); a warning not acknowledged within "
+            + $"{Escalation.EscalationPolicy.Describe(notify.Escalation.AcknowledgeWithin)} is escalated");
+        stdout.WriteLine($"HTTP listening on http://localhost:{httpPort}  (/health, /metrics, /api/v1, /openapi/v1.json, /console)");
         stdout.WriteLine($"store: {Path.GetFullPath(options.DatabasePath)}; {registry.DeviceCount:N0} devices in the registry. Ctrl+C stops (draining the log first).");
 
         var side = alongside is null ? Task.CompletedTask : alongside(pipeline, stop.Token);
@@ -74,13 +77,15 @@ internal static class Serve
             + $"{AlertNames.Of(alert.Type),-16} {alert.DeviceId}{port}  {site} {where}  [{alert.AlertId}]";
     }
 
-    private static WebApplication BuildWeb(LocalPipeline pipeline, int httpPort)
+    internal static WebApplication BuildWeb(LocalPipeline pipeline, int httpPort)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Any, httpPort));
         builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(PipelineMetrics.MeterName).AddPrometheusExporter());
+        builder.AddStatusApi();
         var app = builder.Build();
+        app.MapStatusApi(pipeline);
         app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapGet("/health", (HttpContext context) => Results.Text(HealthJson(pipeline), "application/json"));
         return app;

@@ -103,6 +103,12 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
             return;
         }
 
+        if (_ingress.IsLoginThrottled(deviceId))
+        {
+            e.ReasonCode = MqttConnectReasonCode.ConnectionRateExceeded;
+            return;
+        }
+
         if (string.IsNullOrEmpty(e.Password) || !await _credentials.VerifyAsync(deviceId, e.Password, e.CancellationToken).ConfigureAwait(false))
         {
             _ingress.RefuseConnection(IngressRefusal.BadCredentials, deviceId);

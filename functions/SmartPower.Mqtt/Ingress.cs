@@ -18,6 +18,7 @@ public enum IngressRefusal
     SubscriptionNotAllowed,
     Oversize,
     RateLimited,
+    AuthThrottled,
 }
 
 /// <summary>Limits the ingress enforces on every device.</summary>
@@ -31,6 +32,17 @@ public sealed class IngressOptions
 
     /// <summary>Messages a device may publish at once before the rate applies (a reconnect flushes a backlog).</summary>
     public double RateBurst { get; set; } = 60;
+
+    /// <summary>Failed logins of one device id in <see cref="AuthWindow"/> after which its logins are refused for <see cref="AuthLockout"/>.</summary>
+    public int AuthFailuresAllowed { get; set; } = 5;
+
+    public TimeSpan AuthWindow { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// How long a device id that failed too often is refused, right password or not. Keyed by device id, not by
+    /// address: a compound's devices often share one NAT address, and one misconfigured meter must not lock out the rest.
+    /// </summary>
+    public TimeSpan AuthLockout { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>At most one log line per refusal reason in this interval; the rest are counted and summarised.</summary>
     public TimeSpan LogInterval { get; set; } = TimeSpan.FromSeconds(10);
@@ -54,6 +66,7 @@ public sealed class Ingress : IDisposable
     private readonly long[] _lastLogged = new long[Refusals.Length];
     private readonly long[] _loggedCount = new long[Refusals.Length];
     private readonly ConcurrentDictionary<string, TokenBucket> _buckets = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, LoginFailures> _logins = new(StringComparer.Ordinal);
     private readonly Meter _meter;
     private long _appended;
 
@@ -100,7 +113,30 @@ public sealed class Ingress : IDisposable
     }
 
     /// <summary>Counts a refused connection (wrong password, unknown device).</summary>
-    public void RefuseConnection(IngressRefusal refusal, string? deviceId) => Count(refusal, deviceId ?? "(none)", "connect");
+    public void RefuseConnection(IngressRefusal refusal, string? deviceId)
+    {
+        if (refusal == IngressRefusal.BadCredentials && deviceId is not null)
+        {
+            _logins.GetOrAdd(deviceId, static _ => new LoginFailures()).Fail(_time.GetTimestamp(), _time, _options);
+        }
+
+        Count(refusal, deviceId ?? "(none)", "connect");
+    }
+
+    /// <summary>
+    /// Whether logins of <paramref name="deviceId"/> are refused for now, after too many wrong passwords (password
+    /// guessing is slowed to a handful of tries a minute and counted as <c>auth-throttled</c>).
+    /// </summary>
+    public bool IsLoginThrottled(string deviceId)
+    {
+        if (_logins.TryGetValue(deviceId, out var failures) && failures.LockedOut(_time.GetTimestamp()))
+        {
+            Count(IngressRefusal.AuthThrottled, deviceId, "connect");
+            return true;
+        }
+
+        return false;
+    }
 
     /// <summary>
     /// Checks a message and, if allowed, appends it to the log; completes when it is durable, so the caller may then
@@ -130,6 +166,7 @@ public sealed class Ingress : IDisposable
         IngressRefusal.SubscriptionNotAllowed => "subscription-not-allowed",
         IngressRefusal.Oversize => "oversize",
         IngressRefusal.RateLimited => "rate-limited",
+        IngressRefusal.AuthThrottled => "auth-throttled",
         _ => "none",
     };
 
@@ -192,6 +229,40 @@ public sealed class Ingress : IDisposable
             if (refusal != IngressRefusal.None)
             {
                 yield return new Measurement<long>(RefusedFor(refusal), new KeyValuePair<string, object?>("reason", NameOf(refusal)));
+            }
+        }
+    }
+
+    /// <summary>A device id's recent failed logins, and until when it is locked out.</summary>
+    private sealed class LoginFailures
+    {
+        private long _windowStart;
+        private int _count;
+        private long _lockedUntil;
+
+        public void Fail(long now, TimeProvider time, IngressOptions options)
+        {
+            lock (this)
+            {
+                if (_count == 0 || time.GetElapsedTime(_windowStart, now) > options.AuthWindow)
+                {
+                    _windowStart = now;
+                    _count = 0;
+                }
+
+                if (++_count >= options.AuthFailuresAllowed)
+                {
+                    _lockedUntil = now + (long)(options.AuthLockout.TotalSeconds * time.TimestampFrequency);
+                    _count = 0;
+                }
+            }
+        }
+
+        public bool LockedOut(long now)
+        {
+            lock (this)
+            {
+                return _lockedUntil != 0 && now < _lockedUntil;
             }
         }
     }

@@ -70,5 +70,54 @@ internal static class Migrations
         ALTER TABLE alert_transitions ADD COLUMN actor TEXT;
         ALTER TABLE alert_transitions ADD COLUMN note TEXT;
         """,
+
+        // 4: API keys (status API), kept only as SHA-256 hashes and found by them; a site's devices for its status.
+        """
+        CREATE TABLE api_keys (
+            key_id      TEXT PRIMARY KEY,
+            key_hash    BLOB NOT NULL UNIQUE,
+            role        TEXT NOT NULL,
+            scope       TEXT,
+            name        TEXT NOT NULL,
+            created_at  INTEGER NOT NULL,
+            revoked_at  INTEGER
+        );
+        CREATE INDEX devices_by_site ON devices (site_id);
+        """,
+
+        // 5: the notification outbox, one row per history step and recipient (keyed by the idempotency key), written
+        //    with the step itself; and every delivery attempt.
+        """
+        CREATE TABLE outbox (
+            notification_id  TEXT PRIMARY KEY,
+            alert_id         TEXT NOT NULL,
+            kind             TEXT NOT NULL,
+            at               INTEGER NOT NULL,
+            recipient_kind   TEXT NOT NULL,
+            recipient_id     TEXT NOT NULL,
+            body             TEXT NOT NULL,
+            created_at       INTEGER NOT NULL,
+            state            TEXT NOT NULL,
+            attempts         INTEGER NOT NULL,
+            next_attempt_at  INTEGER
+        );
+        CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';
+        CREATE INDEX outbox_by_alert ON outbox (alert_id, at);
+        CREATE TABLE delivery_attempts (
+            notification_id  TEXT NOT NULL,
+            attempt          INTEGER NOT NULL,
+            at               INTEGER NOT NULL,
+            status_code      INTEGER,
+            error            TEXT,
+            duration_ms      INTEGER NOT NULL,
+            next_attempt_at  INTEGER,
+            PRIMARY KEY (notification_id, attempt)
+        ) WITHOUT ROWID;
+        """,
+
+        // 6: a warning escalated to the fire station joins the station's list of alerts (and its duty console).
+        """
+        ALTER TABLE alerts ADD COLUMN raised_to_station_at INTEGER;
+        """,
     ];
 }

@@ -86,6 +86,11 @@ public sealed partial class SqliteStore : IPipelineStore, IDeviceCredentials, IA
                 await WriteTransitionsAsync(tx, batch.Transitions, now, cancellationToken).ConfigureAwait(false);
             }
 
+            if (batch.Notifications.Count > 0)
+            {
+                await WriteOutboxAsync(tx, batch.Notifications, now, cancellationToken).ConfigureAwait(false);
+            }
+
             if (batch.Devices.Count > 0)
             {
                 await WriteDevicesAsync(tx, batch.Devices, cancellationToken).ConfigureAwait(false);
@@ -115,7 +120,7 @@ public sealed partial class SqliteStore : IPipelineStore, IDeviceCredentials, IA
     {
         await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT alert_json, stored_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by FROM alerts" + (siteId is null ? "" : " WHERE site_id = $site")
+        command.CommandText = "SELECT alert_json, stored_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, raised_to_station_at FROM alerts" + (siteId is null ? "" : " WHERE site_id = $site")
             + " ORDER BY opened_at DESC, alert_id";
         if (siteId is not null)
         {
@@ -178,17 +183,10 @@ public sealed partial class SqliteStore : IPipelineStore, IDeviceCredentials, IA
     {
         await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT site_id, reading, heard_at, online FROM devices WHERE device_id = $id";
+        command.CommandText = "SELECT device_id, site_id, reading, heard_at, online FROM devices WHERE device_id = $id";
         command.Parameters.AddWithValue("$id", deviceId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
-            ? new StoredDevice(
-                deviceId,
-                reader.GetString(0),
-                reader.IsDBNull(1) ? null : reader.GetString(1),
-                DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)),
-                reader.IsDBNull(3) ? null : reader.GetInt64(3) != 0)
-            : null;
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadDevice(reader) : null;
     }
 
     /// <summary>One alert as stored, or null.</summary>
@@ -196,7 +194,7 @@ public sealed partial class SqliteStore : IPipelineStore, IDeviceCredentials, IA
     {
         await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT alert_json, stored_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by FROM alerts WHERE alert_id = $id";
+        command.CommandText = "SELECT alert_json, stored_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, raised_to_station_at FROM alerts WHERE alert_id = $id";
         command.Parameters.AddWithValue("$id", alertId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadAlert(reader) : null;
@@ -341,6 +339,7 @@ public sealed partial class SqliteStore : IPipelineStore, IDeviceCredentials, IA
             AcknowledgedBy = reader.IsDBNull(3) ? null : reader.GetString(3),
             ResolvedAt = Time(reader, 4),
             ResolvedBy = reader.IsDBNull(5) ? null : reader.GetString(5),
+            RaisedToStationAt = Time(reader, 6),
         };
     }
 

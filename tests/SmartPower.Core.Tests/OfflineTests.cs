@@ -1,4 +1,5 @@
 using SmartPower.Alerts;
+using SmartPower.Detection;
 
 namespace SmartPower.Tests;
 
@@ -45,6 +46,42 @@ public sealed class OfflineTests
         Assert.Equal("m-0001", opened.DeviceId);
         Assert.InRange(opened.OpenedAt, Feed.T0.AddSeconds(890 + 60), Feed.T0.AddSeconds(900 + 60));
         Assert.DoesNotContain(feed.Sink.Transitions, t => t.Kind == TransitionKind.Cleared);
+    }
+
+    [Fact]
+    public void When_most_devices_fall_silent_at_once_the_one_still_reporting_is_accepted_and_the_others_go_offline()
+    {
+        // A power cut: three of four devices stop at 300 s; the pile (on its own supply) goes on for 30 minutes.
+        var feed = new Feed();
+        var refused = 0;
+        for (var s = 0; s < 2100; s += 10)
+        {
+            if (s < 300)
+            {
+                feed.Meter("m-0001", s, 5);
+                feed.Meter("m-0002", s + 2, 5);
+                feed.Meter("m-0100", s + 4, 1);
+            }
+
+            refused += feed.Pile("p-0001", s + 6, 100, 0, 0, 0).Outcome == MessageOutcome.Rejected ? 1 : 0;
+        }
+
+        Assert.Equal(0, refused);
+        Assert.Equal(["m-0001", "m-0002", "m-0100"], feed.Opened.Where(a => a.Type == AlertType.Offline).Select(a => a.DeviceId).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void A_device_whose_clock_jumps_far_ahead_is_still_refused()
+    {
+        var feed = new Feed();
+        for (var s = 0; s < 300; s += 10)
+        {
+            feed.Meter("m-0001", s, 5);
+            feed.Meter("m-0002", s + 3, 5);
+        }
+
+        Assert.Equal(MessageOutcome.Rejected, feed.Meter("m-0002", 303 + 3600, 5).Outcome);
+        Assert.Equal(MessageOutcome.Rejected, feed.Meter("m-0100", 3600, 1).Outcome); // first heard an hour ahead
     }
 
     [Fact]

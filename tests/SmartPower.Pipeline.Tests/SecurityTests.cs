@@ -13,7 +13,11 @@ public sealed class SecurityTests : IAsyncLifetime
 {
     private PipelineHarness _harness = null!;
 
-    public async Task InitializeAsync() => _harness = await PipelineHarness.StartAsync(configure: o => o.Ingress.RateBurst = 20);
+    public async Task InitializeAsync() => _harness = await PipelineHarness.StartAsync(configure: o =>
+    {
+        o.Ingress.RateBurst = 20;
+        o.Ingress.AuthLockout = TimeSpan.FromSeconds(1);
+    });
 
     public async Task DisposeAsync() => await _harness.DisposeAsync();
 
@@ -23,6 +27,33 @@ public sealed class SecurityTests : IAsyncLifetime
         await using var device = new TestDevice("m-0001", "not-the-token", _harness.MqttPort);
         Assert.Equal(MqttClientConnectResultCode.BadUserNameOrPassword, await RefusedConnectAsync(device));
         Assert.Equal(1, _harness.Pipeline.Ingress.RefusedFor(IngressRefusal.BadCredentials));
+    }
+
+    [Fact]
+    public async Task Password_guessing_locks_the_device_id_out_for_a_while_and_is_counted()
+    {
+        for (var i = 0; i < 5; i++)
+        {
+            await using var guess = new TestDevice("m-0001", $"guess-{i}", _harness.MqttPort);
+            Assert.Equal(MqttClientConnectResultCode.BadUserNameOrPassword, await RefusedConnectAsync(guess));
+        }
+
+        // Locked out: even the right token is refused until the lockout ends (1 s here, a minute by default).
+        await using (var right = new TestDevice("m-0001", _harness.Tokens["m-0001"], _harness.MqttPort))
+        {
+            Assert.Equal(MqttClientConnectResultCode.ConnectionRateExceeded, await RefusedConnectAsync(right));
+        }
+
+        Assert.Equal(5, _harness.Pipeline.Ingress.RefusedFor(IngressRefusal.BadCredentials));
+        Assert.Equal(1, _harness.Pipeline.Ingress.RefusedFor(IngressRefusal.AuthThrottled));
+
+        // Other devices are not affected, and after the lockout the device connects again.
+        await using var other = new TestDevice("m-0002", _harness.Tokens["m-0002"], _harness.MqttPort);
+        Assert.Equal(MqttClientConnectResultCode.Success, (await other.ConnectAsync()).ResultCode);
+
+        await Task.Delay(1200);
+        await using var again = new TestDevice("m-0001", _harness.Tokens["m-0001"], _harness.MqttPort);
+        Assert.Equal(MqttClientConnectResultCode.Success, (await again.ConnectAsync()).ResultCode);
     }
 
     [Fact]

@@ -63,9 +63,9 @@ internal sealed class TestDevice(string deviceId, string token, int port, string
                     return;
                 }
 
-                throw new InvalidOperationException($"{deviceId}: publish refused with {result.ReasonCode}");
+                throw new PublishRefusedException($"{deviceId}: publish refused with {result.ReasonCode}");
             }
-            catch (Exception ex) when (ex is not InvalidOperationException && !cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (ex is not PublishRefusedException && !cancellationToken.IsCancellationRequested)
             {
                 await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
                 delay = Math.Min(delay * 2, 1000);
@@ -90,3 +90,7 @@ internal sealed class TestDevice(string deviceId, string token, int port, string
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
+
+/// <summary>The broker answered a publish with a refusal: sending again would not help. (MQTTnet's own InvalidOperationException,
+/// such as a reconnect while the last disconnect is still pending, is a lost connection and is retried.)</summary>
+internal sealed class PublishRefusedException(string message) : Exception(message);

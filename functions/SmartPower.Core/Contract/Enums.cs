@@ -36,6 +36,14 @@ public static class ContractNames
         _ => "pile",
     };
 
+    public static string Of(PortState state) => state switch
+    {
+        PortState.Idle => "idle",
+        PortState.Charging => "charging",
+        PortState.Full => "full",
+        _ => "fault",
+    };
+
     public static bool TryParseKind(ReadOnlySpan<byte> utf8, out DeviceKind kind)
     {
         if (utf8.SequenceEqual("meter"u8))

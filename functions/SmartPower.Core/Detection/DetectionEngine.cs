@@ -105,7 +105,8 @@ public sealed partial class DetectionEngine
         var state = _states[device.Index] ??= DeviceState.For(device);
         var ts = reading.TimestampMs;
         if (_clock.Now != long.MinValue
-            && (ts > _clock.Now + (long)(_limits.MaxFutureSkewS * 1000) || ts < _clock.Now - (long)(_limits.MaxPastLagS * 1000)))
+            && ((ts > _clock.Now + (long)(_limits.MaxFutureSkewS * 1000) && !Continues(state, ts))
+                || ts < _clock.Now - (long)(_limits.MaxPastLagS * 1000)))
         {
             return ProcessResult.Reject(RejectReason.TimestampOutOfRange, "ts");
         }
@@ -156,6 +157,14 @@ public sealed partial class DetectionEngine
 
         return new(MessageOutcome.Accepted, default);
     }
+
+    /// <summary>
+    /// Whether a reading far ahead of the stream's time simply continues its device's own steady reporting. When most
+    /// devices of a stream fall silent at once (a building's power cut), the stream's time stays with them until the few
+    /// still reporting fill the clock's window; their readings are not a clock jumping ahead and must not be refused
+    /// meanwhile. A device whose clock jumps (or one first heard far ahead) is still refused.
+    /// </summary>
+    private static bool Continues(DeviceState state, long ts) => state.Seen && ts - state.LastTs <= 2 * state.OfflineAfterMs;
 
     private static void InterruptHolds(DeviceState state)
     {

@@ -2,6 +2,7 @@ using System.Buffers;
 using SmartPower.Alerts;
 using SmartPower.Contract;
 using SmartPower.Detection;
+using SmartPower.Notifications;
 using SmartPower.Registry;
 
 namespace SmartPower.Pipeline;
@@ -174,7 +175,8 @@ public sealed class PartitionConsumer(
 
         if (transitions.Count > 0 || devices.Count > 0 || saved is not null)
         {
-            await store.CommitAsync(new BatchCommit(Partition, transitions, devices, saved), cancellationToken).ConfigureAwait(false);
+            var commit = new BatchCommit(Partition, transitions, devices, saved) { Notifications = Notification.ForTransitions(transitions, registry) };
+            await store.CommitAsync(commit, cancellationToken).ConfigureAwait(false);
         }
 
         Volatile.Write(ref _position, next);

@@ -1,4 +1,5 @@
 using SmartPower.Alerts;
+using SmartPower.Notifications;
 
 namespace SmartPower.Pipeline;
 
@@ -20,7 +21,11 @@ public sealed record BatchCommit(
     int Partition,
     IReadOnlyList<AlertTransition> Transitions,
     IReadOnlyList<DeviceLatest> Devices,
-    PartitionCheckpoint? Checkpoint);
+    PartitionCheckpoint? Checkpoint)
+{
+    /// <summary>The transitions' notifications, for the outbox: stored with the transitions, in the same transaction.</summary>
+    public IReadOnlyList<Notification> Notifications { get; init; } = [];
+}
 
 /// <summary>
 /// Where a partition consumer keeps its results: alerts with their transitions, devices' latest status, and
@@ -31,7 +36,10 @@ public interface IPipelineStore
 {
     Task<PartitionCheckpoint?> LoadCheckpointAsync(int partition, CancellationToken cancellationToken);
 
-    /// <summary>Stores the batch's transitions and device status, then (if given) the checkpoint, in that order.</summary>
+    /// <summary>
+    /// Stores the batch's transitions with their notifications (outbox), device status, then (if given) the checkpoint,
+    /// in that order and all or nothing; a notification already in the outbox is not written again.
+    /// </summary>
     Task CommitAsync(BatchCommit batch, CancellationToken cancellationToken);
 }
 

@@ -12,6 +12,9 @@ public sealed record StoredAlert(Alert Alert, DateTimeOffset StoredAt)
     public DateTimeOffset? ResolvedAt { get; init; }
 
     public string? ResolvedBy { get; init; }
+
+    /// <summary>When escalation raised this (warning) alert to the duty officers of its site's fire station, if it did.</summary>
+    public DateTimeOffset? RaisedToStationAt { get; init; }
 }
 
 /// <summary>

@@ -1,0 +1,51 @@
+using SmartPower.Notifications;
+using SmartPower.Registry;
+
+namespace SmartPower.Escalation;
+
+/// <summary>Where escalation reads open alerts and records its steps. SQLite locally, Cosmos DB on Azure.</summary>
+public interface IEscalationStore
+{
+    /// <summary>The open alerts that may still have an escalation step to take.</summary>
+    Task<IReadOnlyList<AlertWatch>> GetWatchesAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Records <paramref name="step"/> in its alert's history (kind, time, reason) and its notifications in the
+    /// outbox, in one transaction. Returns false, writing nothing, when the history already holds the step.
+    /// </summary>
+    Task<bool> RecordAsync(EscalationStep step, IReadOnlyList<Notification> notifications, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// One escalation pass: the policy applied to every open alert at the current time, each due step recorded with its
+/// notifications. Host-agnostic; the local host calls <see cref="RunOnceAsync"/> on a timer, an Azure host would from
+/// a timer trigger. Idempotent: a step is keyed by its alert, kind and due time, so passes that overlap, repeat, or
+/// come after a restart record it once.
+/// </summary>
+public sealed class Escalator(IEscalationStore store, DeviceRegistry registry, EscalationPolicy? policy = null, TimeProvider? time = null)
+{
+    private readonly EscalationPolicy _policy = policy ?? new EscalationPolicy();
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    public EscalationPolicy Policy => _policy;
+
+    /// <summary>Takes every step due now; returns the steps this pass recorded (not those already in the history).</summary>
+    public async Task<IReadOnlyList<EscalationStep>> RunOnceAsync(CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        var recorded = new List<EscalationStep>();
+        foreach (var watch in await store.GetWatchesAsync(cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var step in _policy.Due(watch, now))
+            {
+                var notifications = Notification.For(step.Alert, step.Kind, step.At, step.Reason, step.RaisedToFireStation, registry);
+                if (await store.RecordAsync(step, notifications, cancellationToken).ConfigureAwait(false))
+                {
+                    recorded.Add(step);
+                }
+            }
+        }
+
+        return recorded;
+    }
+}

@@ -1,0 +1,52 @@
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text;
+using SmartPower.Notifications;
+
+namespace SmartPower.Webhooks;
+
+/// <summary>
+/// Posts a notification's JSON body to its recipient's webhook, signed (<see cref="WebhookSignature"/>) and carrying
+/// its idempotency key. A 2xx answer is a delivery; any other answer, a refused connection or a timeout is a failure
+/// that the dispatcher retries; a recipient with no webhook configured is undeliverable (trying again cannot help).
+/// The <see cref="HttpClient"/> belongs to the caller, which sets its timeout.
+/// </summary>
+public sealed class WebhookNotifier(HttpClient http, WebhookEndpoints endpoints, TimeProvider? time = null) : INotifier
+{
+    private static readonly MediaTypeHeaderValue Json = new("application/json") { CharSet = "utf-8" };
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    public async Task<DeliveryResult> SendAsync(PendingNotification notification, int attempt, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(notification);
+        if (!endpoints.TryFind(notification.Recipient, out var endpoint))
+        {
+            return DeliveryResult.Undeliverable($"no webhook is configured for {notification.Recipient}");
+        }
+
+        var body = Encoding.UTF8.GetBytes(notification.Body);
+        var timestamp = _time.GetUtcNow().ToUnixTimeSeconds();
+        using var request = new HttpRequestMessage(HttpMethod.Post, endpoint.Url) { Content = new ByteArrayContent(body) };
+        request.Content.Headers.ContentType = Json;
+        request.Headers.Add(WebhookHeaders.Timestamp, timestamp.ToString(CultureInfo.InvariantCulture));
+        request.Headers.Add(WebhookHeaders.Signature, WebhookSignature.Sign(endpoint.Secret, timestamp, body));
+        request.Headers.Add(WebhookHeaders.IdempotencyKey, notification.NotificationId);
+        request.Headers.Add(WebhookHeaders.Attempt, attempt.ToString(CultureInfo.InvariantCulture));
+        try
+        {
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            var status = (int)response.StatusCode;
+            return response.IsSuccessStatusCode
+                ? DeliveryResult.Success(status)
+                : DeliveryResult.Failure(status, $"{status} {response.ReasonPhrase}".TrimEnd());
+        }
+        catch (HttpRequestException e)
+        {
+            return DeliveryResult.Failure(null, e.Message);
+        }
+        catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return DeliveryResult.Failure(null, $"no answer within {http.Timeout.TotalSeconds:0.#} s");
+        }
+    }
+}

@@ -1,0 +1,158 @@
+using System.Text.Json;
+using Microsoft.Playwright;
+using SmartPower.Alerts;
+using SmartPower.Api.Access;
+using SmartPower.Registry;
+using Xunit.Abstractions;
+
+namespace SmartPower.Pipeline.Tests;
+
+/// <summary>
+/// The duty-officer console in a real browser (Debian's chromium, driven by Playwright): a critical alert raised by
+/// devices over MQTT appears on the page within a second of being stored, announced visibly and audibly; acknowledging
+/// and resolving it from the page reaches the store; a screenshot shows the dark page with the alert's row.
+/// </summary>
+public sealed class ConsoleBrowserTests(ITestOutputHelper output)
+{
+    private const string Chromium = "/usr/bin/chromium";
+
+    private const string RegistryJson = """
+        {"sites":[{"siteId":"xihu-wutong","name":"Wutong Apartments","address":"88 Wutong Rd","fireStation":"xihu-3","managerId":"pm-greenleaf"}],
+         "devices":[
+          {"deviceId":"m-0001","siteId":"xihu-wutong","kind":"meter","circuit":"dwelling","ratedCurrentA":40,"location":{"building":"3","unit":"2","floor":5,"room":"502"}},
+          {"deviceId":"m-0002","siteId":"xihu-wutong","kind":"meter","circuit":"dwelling","ratedCurrentA":40,"location":{"building":"3","unit":"2","floor":5,"room":"503"}}]}
+        """;
+
+    [Fact]
+    public async Task A_critical_alert_from_mqtt_telemetry_appears_within_a_second_and_is_acknowledged_and_resolved_from_the_page()
+    {
+        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: test.sh installs it with 'apt-get install -y chromium'");
+        await using var api = await ApiHarness.StartAsync(RegistryLoader.Parse(RegistryJson));
+        var key = await api.KeyAsync(Role.DutyOfficer, "xihu-3", "station 3 desk");
+        var stored = new TaskCompletionSource<(string AlertId, DateTimeOffset At)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        api.Pipeline.Pipeline.AlertStored += t =>
+        {
+            if (t.Kind == TransitionKind.Opened && t.Alert.Severity == Severity.Critical)
+            {
+                stored.TrySetResult((t.Alert.AlertId, DateTimeOffset.UtcNow));
+            }
+        };
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = Chromium,
+            Headless = true,
+            Args = ["--autoplay-policy=no-user-gesture-required"],
+        });
+        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 720 } });
+        page.Console += (_, m) => output.WriteLine($"browser {m.Type}: {m.Text}");
+        await page.GotoAsync(new Uri(api.BaseAddress, $"/console#key={key}").ToString());
+        await page.WaitForSelectorAsync("body[data-stream='live']", new PageWaitForSelectorOptions { Timeout = 15_000 });
+        Assert.DoesNotContain(key, page.Url, StringComparison.Ordinal); // taken out of the address bar
+        Assert.Equal(0, await page.Locator("li.alert").CountAsync());
+
+        // Residual current of 350 mA on two consecutive readings opens a critical leakage alert.
+        await using (var device = await api.Pipeline.ConnectAsync("m-0001"))
+        {
+            foreach (var (_, topic, payload) in Story.Messages(130).Where(m => m.DeviceId == "m-0001"))
+            {
+                await device.PublishReliablyAsync(topic, payload, CancellationToken.None);
+            }
+        }
+
+        var (alertId, raisedAt) = await stored.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        var row = page.Locator($"li.alert[data-alert-id='{alertId}']");
+        await row.WaitForAsync(new LocatorWaitForOptions { Timeout = 5_000 });
+        var shownAt = DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(await row.GetAttributeAsync("data-shown-at") ?? "0", System.Globalization.CultureInfo.InvariantCulture));
+        var storedAt = (await api.Store.GetAlertAsync(alertId, CancellationToken.None))!.StoredAt;
+        output.WriteLine($"stored_at {storedAt:HH:mm:ss.fff}, AlertStored {raisedAt:HH:mm:ss.fff}, on the page {shownAt:HH:mm:ss.fff}: "
+            + $"{(shownAt - storedAt).TotalMilliseconds:0} ms after stored_at, {(shownAt - raisedAt).TotalMilliseconds:0} ms after AlertStored");
+        Assert.InRange((shownAt - storedAt).TotalMilliseconds, -50, 1000);
+
+        // Enough to dispatch: compound, address, where inside, device, type, evidence, age.
+        var text = await row.InnerTextAsync();
+        foreach (var expected in new[] { "Wutong Apartments", "88 Wutong Rd", "building 3", "unit 2", "floor 5", "room 502", "m-0001", "leakage", "leakageMa 350", "not acknowledged" })
+        {
+            Assert.Contains(expected, text, StringComparison.Ordinal);
+        }
+
+        Assert.Matches(@"^\d+ s ago$", await row.Locator(".age").InnerTextAsync());
+
+        // Announced: a banner that names it, the tab title, and the chime played.
+        var banner = page.Locator("#announce");
+        Assert.True(await banner.IsVisibleAsync());
+        Assert.Contains("leakage at Wutong Apartments", await banner.InnerTextAsync(), StringComparison.Ordinal);
+        Assert.StartsWith("(1)", await page.TitleAsync(), StringComparison.Ordinal);
+        Assert.Equal(1, await page.EvaluateAsync<int>("window.smartpowerConsole.beeps"));
+
+        await CheckScreenshotAsync(browser, page, row);
+
+        // Acknowledge from the page: the store records who and the note, and the row says so.
+        await page.FillAsync("#actor", "Officer Li");
+        await page.Locator("#actor").DispatchEventAsync("change");
+        await row.Locator("[data-act='ack']").ClickAsync();
+        await row.Locator("input[name='note']").FillAsync("crew 2 dispatched");
+        await row.Locator("button[type='submit']").ClickAsync();
+        await Expect(row.Locator(".state")).ToContainTextAsync("acknowledged by Officer Li");
+        var acknowledged = (await api.Store.GetAlertAsync(alertId, CancellationToken.None))!;
+        Assert.Equal("Officer Li", acknowledged.AcknowledgedBy);
+        var entry = (await api.Store.GetTransitionsAsync(alertId, CancellationToken.None)).Single(t => t.Kind == "acknowledged");
+        Assert.Equal(("Officer Li", "crew 2 dispatched"), (entry.Actor, entry.Note));
+
+        // Resolve from the page: it leaves the list.
+        await row.Locator("[data-act='resolve']").ClickAsync();
+        await row.Locator("input[name='note']").FillAsync("breaker replaced");
+        await row.Locator("button[type='submit']").ClickAsync();
+        await Expect(page.Locator("li.alert")).ToHaveCountAsync(0);
+        Assert.Equal("Officer Li", (await api.Store.GetAlertAsync(alertId, CancellationToken.None))!.ResolvedBy);
+        Assert.True(await page.Locator("#empty").IsVisibleAsync());
+    }
+
+    /// <summary>Saves a screenshot and reads its pixels back through the browser: a dark page, and the alert's red stripe.</summary>
+    private async Task CheckScreenshotAsync(IBrowser browser, IPage page, ILocator row)
+    {
+        var path = Path.Combine(AppContext.BaseDirectory, "artifacts", "console.png");
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = path });
+        var info = new FileInfo(path);
+        output.WriteLine($"screenshot {path}: {info.Length:N0} bytes");
+        Assert.True(info.Exists && info.Length > 10_000, $"screenshot {path} is {info.Length} bytes");
+
+        var box = (await row.BoundingBoxAsync())!;
+        var reader = await browser.NewPageAsync();
+        var pixels = await reader.EvaluateAsync<JsonElement>(
+            """
+            async ({ png, stripeX, stripeY }) => {
+              const img = new Image();
+              img.src = "data:image/png;base64," + png;
+              await img.decode();
+              const canvas = Object.assign(document.createElement("canvas"), { width: img.width, height: img.height });
+              const g = canvas.getContext("2d");
+              g.drawImage(img, 0, 0);
+              const at = (x, y) => Array.from(g.getImageData(Math.round(x), Math.round(y), 1, 1).data.slice(0, 3));
+              let dark = 0, samples = 0;
+              for (let y = 5; y < img.height; y += 20) for (let x = 5; x < img.width; x += 20) {
+                const [r, gr, b] = at(x, y);
+                samples++;
+                if (0.2126 * r + 0.7152 * gr + 0.0722 * b < 48) dark++;
+              }
+              return { width: img.width, height: img.height, darkShare: dark / samples, stripe: at(stripeX, stripeY) };
+            }
+            """,
+            new Dictionary<string, object>
+            {
+                ["png"] = Convert.ToBase64String(await File.ReadAllBytesAsync(path)),
+                ["stripeX"] = (int)box.X + 3,
+                ["stripeY"] = (int)(box.Y + (box.Height / 2)),
+            });
+        await reader.CloseAsync();
+        output.WriteLine($"screenshot pixels: {pixels}");
+        Assert.Equal(1280, pixels.GetProperty("width").GetInt32());
+        Assert.True(pixels.GetProperty("darkShare").GetDouble() > 0.8, $"a dark page: {pixels}");
+        var stripe = pixels.GetProperty("stripe").EnumerateArray().Select(c => c.GetInt32()).ToArray();
+        Assert.True(stripe[0] > 150 && stripe[1] < 120 && stripe[2] < 120, $"the alert row's stripe is red: [{string.Join(", ", stripe)}]");
+    }
+
+    private static ILocatorAssertions Expect(ILocator locator) => Assertions.Expect(locator);
+}
