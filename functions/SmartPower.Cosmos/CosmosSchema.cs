@@ -37,6 +37,7 @@ public static class CosmosSchema
     public const string Checkpoints = "checkpoints";
     public const string Tokens = "tokens";
     public const string DeadLetters = "deadletters";
+    public const string ApiKeys = "apikeys";
 
     /// <summary>The change feed trigger's lease container (notifications); written only by the trigger.</summary>
     public const string Leases = "leases";
@@ -75,6 +76,10 @@ public static class CosmosSchema
 
             // Dead letters: by id (partition and position), kept for a while to be looked at.
             Container(DeadLetters, "/id", options.DeadLetterTtl, null, []),
+
+            // The status API's keys: one document per key, by the hash of its secret (authentication is a point read),
+            // and one listing every key (tens of them: admins list and revoke them), so that no call needs a query.
+            Container(ApiKeys, "/id", null, null, []),
         ];
     }
 

@@ -27,6 +27,7 @@ public sealed partial class CosmosStore : IPipelineStore, IDeviceStateStore, IDe
     private readonly Container _checkpoints;
     private readonly Container _tokens;
     private readonly Container _deadLetters;
+    private readonly Container _apiKeys;
     private readonly ConcurrentDictionary<string, (byte[][] Hashes, long At)> _credentials = new(StringComparer.Ordinal);
     private long _lastStamp;
 
@@ -44,6 +45,7 @@ public sealed partial class CosmosStore : IPipelineStore, IDeviceStateStore, IDe
         _checkpoints = database.GetContainer(CosmosSchema.Checkpoints);
         _tokens = database.GetContainer(CosmosSchema.Tokens);
         _deadLetters = database.GetContainer(CosmosSchema.DeadLetters);
+        _apiKeys = database.GetContainer(CosmosSchema.ApiKeys);
     }
 
     /// <summary>What this store's requests cost, as Cosmos DB reported it in each response.</summary>

@@ -3,6 +3,7 @@ using Microsoft.Azure.Cosmos;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using SmartPower.Api;
 using SmartPower.Cosmos;
 using SmartPower.Mqtt;
 using SmartPower.Pipeline;
@@ -52,6 +53,11 @@ public static class Services
             MaxPerRun = settings.WatchdogMaxPerRun,
         });
         services.AddSingleton<IAlertChanges, LoggedAlertChanges>();
+        services.AddSingleton(sp =>
+        {
+            var store = sp.GetRequiredService<CosmosStore>();
+            return new StatusApi(sp.GetRequiredService<DeviceRegistry>(), store, store, store, time: sp.GetRequiredService<TimeProvider>());
+        });
         return services;
     }
 }

@@ -139,17 +139,6 @@ internal static class StatusRoutes
 
     private static IResult Result(ApiResult result) => Results.Json(result.Body, result.BodyType, result.ContentType, result.Status);
 
-    /// <summary>The request body, read up to one byte past the handlers' limit (so they can refuse a larger one).</summary>
-    private static async Task<ReadOnlyMemory<byte>> BodyAsync(HttpContext context, CancellationToken cancellationToken)
-    {
-        var buffer = new byte[StatusApi.MaxBodyBytes + 1];
-        var length = 0;
-        int read;
-        while (length < buffer.Length && (read = await context.Request.Body.ReadAsync(buffer.AsMemory(length), cancellationToken).ConfigureAwait(false)) > 0)
-        {
-            length += read;
-        }
-
-        return buffer.AsMemory(0, length);
-    }
+    private static Task<ReadOnlyMemory<byte>> BodyAsync(HttpContext context, CancellationToken cancellationToken) =>
+        RequestBody.ReadAsync(context.Request.Body, cancellationToken);
 }

@@ -64,6 +64,13 @@ var containers = [
     composite: []
   }
   {
+    name: 'apikeys'
+    partitionKey: '/id'
+    ttl: -1
+    indexed: []
+    composite: []
+  }
+  {
     // The change feed trigger's leases (notification function).
     name: 'leases'
     partitionKey: '/id'

@@ -88,11 +88,12 @@ public sealed class FunctionsTests : CosmosNightTests
             ["SmartPower:RegistryPath"] = directory.Path,
         }).Build();
         var services = new ServiceCollection().AddLogging().AddSmartPower(configuration);
-        services.AddSingleton<DetectionFunction>().AddSingleton<WatchdogFunction>().AddSingleton<NotificationFunction>();
+        services.AddSingleton<DetectionFunction>().AddSingleton<WatchdogFunction>().AddSingleton<NotificationFunction>().AddSingleton<StatusFunctions>();
         await using var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
         Assert.NotNull(provider.GetRequiredService<DetectionFunction>());
         Assert.NotNull(provider.GetRequiredService<WatchdogFunction>());
         Assert.NotNull(provider.GetRequiredService<NotificationFunction>());
+        Assert.NotNull(provider.GetRequiredService<StatusFunctions>());
         Assert.IsType<LoggedCommands>(provider.GetRequiredService<IDeviceCommands>()); // no broker configured
         Assert.Same(provider.GetRequiredService<CosmosClient>(), provider.GetRequiredService<CosmosClient>());
         Assert.Equal(4, provider.GetRequiredService<Registry.DeviceRegistry>().DeviceCount);

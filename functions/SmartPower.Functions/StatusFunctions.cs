@@ -1,0 +1,102 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Azure.Functions.Worker;
+using SmartPower.Api;
+
+namespace SmartPower.Functions;
+
+/// <summary>
+/// The status API as HTTP functions over the same handlers as the local host (<see cref="StatusApi"/>), at the same
+/// paths (<c>/api/v1/...</c>) with the same API keys (<c>X-Api-Key</c>), answering the same bytes. The functions are
+/// anonymous at the Functions level: the handlers authenticate every request by its API key. Not here: the live
+/// station stream (server-sent events need a long-lived connection a Functions instance does not hold; SignalR Service
+/// would serve it) and the console page that uses it.
+/// </summary>
+public sealed class StatusFunctions(StatusApi api)
+{
+    public const string KeyHeader = "X-Api-Key";
+
+    [Function("site-status")]
+    public Task<IActionResult> SiteStatusAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/sites/{siteId}/status")] HttpRequest request, string siteId, CancellationToken cancellationToken) =>
+        AnswerAsync(api.SiteStatusAsync(Key(request), siteId, cancellationToken));
+
+    [Function("site-alerts")]
+    public Task<IActionResult> SiteAlertsAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/sites/{siteId}/alerts")] HttpRequest request, string siteId, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var q = request.Query;
+        var filter = new AlertFilter(Text(q, "state"), Text(q, "type"), Text(q, "severity"), Text(q, "from"), Text(q, "to"), Text(q, "limit"), Text(q, "continuationToken"));
+        return AnswerAsync(api.SiteAlertsAsync(Key(request), siteId, filter, cancellationToken));
+    }
+
+    [Function("alert")]
+    public Task<IActionResult> AlertAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/alerts/{alertId}")] HttpRequest request, string alertId, CancellationToken cancellationToken) =>
+        AnswerAsync(api.AlertAsync(Key(request), alertId, cancellationToken));
+
+    [Function("alert-deliveries")]
+    public Task<IActionResult> DeliveriesAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/alerts/{alertId}/deliveries")] HttpRequest request, string alertId, CancellationToken cancellationToken) =>
+        AnswerAsync(api.DeliveriesAsync(Key(request), alertId, cancellationToken));
+
+    [Function("alert-ack")]
+    public async Task<IActionResult> AcknowledgeAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/alerts/{alertId}/ack")] HttpRequest request, string alertId, CancellationToken cancellationToken) =>
+        await AnswerAsync(api.AcknowledgeAsync(Key(request), alertId, await BodyAsync(request, cancellationToken).ConfigureAwait(false), cancellationToken)).ConfigureAwait(false);
+
+    [Function("alert-resolve")]
+    public async Task<IActionResult> ResolveAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/alerts/{alertId}/resolve")] HttpRequest request, string alertId, CancellationToken cancellationToken) =>
+        await AnswerAsync(api.ResolveAsync(Key(request), alertId, await BodyAsync(request, cancellationToken).ConfigureAwait(false), cancellationToken)).ConfigureAwait(false);
+
+    [Function("device")]
+    public Task<IActionResult> DeviceAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/devices/{deviceId}")] HttpRequest request, string deviceId, CancellationToken cancellationToken) =>
+        AnswerAsync(api.DeviceAsync(Key(request), deviceId, cancellationToken));
+
+    [Function("station-alerts")]
+    public Task<IActionResult> StationAlertsAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/stations/{fireStation}/alerts")] HttpRequest request, string fireStation, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return AnswerAsync(api.StationAlertsAsync(Key(request), fireStation, Text(request.Query, "limit"), Text(request.Query, "continuationToken"), cancellationToken));
+    }
+
+    [Function("me")]
+    public Task<IActionResult> MeAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/me")] HttpRequest request, CancellationToken cancellationToken) =>
+        AnswerAsync(api.MeAsync(Key(request), cancellationToken));
+
+    [Function("keys-list")]
+    public Task<IActionResult> ListKeysAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/keys")] HttpRequest request, CancellationToken cancellationToken) =>
+        AnswerAsync(api.ListKeysAsync(Key(request), cancellationToken));
+
+    [Function("keys-issue")]
+    public async Task<IActionResult> IssueKeyAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/keys")] HttpRequest request, CancellationToken cancellationToken) =>
+        await AnswerAsync(api.IssueKeyAsync(Key(request), await BodyAsync(request, cancellationToken).ConfigureAwait(false), cancellationToken)).ConfigureAwait(false);
+
+    [Function("keys-revoke")]
+    public Task<IActionResult> RevokeKeyAsync([HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "v1/keys/{keyId}")] HttpRequest request, string keyId, CancellationToken cancellationToken) =>
+        AnswerAsync(api.RevokeKeyAsync(Key(request), keyId, cancellationToken));
+
+    [Function("device-tokens-issue")]
+    public Task<IActionResult> IssueDeviceTokenAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/devices/{deviceId}/tokens")] HttpRequest request, string deviceId, CancellationToken cancellationToken) =>
+        AnswerAsync(api.IssueDeviceTokenAsync(Key(request), deviceId, cancellationToken));
+
+    [Function("device-tokens-revoke")]
+    public Task<IActionResult> RevokeDeviceTokensAsync([HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "v1/devices/{deviceId}/tokens")] HttpRequest request, string deviceId, CancellationToken cancellationToken) =>
+        AnswerAsync(api.RevokeDeviceTokensAsync(Key(request), deviceId, cancellationToken));
+
+    /// <summary>A handler's answer as it is: its status, content type and body written through its own type information.</summary>
+    public static IActionResult ResultOf(ApiResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        return new ContentResult { StatusCode = result.Status, ContentType = result.ContentType, Content = JsonSerializer.Serialize(result.Body, result.BodyType) };
+    }
+
+    private static async Task<IActionResult> AnswerAsync(Task<ApiResult> handling) => ResultOf(await handling.ConfigureAwait(false));
+
+    private static string? Key(HttpRequest request) => request?.Headers[KeyHeader] is [{ } key] ? key : null;
+
+    private static string? Text(IQueryCollection query, string name) => query.TryGetValue(name, out var value) && value.Count > 0 ? value[0] : null;
+
+    private static Task<ReadOnlyMemory<byte>> BodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return RequestBody.ReadAsync(request.Body, cancellationToken);
+    }
+}
