@@ -129,6 +129,7 @@ module functions 'modules/functions.bicep' = {
     cosmosDatabase: cosmos.outputs.databaseName
     mqttHost: eventGrid.outputs.mqttHostname
     mqttCertificateSecretUri: keyVault.outputs.mqttCertificateSecretUri
+    notificationsSecretUri: keyVault.outputs.notificationsSecretUri
   }
 }
 

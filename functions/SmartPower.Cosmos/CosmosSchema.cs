@@ -14,6 +14,9 @@ public sealed class CosmosStoreOptions
     /// </summary>
     public TimeSpan DeviceTtl { get; set; } = TimeSpan.FromDays(30);
 
+    /// <summary>How long a notification is kept once delivered, undeliverable or abandoned.</summary>
+    public TimeSpan OutboxRetention { get; set; } = TimeSpan.FromDays(30);
+
     /// <summary>How long a dead-lettered message is kept for someone to look at.</summary>
     public TimeSpan DeadLetterTtl { get; set; } = TimeSpan.FromDays(14);
 
@@ -38,6 +41,7 @@ public static class CosmosSchema
     public const string Tokens = "tokens";
     public const string DeadLetters = "deadletters";
     public const string ApiKeys = "apikeys";
+    public const string Outbox = "outbox";
 
     /// <summary>The change feed trigger's lease container (notifications); written only by the trigger.</summary>
     public const string Leases = "leases";
@@ -80,13 +84,20 @@ public static class CosmosSchema
             // The status API's keys: one document per key, by the hash of its secret (authentication is a point read),
             // and one listing every key (tens of them: admins list and revoke them), so that no call needs a query.
             Container(ApiKeys, "/id", null, null, []),
+
+            // The notification outbox: one document per notification, by its deterministic id (adding one that exists
+            // fails, which makes a replayed change feed harmless; each attempt is a point read and write). The
+            // dispatcher's query (pending and due) and the API's (an alert's deliveries) use the indexed fields. TTL on,
+            // with no default: a notification gets its expiry when it is finished, so pending ones never expire.
+            Container(Outbox, "/id", TimeSpan.FromSeconds(-1), ["/state/?", "/nextAttemptAt/?", "/alertId/?"], []),
         ];
     }
 
     /// <param name="indexed">Paths to index (everything else excluded), or null for no index at all (point operations only).</param>
     private static ContainerProperties Container(string id, string partitionKey, TimeSpan? ttl, string[]? indexed, (string Path, CompositePathSortOrder Order)[][] composites)
     {
-        var properties = new ContainerProperties(id, partitionKey) { DefaultTimeToLive = ttl is { } t ? (int)t.TotalSeconds : null };
+        // TTL: null is off; a negative span is on with no default (documents set their own).
+        var properties = new ContainerProperties(id, partitionKey) { DefaultTimeToLive = ttl is { } t ? (t < TimeSpan.Zero ? -1 : (int)t.TotalSeconds) : null };
         if (indexed is null)
         {
             properties.IndexingPolicy = new IndexingPolicy { IndexingMode = IndexingMode.None, Automatic = false };

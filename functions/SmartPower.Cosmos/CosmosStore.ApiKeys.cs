@@ -26,6 +26,29 @@ public sealed partial class CosmosStore : IApiKeyStore
         await UpsertAsync(_apiKeys, HashId(hash), Json(node), "apikey.write", cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Adds <paramref name="key"/> unless a key with this secret hash was ever stored (a revoked one stays revoked): how
+    /// a deployment gets its first admin key. True when it was added.
+    /// </summary>
+    public async Task<bool> EnsureApiKeyAsync(ApiKey key, byte[] secretHash, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        var hash = Convert.ToHexStringLower(secretHash);
+        var node = KeyNode(key, hash);
+        node["id"] = HashId(hash);
+        if (await WriteIfAsync(_apiKeys, HashId(hash), HashId(hash), Json(node), null, "apikey.write", cancellationToken).ConfigureAwait(false) is null)
+        {
+            return false;
+        }
+
+        await ChangeKeyListAsync(keys =>
+        {
+            keys.Add(KeyNode(key, hash));
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
     public async Task<ApiKey?> FindApiKeyAsync(byte[] secretHash, CancellationToken cancellationToken)
     {
         var id = HashId(Convert.ToHexStringLower(secretHash));

@@ -28,6 +28,7 @@ public sealed partial class CosmosStore : IPipelineStore, IDeviceStateStore, IDe
     private readonly Container _tokens;
     private readonly Container _deadLetters;
     private readonly Container _apiKeys;
+    private readonly Container _outbox;
     private readonly ConcurrentDictionary<string, (byte[][] Hashes, long At)> _credentials = new(StringComparer.Ordinal);
     private long _lastStamp;
 
@@ -46,6 +47,7 @@ public sealed partial class CosmosStore : IPipelineStore, IDeviceStateStore, IDe
         _tokens = database.GetContainer(CosmosSchema.Tokens);
         _deadLetters = database.GetContainer(CosmosSchema.DeadLetters);
         _apiKeys = database.GetContainer(CosmosSchema.ApiKeys);
+        _outbox = database.GetContainer(CosmosSchema.Outbox);
     }
 
     /// <summary>What this store's requests cost, as Cosmos DB reported it in each response.</summary>

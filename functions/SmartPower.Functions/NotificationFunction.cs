@@ -1,6 +1,9 @@
 using System.Text.Json;
 using Microsoft.Azure.Functions.Worker;
 using SmartPower.Alerts;
+using SmartPower.Cosmos;
+using SmartPower.Notifications;
+using SmartPower.Registry;
 
 namespace SmartPower.Functions;
 
@@ -8,9 +11,8 @@ namespace SmartPower.Functions;
 public sealed record AlertChange(string AlertId, string Kind, long AtMs, long StoredAtMs, Alert Alert, string? Actor);
 
 /// <summary>
-/// What is done with the alerts' changes: the seam where the local host's notifier (webhooks from a persisted outbox,
-/// issue 5's <c>notify</c> branch) plugs in. It must be idempotent per (alert, kind, time): the change feed delivers at
-/// least once, and a document's history arrives whole each time it changes.
+/// What is done with the alerts' changes (<see cref="NotifyingAlertChanges"/>). It must be idempotent per (alert, kind,
+/// time): the change feed delivers at least once, and a document's history arrives whole each time it changes.
 /// </summary>
 public interface IAlertChanges
 {
@@ -54,17 +56,39 @@ public sealed class NotificationFunction(IAlertChanges handler)
     }
 }
 
-/// <summary>Until the notifier is merged in: each change is logged, nothing is sent.</summary>
-public sealed class LoggedAlertChanges(Microsoft.Extensions.Logging.ILogger<LoggedAlertChanges> logger) : IAlertChanges
+/// <summary>
+/// The local host's notifier behind the change feed: each engine transition in an alert's history (opened, updated,
+/// cleared) becomes the notifications the core routes to its recipients (<see cref="Notification.For"/>), added to the
+/// Cosmos DB outbox by their deterministic ids (a change delivered again adds nothing) and delivered at once by the
+/// outbox dispatcher, signed webhooks as locally; what fails is retried by the <c>outbox</c> timer.
+/// </summary>
+public sealed class NotifyingAlertChanges(DeviceRegistry registry, CosmosStore outbox, OutboxDispatcher dispatcher, TimeProvider? time = null) : IAlertChanges
 {
-    public Task HandleAsync(IReadOnlyList<AlertChange> changes, CancellationToken cancellationToken)
+    private static readonly HashSet<string> EngineKinds = [.. Enum.GetValues<TransitionKind>().Select(AlertNames.Of)];
+
+    public async Task HandleAsync(IReadOnlyList<AlertChange> changes, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(changes);
-        foreach (var c in changes)
+        var notifications = changes.Where(c => EngineKinds.Contains(c.Kind))
+            .SelectMany(c => Notification.For(c.Alert, c.Kind, DateTimeOffset.FromUnixTimeMilliseconds(c.AtMs), reason: null, raisedToFireStation: false, registry))
+            .ToList();
+        if (notifications.Count == 0)
         {
-            Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(logger, "alert {AlertId} {Kind} at {At} ({Type} on {Device})", c.AlertId, c.Kind, c.AtMs, AlertNames.Of(c.Alert.Type), c.Alert.DeviceId);
+            return;
         }
 
-        return Task.CompletedTask;
+        var now = (time ?? TimeProvider.System).GetUtcNow();
+        var added = await outbox.AddNotificationsAsync(notifications, cancellationToken).ConfigureAwait(false);
+        foreach (var n in added)
+        {
+            await dispatcher.DeliverAsync(new PendingNotification(n.NotificationId, n.Recipient, n.Body, 0, now), cancellationToken).ConfigureAwait(false);
+        }
     }
+}
+
+/// <summary>The outbox's retries: every 30 seconds, the pending notifications that are due.</summary>
+public sealed class OutboxFunction(OutboxDispatcher dispatcher)
+{
+    [Function("outbox")]
+    public Task RunAsync([TimerTrigger("*/30 * * * * *")] TimerInfo timer, CancellationToken cancellationToken) => dispatcher.DeliverDueAsync(cancellationToken);
 }

@@ -6,8 +6,10 @@ using Microsoft.Extensions.Logging;
 using SmartPower.Api;
 using SmartPower.Cosmos;
 using SmartPower.Mqtt;
+using SmartPower.Notifications;
 using SmartPower.Pipeline;
 using SmartPower.Registry;
+using SmartPower.Webhooks;
 
 namespace SmartPower.Functions;
 
@@ -52,13 +54,37 @@ public static class Services
         {
             MaxPerRun = settings.WatchdogMaxPerRun,
         });
-        services.AddSingleton<IAlertChanges, LoggedAlertChanges>();
+        // Notifications: the webhooks file deployed with the app (none configured: every notification is kept as
+        // undeliverable, as locally), the outbox in Cosmos DB, the local host's dispatcher and webhook notifier.
+        services.AddSingleton(_ => NotificationsOf(settings));
+        services.AddSingleton(_ => new HttpClient { Timeout = TimeSpan.FromSeconds(10) });
+        services.AddSingleton<IOutboxStore>(sp => sp.GetRequiredService<CosmosStore>());
+        services.AddSingleton(sp => new OutboxDispatcher(
+            sp.GetRequiredService<IOutboxStore>(),
+            new WebhookNotifier(sp.GetRequiredService<HttpClient>(), sp.GetRequiredService<NotificationSettings>().Webhooks, sp.GetRequiredService<TimeProvider>()),
+            sp.GetRequiredService<NotificationSettings>().Retry,
+            sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IAlertChanges>(sp => new NotifyingAlertChanges(sp.GetRequiredService<DeviceRegistry>(), sp.GetRequiredService<CosmosStore>(), sp.GetRequiredService<OutboxDispatcher>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp =>
         {
             var store = sp.GetRequiredService<CosmosStore>();
-            return new StatusApi(sp.GetRequiredService<DeviceRegistry>(), store, store, store, time: sp.GetRequiredService<TimeProvider>());
+            return new StatusApi(sp.GetRequiredService<DeviceRegistry>(), store, store, store, time: sp.GetRequiredService<TimeProvider>(), deliveries: new AlertDeliveriesHandler(store));
         });
+        services.AddHostedService<AdminKeyBootstrap>();
         return services;
+    }
+
+    /// <summary>The notification settings from the app settings: JSON (from Key Vault), else a file, else none.</summary>
+    public static NotificationSettings NotificationsOf(SmartPowerSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var json = settings.NotificationsJson.Trim();
+        if (json.Length > 0 && !json.StartsWith("@Microsoft.KeyVault(", StringComparison.Ordinal))
+        {
+            return NotificationSettings.Parse(json);
+        }
+
+        return settings.NotificationsPath.Length == 0 ? NotificationSettings.Default : NotificationSettings.Load(settings.NotificationsPath);
     }
 }
 

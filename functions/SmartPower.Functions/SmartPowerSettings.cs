@@ -17,6 +17,18 @@ public sealed class SmartPowerSettings
     /// <summary>The device registry (the contract's registry JSON), deployed with the app.</summary>
     public string RegistryPath { get; set; } = "registry.json";
 
+    /// <summary>
+    /// The notifications file (the local host's <c>serve --notifications</c> format: webhooks, retry), deployed with the
+    /// app; empty: no webhooks, every notification kept as undeliverable.
+    /// </summary>
+    public string NotificationsPath { get; set; } = "";
+
+    /// <summary>
+    /// The same settings as JSON, for the webhooks' secrets to stay in Key Vault (a Key Vault reference); wins over
+    /// <see cref="NotificationsPath"/>. A reference Key Vault could not resolve (the secret not set yet) counts as unset.
+    /// </summary>
+    public string NotificationsJson { get; set; } = "";
+
     /// <summary>The Event Grid MQTT broker's host name, for stop-port commands; empty: commands are logged, not sent.</summary>
     public string MqttHost { get; set; } = "";
 
@@ -27,6 +39,12 @@ public sealed class SmartPowerSettings
 
     /// <summary>The PKCS#12 client certificate, base64, as a Key Vault reference (<c>@Microsoft.KeyVault(...)</c>).</summary>
     public string MqttClientCertificate { get; set; } = "";
+
+    /// <summary>
+    /// SHA-256 (hex) of a first admin API key the operator made (infra/README.md): added at start-up unless a key with
+    /// that hash was ever stored, so that the API can issue the others. Only the hash is configured, never the key.
+    /// </summary>
+    public string AdminKeySha256 { get; set; } = "";
 
     /// <summary>Most devices the watchdog raises in one run.</summary>
     public int WatchdogMaxPerRun { get; set; } = 10_000;

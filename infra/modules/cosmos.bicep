@@ -6,12 +6,13 @@ param location string
 param tags object
 param maxThroughput int
 
-// Containers: name, partition key, default TTL (-1: off), included paths (empty: no index at all).
+// Containers: name, partition key, default TTL in seconds (0: off; -1: on, each document sets its own), included
+// paths (empty: no index at all).
 var containers = [
   {
     name: 'alerts'
     partitionKey: '/id'
-    ttl: -1
+    ttl: 0
     indexed: [
       { path: '/siteId/?' }
       { path: '/deviceId/?' }
@@ -45,14 +46,14 @@ var containers = [
   {
     name: 'checkpoints'
     partitionKey: '/id'
-    ttl: -1
+    ttl: 0
     indexed: []
     composite: []
   }
   {
     name: 'tokens'
     partitionKey: '/id'
-    ttl: -1
+    ttl: 0
     indexed: []
     composite: []
   }
@@ -66,15 +67,26 @@ var containers = [
   {
     name: 'apikeys'
     partitionKey: '/id'
-    ttl: -1
+    ttl: 0
     indexed: []
+    composite: []
+  }
+  {
+    name: 'outbox'
+    partitionKey: '/id'
+    ttl: -1
+    indexed: [
+      { path: '/state/?' }
+      { path: '/nextAttemptAt/?' }
+      { path: '/alertId/?' }
+    ]
     composite: []
   }
   {
     // The change feed trigger's leases (notification function).
     name: 'leases'
     partitionKey: '/id'
-    ttl: -1
+    ttl: 0
     indexed: []
     composite: []
   }
@@ -128,7 +140,7 @@ resource sqlContainers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/conta
           paths: [c.partitionKey]
           kind: 'Hash'
         }
-        defaultTtl: c.ttl == -1 ? null : c.ttl
+        defaultTtl: c.ttl == 0 ? null : c.ttl
         indexingPolicy: empty(c.indexed)
           ? {
               indexingMode: 'none'

@@ -15,6 +15,7 @@ param cosmosEndpoint string
 param cosmosDatabase string
 param mqttHost string
 param mqttCertificateSecretUri string
+param notificationsSecretUri string
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -81,6 +82,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'SmartPower__RegistryPath', value: 'registry.json' }
         { name: 'SmartPower__MqttHost', value: mqttHost }
         { name: 'SmartPower__MqttClientCertificate', value: '@Microsoft.KeyVault(SecretUri=${mqttCertificateSecretUri})' }
+        { name: 'SmartPower__NotificationsJson', value: '@Microsoft.KeyVault(SecretUri=${notificationsSecretUri})' }
       ]
     }
   }

@@ -1,5 +1,5 @@
-// Key Vault, RBAC-authorised: the one secret, the app's MQTT client certificate (PKCS#12, base64), is uploaded by the
-// deploy guide and reaches the app as a Key Vault reference.
+// Key Vault, RBAC-authorised: the secrets, the app's MQTT client certificate (PKCS#12, base64) and the webhooks'
+// settings, are uploaded by the deploy guide and reach the app as Key Vault references.
 param name string
 param location string
 param tags object
@@ -23,3 +23,5 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
 
 output name string = vault.name
 output mqttCertificateSecretUri string = '${vault.properties.vaultUri}secrets/mqtt-client-certificate'
+// The notification settings (webhook URLs and their signing secrets), the local host's notifications file as JSON.
+output notificationsSecretUri string = '${vault.properties.vaultUri}secrets/notifications'

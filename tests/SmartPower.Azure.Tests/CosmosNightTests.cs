@@ -13,5 +13,5 @@ public abstract class CosmosNightTests : IAsyncLifetime
 
     public virtual async Task InitializeAsync() => Store = await CosmosServer.NewStoreAsync(Night.Registry, Options);
 
-    public Task DisposeAsync() => CosmosServer.DropAsync(Options);
+    public virtual Task DisposeAsync() => CosmosServer.DropAsync(Options);
 }

@@ -14,6 +14,7 @@ using SmartPower.Cosmos;
 using SmartPower.EventHubs;
 using SmartPower.Functions;
 using SmartPower.Mqtt;
+using SmartPower.Webhooks;
 
 namespace SmartPower.Azure.Tests;
 
@@ -86,14 +87,18 @@ public sealed class FunctionsTests : CosmosNightTests
         {
             ["SmartPower:CosmosEndpoint"] = "https://smartpower-test.documents.azure.com:443/",
             ["SmartPower:RegistryPath"] = directory.Path,
+            ["SmartPower:NotificationsJson"] = "@Microsoft.KeyVault(SecretUri=https://vault.example/secrets/notifications)",
         }).Build();
         var services = new ServiceCollection().AddLogging().AddSmartPower(configuration);
-        services.AddSingleton<DetectionFunction>().AddSingleton<WatchdogFunction>().AddSingleton<NotificationFunction>().AddSingleton<StatusFunctions>();
+        services.AddSingleton<DetectionFunction>().AddSingleton<WatchdogFunction>().AddSingleton<NotificationFunction>().AddSingleton<StatusFunctions>().AddSingleton<OutboxFunction>();
         await using var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
         Assert.NotNull(provider.GetRequiredService<DetectionFunction>());
         Assert.NotNull(provider.GetRequiredService<WatchdogFunction>());
         Assert.NotNull(provider.GetRequiredService<NotificationFunction>());
         Assert.NotNull(provider.GetRequiredService<StatusFunctions>());
+        Assert.NotNull(provider.GetRequiredService<OutboxFunction>());
+        Assert.IsType<NotifyingAlertChanges>(provider.GetRequiredService<IAlertChanges>());
+        Assert.Same(NotificationSettings.Default, provider.GetRequiredService<NotificationSettings>()); // an unresolved Key Vault reference counts as unset
         Assert.IsType<LoggedCommands>(provider.GetRequiredService<IDeviceCommands>()); // no broker configured
         Assert.Same(provider.GetRequiredService<CosmosClient>(), provider.GetRequiredService<CosmosClient>());
         Assert.Equal(4, provider.GetRequiredService<Registry.DeviceRegistry>().DeviceCount);

@@ -28,7 +28,7 @@ public sealed class InfraTests
         {
             var d = deployed[container.Id];
             Assert.Equal(container.PartitionKeyPath, d.GetProperty("partitionKey").GetString());
-            Assert.Equal(container.DefaultTimeToLive ?? -1, d.GetProperty("ttl").GetInt32());
+            Assert.Equal(container.DefaultTimeToLive ?? 0, d.GetProperty("ttl").GetInt32());
             var indexed = d.GetProperty("indexed").EnumerateArray().Select(p => p.GetProperty("path").GetString()).ToList();
             Assert.Equal(container.IndexingPolicy.IncludedPaths.Select(p => p.Path), indexed);
             Assert.Equal(container.IndexingPolicy.CompositeIndexes.Count, d.GetProperty("composite").GetArrayLength());

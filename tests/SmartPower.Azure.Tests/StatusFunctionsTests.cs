@@ -43,6 +43,21 @@ public sealed class StatusFunctionsTests : CosmosNightTests
     }
 
     [Fact]
+    public async Task The_first_admin_key_comes_from_its_hash_in_the_settings_once_and_stays_revoked()
+    {
+        var functions = Functions();
+        const string secret = "spk_bootstrap-key-for-this-test-only";
+        var settings = new SmartPowerSettings { AdminKeySha256 = Convert.ToHexStringLower(ApiKeys.Hash(secret)) };
+        var bootstrap = new AdminKeyBootstrap(settings, Store, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<AdminKeyBootstrap>.Instance);
+        await bootstrap.StartAsync(CancellationToken.None);
+        Assert.Equal(200, Status(await functions.MeAsync(Request(secret), CancellationToken.None)));
+        Assert.Equal(200, Status(await functions.RevokeKeyAsync(Request(secret), "k-bootstrap", CancellationToken.None)));
+        await bootstrap.StartAsync(CancellationToken.None); // the next start does not bring it back
+        Assert.Equal(401, Status(await functions.MeAsync(Request(secret), CancellationToken.None)));
+        Assert.Single(await Store.ListApiKeysAsync(CancellationToken.None));
+    }
+
+    [Fact]
     public async Task An_alert_is_served_with_its_history_and_acknowledged_as_on_the_local_host()
     {
         var functions = Functions();
