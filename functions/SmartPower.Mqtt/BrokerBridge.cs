@@ -63,9 +63,7 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
 
     public Task SendAsync(DeviceCommand command, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(command);
-        var message = new MqttApplicationMessageBuilder().WithTopic(command.Topic).WithPayload(command.ToPayload())
-            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build();
+        var message = CommandMessage.For(command);
         return _client.PublishAsync(message, cancellationToken);
     }
 

@@ -81,9 +81,7 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
     /// <summary>Publishes a command to the device's command topic (QoS 1); a device not connected gets it if its session persists.</summary>
     public Task SendAsync(DeviceCommand command, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(command);
-        var message = new MqttApplicationMessageBuilder().WithTopic(command.Topic).WithPayload(command.ToPayload())
-            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build();
+        var message = CommandMessage.For(command);
         return _server.InjectApplicationMessage(new InjectedMqttApplicationMessage(message) { SenderClientId = ServerClientId }, cancellationToken);
     }
 

@@ -41,10 +41,8 @@ public sealed class MqttCommandSender(MqttCommandSenderOptions options) : IDevic
 
     public async Task SendAsync(DeviceCommand command, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(command);
         await EnsureConnectedAsync(cancellationToken).ConfigureAwait(false);
-        var message = new MqttApplicationMessageBuilder().WithTopic(command.Topic).WithPayload(command.ToPayload())
-            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build();
+        var message = CommandMessage.For(command);
         var result = await _client.PublishAsync(message, cancellationToken).ConfigureAwait(false);
         if (!result.IsSuccess)
         {
