@@ -32,7 +32,7 @@ public sealed class LabelledNightTests(ITestOutputHelper output)
     /// <summary>
     /// Every threshold hazard (overload, port over-power, leakage, overtemperature, arc fault, offline) is found,
     /// with no false alert, and overall precision is at least 0.95, as the foundation issue asks. Illegal charging
-    /// is held to what the detector achieves today (recall at least 0.5, precision at least 0.85): that is short
+    /// is held to what the detector achieves today (recall at least 0.6, precision at least 0.85): recall is short
     /// of the issue's 0.9 target, and the README says so; this bound keeps it from getting worse unnoticed.
     /// </summary>
     [Theory]
@@ -60,7 +60,7 @@ public sealed class LabelledNightTests(ITestOutputHelper output)
 
         Assert.True(score.Precision >= 0.95, $"precision {score.Precision:N3}");
         var charging = score.For("illegal-charging");
-        Assert.True(charging.Recall >= 0.5, $"illegal-charging recall {charging.Recall:N3}");
+        Assert.True(charging.Recall >= 0.6, $"illegal-charging recall {charging.Recall:N3}");
         Assert.True((double)charging.Found / Math.Max(1, charging.Found + charging.FalseAlerts) >= 0.85, $"illegal-charging precision {charging.Found}/{charging.Found + charging.FalseAlerts}");
     }
 

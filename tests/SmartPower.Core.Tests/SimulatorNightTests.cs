@@ -7,14 +7,14 @@ namespace SmartPower.Tests;
 /// The device simulator issue's judged check: the engine's replay of the simulator's <c>compound-night</c> (one
 /// compound of 202 devices over a night, every incident type and look-alike, with delivery faults) scored by the
 /// contract's matching rule. The issue's target is recall and precision of at least 0.95 each and illegal charging
-/// found within 20 minutes (median) of the charger starting. The detector does not reach it yet (measured: recall
-/// 0.836, precision 0.984, charging found 26 of 38 with a median latency of 35.5 min), so this test holds today's
-/// level as a floor and prints the real numbers; raise the floor to the target when the detector gets there.
+/// found within 20 minutes (median) of the charger starting. Precision and the latency are met and asserted; recall is
+/// not yet (measured: recall 0.863, precision 1.000, charging found 28 of 38 with a median latency of 11.0 min), so this
+/// test holds today's recall as a floor and prints the real numbers; raise it to the target when the detector gets there.
 /// </summary>
 public sealed class SimulatorNightTests(ITestOutputHelper output)
 {
     [Fact]
-    public void Compound_night_from_the_simulator_scores_at_least_todays_floor_not_yet_the_issue_target()
+    public void Compound_night_from_the_simulator_meets_the_precision_and_latency_targets_and_todays_recall_floor()
     {
         var night = CompoundNight.Generate(ScenarioFile.Load("compound-night"));
         var (score, replay, _) = LabelledNightTests.ReplayAndScore(night);
@@ -31,7 +31,7 @@ public sealed class SimulatorNightTests(ITestOutputHelper output)
         }
 
         Assert.True(score.Precision >= 0.95, $"precision {score.Precision:F3}");
-        Assert.True(score.Recall >= 0.80, $"recall {score.Recall:F3} fell below today's floor 0.80");
-        Assert.True(charging.MedianLatency <= TimeSpan.FromMinutes(40), $"illegal-charging median latency {charging.MedianLatency} rose above today's floor of 40 min");
+        Assert.True(score.Recall >= 0.85, $"recall {score.Recall:F3} fell below today's floor 0.85");
+        Assert.True(charging.MedianLatency <= TimeSpan.FromMinutes(20), $"illegal-charging median latency {charging.MedianLatency} is over the issue's 20 min");
     }
 }

@@ -7,16 +7,16 @@ internal sealed partial class ChargingSignature
     {
         w.Byte((byte)_samples);
         w.Time(_lastTs);
-        w.Doubles(_p1, _p2, _level);
+        w.Doubles(_p1, _p2, _level, _q1, _q2);
         w.VarUInt((uint)_edgeLength);
         if (_edgeLength > 0)
         {
             // Between edges these four are dead: the next edge sets them all before any is read.
-            w.Doubles(_edgeSum, _edgeFrom, _edgePeakRaw);
+            w.Doubles(_edgeSum, _edgeFrom, _edgePeakRaw, _edgeReactiveFrom);
             w.Time(_edgeStartTs);
         }
 
-        w.Double(_noise);
+        w.Doubles(_noise, _reactive);
         if (_loads is null)
         {
             w.Byte(0);
@@ -42,15 +42,15 @@ internal sealed partial class ChargingSignature
     {
         _samples = r.Count(2, "the charging detector's sample count");
         _lastTs = r.Time();
-        (_p1, _p2, _level) = (r.Double(), r.Double(), r.Double());
+        (_p1, _p2, _level, _q1, _q2) = (r.Double(), r.Double(), r.Double(), r.Double(), r.Double());
         _edgeLength = r.Count(int.MaxValue, "the charging detector's edge length");
         if (_edgeLength > 0)
         {
-            (_edgeSum, _edgeFrom, _edgePeakRaw) = (r.Double(), r.Double(), r.Double());
+            (_edgeSum, _edgeFrom, _edgePeakRaw, _edgeReactiveFrom) = (r.Double(), r.Double(), r.Double(), r.Double());
             _edgeStartTs = r.Time();
         }
 
-        _noise = r.Double();
+        (_noise, _reactive) = (r.Double(), r.Double());
         var slots = r.Byte();
         if (slots == 0)
         {
@@ -85,7 +85,14 @@ internal sealed partial class ChargingSignature
         {
             w.Byte(Kind);
             w.Time(StartTs);
-            w.Double(Step);
+            w.Doubles(Step, _reactiveRatio, _reactiveFrom);
+            if (!double.IsNaN(_reactiveFrom))
+            {
+                // Still measuring the step's non-active power.
+                w.Double(_reactiveSum);
+                w.VarUInt((uint)_reactiveCount);
+            }
+
             SaveOwn(ref w);
         }
 
@@ -99,12 +106,17 @@ internal sealed partial class ChargingSignature
             var kind = r.Byte();
             var startTs = r.Time();
             var step = r.Double();
-            return kind switch
+            var ratio = r.Double();
+            var from = r.Double();
+            var (sum, count) = double.IsNaN(from) ? (0, 0) : (r.Double(), r.Count(ReactiveSamples - 1, "a load's non-active power samples"));
+            var load = kind switch
             {
-                Plain or MotorLoad => new Load(startTs, step, kind == MotorLoad),
-                Watched or ConfirmedCharger => Candidate.Read(ref r, startTs, step, kind == ConfirmedCharger),
+                Plain or MotorLoad => new Load(startTs, step, from, kind == MotorLoad),
+                Watched or ConfirmedCharger => Candidate.Read(ref r, startTs, step, from, kind == ConfirmedCharger),
                 _ => throw new StateFormatException($"a load's kind is {kind}"),
             };
+            (load._reactiveRatio, load._reactiveSum, load._reactiveCount) = (ratio, sum, count);
+            return load;
         }
     }
 
@@ -114,6 +126,7 @@ internal sealed partial class ChargingSignature
 
         protected override void SaveOwn(ref StateWriter w)
         {
+            w.Byte(Paired ? (byte)1 : (byte)0);
             w.Doubles(_baseline, BaselineNoise, CurrentLevel, SmoothLevel, _changeSum);
             w.VarUInt((uint)_changeCount);
             w.Time(_taperSince);
@@ -133,10 +146,17 @@ internal sealed partial class ChargingSignature
             }
         }
 
-        public static Candidate Read(ref StateReader r, long startTs, double step, bool confirmed)
+        public static Candidate Read(ref StateReader r, long startTs, double step, double reactiveFrom, bool confirmed)
         {
-            var c = new Candidate(startTs, step, r.Double(), baselineNoise: r.Double())
+            var paired = r.Byte() switch
             {
+                0 => false,
+                1 => true,
+                var other => throw new StateFormatException($"a candidate's paired flag is {other}"),
+            };
+            var c = new Candidate(startTs, step, r.Double(), baselineNoise: r.Double(), reactiveFrom)
+            {
+                Paired = paired,
                 Confirmed = confirmed,
                 CurrentLevel = r.Double(),
                 SmoothLevel = r.Double(),

@@ -18,12 +18,19 @@ namespace SmartPower.Detection;
 /// a 1.8 A charger up to a 72 V pack on 5 A) opens a <i>candidate</i>, unless the raw power overshot the new
 /// level by more than half the step: that overshoot is a compressor or motor inrush (fridge, pump), while a
 /// charger soft-starts.</item>
+/// <item><b>Non-active power.</b> Every step's non-active power (what the apparent power V x I carries beyond the real
+/// power; additive across the circuit's loads) is measured over the samples after it, as a ratio to its real power.
+/// A charger's rectifier without power-factor correction draws much of it; kettles, heaters, cookers and blankets
+/// none; TVs and PCs over 75 W little (they must correct their power factor).</item>
 /// <item><b>Bookkeeping.</b> Every other step-on is remembered as some other load. A falling step is matched to
 /// the most recent load of about its size (0.7-1.43x; a candidate, whose level is tracked closely, only within 10%)
 /// and ends it, so a fridge switching off beside a charger of the same size ends the fridge, not the charger. A big
 /// load that falls by less than it rose leaves a remainder behind: a charger plugged in as the kettle starts or the
-/// rice cooker stops becomes a candidate too. Every step moves the candidates' baselines, so loads switching beside
-/// a charger do not disturb its estimated power.</item>
+/// rice cooker stops becomes a <i>paired</i> candidate, and so does what stays of a candidate that falls by a quarter
+/// to three quarters of itself when nothing else matches (a charger plugged in as the TV came on, the TV going off).
+/// A paired candidate's non-active power is the circuit's after the fall less what it had before the pair switched
+/// on, and it must show at least <c>ChargerPairedMinReactiveRatio</c> of it. Every step moves the candidates'
+/// baselines, so loads switching beside a charger do not disturb its estimated power.</item>
 /// <item><b>Noise (evidence only).</b> The mean sample-to-sample change in the first undisturbed window after the
 /// step is compared with the circuit's noise before it and reported with the alert, but it vetoes nothing: a TV or PC
 /// switched on beside the charger, or a busy circuit, makes the window noisy as often as the load itself does.</item>
@@ -40,6 +47,12 @@ namespace SmartPower.Detection;
 /// <item><b>Held.</b> Nothing is called before <c>ChargerMinHoldS</c> (10 min) of steady load, which outlasts a
 /// kettle, a microwave or most fridge cycles. A candidate that has not shown the signature by
 /// <c>ChargerDecideWithinS</c> (3 h) is taken for something else.</item>
+/// <item><b>The quick call.</b> A slow charger's rise takes half an hour or more to show under other appliances'
+/// drift, so within <c>ChargerQuickWithinS</c> (20 min) a candidate is also called on its switch-on alone when all of
+/// the signature that can be seen by then is there: a step of at least <c>ChargerQuickMinStepW</c>, a rectifier's
+/// non-active power (<c>ChargerQuickMinReactiveRatio</c>), little noise of its own (<c>ChargerQuickMaxNoisePct</c> of
+/// the step), held within <c>ChargerQuickLevelPct</c> of the step, a smooth (<c>ChargerQuickMaxScatterPct</c>) and not
+/// falling (<c>ChargerQuickMinTrendT</c>) trend, measured over at least half the time since the step.</item>
 /// </list>
 /// A confirmed candidate opens one illegal-charging incident per meter: critical on a common-area circuit
 /// (a flying wire or a charger in the stairwell), warning in a dwelling. The incident clears when every
@@ -63,6 +76,8 @@ internal sealed partial class ChargingSignature
     private const int MinCleanSamples = 30;
     private const double NominalV = 230;
     private const double MinCoincidentW = 80;
+    private const double ReactiveEmaWeight = 1.0 / 4;
+    private const int ReactiveSamples = 6;
 
     private double _p1;
     private double _p2;
@@ -77,9 +92,13 @@ internal sealed partial class ChargingSignature
     private int _edgeLength;
 
     private double _noise = double.NaN;
+    private double _q1;
+    private double _q2;
+    private double _reactive = double.NaN;
+    private double _edgeReactiveFrom;
     private Load?[]? _loads;
 
-    public void Observe(long ts, double powerW, double voltageV, Device device, long gapMs, ref Incident? incident, IDetectionSink sink)
+    public void Observe(long ts, double powerW, double voltageV, double currentA, Device device, long gapMs, ref Incident? incident, IDetectionSink sink)
     {
         if (_samples > 0 && ts - _lastTs > gapMs)
         {
@@ -87,9 +106,15 @@ internal sealed partial class ChargingSignature
         }
 
         _lastTs = ts;
+
+        // Non-active power: what the apparent power V x I carries beyond the real power. Additive across the circuit's
+        // loads, it moves with a rectifier or motor switching on, not with a kettle, a heater or a blanket.
+        var apparent = voltageV * currentA;
+        var reactive = Math.Sqrt(Math.Max(0, (apparent * apparent) - (powerW * powerW)));
         if (_samples < 2)
         {
             (_p2, _p1) = (_p1, powerW);
+            (_q2, _q1) = (_q1, reactive);
             _samples++;
             _level = powerW;
             return;
@@ -98,6 +123,8 @@ internal sealed partial class ChargingSignature
         var filtered = Median(_p2, _p1, powerW);
         var peakRaw = Math.Max(Math.Max(_p2, _p1), powerW);
         (_p2, _p1) = (_p1, powerW);
+        var reactiveFiltered = Median(_q2, _q1, reactive); // in step with the filtered power
+        (_q2, _q1) = (_q1, reactive);
         var delta = filtered - _level;
         var previous = _level;
         _level = filtered;
@@ -120,6 +147,7 @@ internal sealed partial class ChargingSignature
 
             _edgeSum = delta;
             _edgeFrom = previous;
+            _edgeReactiveFrom = _reactive;
             _edgePeakRaw = peakRaw;
             _edgeStartTs = ts;
             _edgeLength = 1;
@@ -131,6 +159,7 @@ internal sealed partial class ChargingSignature
             CloseEdge(filtered, device, ref incident, sink);
         }
 
+        _reactive = double.IsNaN(_reactive) ? reactiveFiltered : _reactive + ((reactiveFiltered - _reactive) * ReactiveEmaWeight);
         var change = Math.Abs(delta);
         _noise = double.IsNaN(_noise) ? change : _noise + ((change - _noise) * NoiseEmaWeight);
         if (_loads is null)
@@ -142,6 +171,7 @@ internal sealed partial class ChargingSignature
         var supply = (voltageV / NominalV * (voltageV / NominalV)) - 1;
         for (var i = 0; i < _loads.Length; i++)
         {
+            _loads[i]?.AddReactive(reactiveFiltered);
             if (_loads[i] is Candidate c)
             {
                 c.Add(ts, filtered, supply, change, clean);
@@ -157,15 +187,22 @@ internal sealed partial class ChargingSignature
         _edgeLength = 0;
         var t = device.Thresholds;
         var coincident = 0.0;
-        long coincidentSince = 0;
+        var coincidentReactiveFrom = double.NaN;
+        for (var i = 0; _loads is not null && i < _loads.Length; i++)
+        {
+            _loads[i]?.EndReactive();
+        }
+
         if (step < 0 && !ramp)
         {
-            var ended = MatchSwitchOff(-step);
-            if (ended >= 0 && _loads![ended] is not Candidate)
+            var (ended, remainder) = MatchSwitchOff(-step);
+            if (remainder > 0)
             {
-                // A load switched off, but by less than it switched on: the rest is a load that came on with it.
-                coincident = _loads[ended]!.Step + step;
-                coincidentSince = _edgeStartTs;
+                // A load switched off, but by less than it switched on: the rest is a load that came on with it. Its
+                // non-active power is the circuit's after the edge less what was there before the pair switched on.
+                coincident = remainder;
+                var pair = _loads![ended]!;
+                coincidentReactiveFrom = double.IsNaN(pair.ReactiveRatio) ? double.NaN : _edgeReactiveFrom - pair.Reactive;
             }
 
             if (ended >= 0)
@@ -181,7 +218,7 @@ internal sealed partial class ChargingSignature
 
         if (coincident >= t.ChargerMinStepW && coincident <= t.ChargerMaxStepW)
         {
-            Remember(new Candidate(coincidentSince, coincident, settled - coincident, double.IsNaN(_noise) ? 0 : _noise));
+            Remember(new Candidate(_edgeStartTs, coincident, settled - coincident, double.IsNaN(_noise) ? 0 : _noise, coincidentReactiveFrom) { Paired = true });
         }
 
         if (step <= 0 || ramp)
@@ -191,13 +228,16 @@ internal sealed partial class ChargingSignature
 
         var inrush = _edgePeakRaw - settled > 0.5 * step;
         var charger = step >= t.ChargerMinStepW && step <= t.ChargerMaxStepW && !inrush;
-        Remember(charger ? new Candidate(_edgeStartTs, step, _edgeFrom, double.IsNaN(_noise) ? 0 : _noise) : new Load(_edgeStartTs, step, inrush));
+        Remember(charger ? new Candidate(_edgeStartTs, step, _edgeFrom, double.IsNaN(_noise) ? 0 : _noise, _edgeReactiveFrom) : new Load(_edgeStartTs, step, _edgeReactiveFrom, inrush));
     }
 
-    /// <summary>The most recent load whose size matches the drop, or -1.</summary>
-    private int MatchSwitchOff(double drop)
+    /// <summary>
+    /// The most recent load whose size matches the drop, or -1; and what is left of it when it dropped only in part.
+    /// </summary>
+    private (int Slot, double Remainder) MatchSwitchOff(double drop)
     {
         var best = -1;
+        var split = -1;
         for (var i = 0; _loads is not null && i < _loads.Length; i++)
         {
             if (_loads[i] is not { } load)
@@ -216,9 +256,28 @@ internal sealed partial class ChargingSignature
             {
                 best = i;
             }
+
+            // A watched load that drops by a part of itself, when nothing else matches, was two loads switched on together
+            // (a charger plugged in as the TV comes on): what stays is watched on its own.
+            if (load is Candidate { Confirmed: false } && ratio is >= 0.25 and < 0.75 && size - drop >= MinCoincidentW)
+            {
+                split = i;
+            }
         }
 
-        return best;
+        if (best < 0)
+        {
+            best = split;
+        }
+
+        if (best < 0)
+        {
+            return (-1, 0);
+        }
+
+        var matched = _loads![best]!;
+        var left = (matched is Candidate c2 ? c2.Level(_edgeFrom) : matched.Step) - drop;
+        return (best, left >= MinCoincidentW ? left : 0);
     }
 
     private void Remember(Load load)
@@ -241,7 +300,7 @@ internal sealed partial class ChargingSignature
                 return; // every candidate is a confirmed charger: the incident is open already
             }
 
-            _loads[oldest] = new Load(_loads[oldest]!.StartTs, ((Candidate)_loads[oldest]!).CurrentLevel);
+            _loads[oldest] = _loads[oldest]!.Resized(((Candidate)_loads[oldest]!).CurrentLevel);
         }
 
         var slot = Array.IndexOf(_loads, null);
@@ -321,7 +380,7 @@ internal sealed partial class ChargingSignature
         // a fridge cycling) makes it as often as the load itself, so it cannot veto a candidate.
         if (held > t.ChargerDecideWithinS * 1000)
         {
-            _loads![slot] = new Load(c.StartTs, level); // something else: remember it only to recognise its switch-off
+            _loads![slot] = c.Resized(level); // something else: remember it only to recognise its switch-off
             return;
         }
 
@@ -332,15 +391,25 @@ internal sealed partial class ChargingSignature
 
         var trend = c.Trend();
         var risePct = trend.SlopePerHour / level * 100;
-        var rising = trend.Samples >= MinCleanSamples
+        var quick = held <= t.ChargerQuickWithinS * 1000
+            && c.Step >= t.ChargerQuickMinStepW
+            && c.ReactiveRatio >= t.ChargerQuickMinReactiveRatio
+            && c.NoiseAfter <= t.ChargerQuickMaxNoisePct / 100 * c.Step
+            && Math.Abs(level - c.Step) <= t.ChargerQuickLevelPct / 100 * c.Step
+            && trend.Samples * device.ReportIntervalS * 1000L * 2 >= held
+            && trend.T > t.ChargerQuickMinTrendT
+            && trend.Scatter <= t.ChargerQuickMaxScatterPct / 100 * c.Step;
+        var rising = (!c.Paired || c.ReactiveRatio >= t.ChargerPairedMinReactiveRatio)
+            && trend.Samples >= MinCleanSamples
             && trend.Scatter <= t.ChargerMaxScatterW + (t.ChargerMaxScatterPct / 100 * c.Step)
             && risePct >= t.ChargerMinRisePctPerHour && risePct <= t.ChargerMaxRisePctPerHour
             && trend.T >= t.ChargerMinTrendT
             && trend.SlopePerHour * held / 3_600_000.0 >= t.ChargerMinRiseW;
-        if (!rising)
+        if (!rising && !quick)
         {
             return;
         }
+
 
         c.Confirmed = true;
         var severity = device.Circuit == Contract.Circuit.CommonArea ? Severity.Critical : Severity.Warning;
@@ -351,6 +420,7 @@ internal sealed partial class ChargingSignature
             new("risePctPerHour", risePct),
             new("trendT", trend.T),
             new("noiseW", c.NoiseAfter),
+            new("reactiveRatio", double.IsNaN(c.ReactiveRatio) ? 0 : c.ReactiveRatio),
             new("baselineNoiseW", c.BaselineNoise),
             new("heldS", held / 1000.0));
         incident.Raise(ts, severity, level, evidence, sink);
@@ -392,17 +462,58 @@ internal sealed partial class ChargingSignature
     private static double Median(double a, double b, double c) => Math.Max(Math.Min(a, b), Math.Min(Math.Max(a, b), c));
 
     /// <summary>A load that switched on in one step, remembered so that its switch-off can be recognised.</summary>
-    private partial class Load(long startTs, double step, bool motor = false)
+    private partial class Load(long startTs, double step, double reactiveFrom, bool motor = false)
     {
+        private double _reactiveFrom = reactiveFrom;
+        private double _reactiveSum;
+        private int _reactiveCount;
+        private double _reactiveRatio = double.NaN;
+
         public long StartTs { get; } = startTs;
 
         public double Step { get; } = step;
 
         public bool Motor { get; } = motor;
+
+        /// <summary>
+        /// The step's non-active power over its real power (tan phi for a sinusoidal load: 0 for a resistive one): the
+        /// circuit's non-active power over the first samples after the step less its level before; NaN until measured,
+        /// or when another load switched before a sample could be taken.
+        /// </summary>
+        public double ReactiveRatio => _reactiveRatio;
+
+        /// <summary>This load's own non-active power, as measured at its step (0 when unknown).</summary>
+        public double Reactive => double.IsNaN(ReactiveRatio) ? 0 : ReactiveRatio * Step;
+
+        /// <summary>The same load as a plain one of another size (a candidate given up), keeping its non-active power.</summary>
+        public Load Resized(double step) => new(StartTs, step, double.NaN, Motor) { _reactiveRatio = Reactive / step };
+
+        public void AddReactive(double reactive)
+        {
+            if (!double.IsNaN(_reactiveFrom))
+            {
+                _reactiveSum += reactive;
+                if (++_reactiveCount == ReactiveSamples)
+                {
+                    EndReactive();
+                }
+            }
+        }
+
+        /// <summary>Ends the measurement with what it has: another load switched, so the circuit no longer shows this one alone.</summary>
+        public void EndReactive()
+        {
+            if (!double.IsNaN(_reactiveFrom) && _reactiveCount > 0)
+            {
+                _reactiveRatio = ((_reactiveSum / _reactiveCount) - _reactiveFrom) / Step;
+            }
+
+            _reactiveFrom = double.NaN;
+        }
     }
 
     /// <summary>A load that might be a charger: its baseline, and running sums for noise and trend.</summary>
-    private sealed partial class Candidate(long startTs, double step, double baseline, double baselineNoise) : Load(startTs, step)
+    private sealed partial class Candidate(long startTs, double step, double baseline, double baselineNoise, double reactiveFrom) : Load(startTs, step, reactiveFrom)
     {
         private double _baseline = baseline;
         private double _changeSum;
@@ -419,6 +530,13 @@ internal sealed partial class ChargingSignature
         public double BaselineNoise { get; } = baselineNoise;
 
         public bool Confirmed { get; set; }
+
+        /// <summary>
+        /// Found as what stayed when a load that switched on with it switched off (the kettle boiled, the TV went off):
+        /// its own step was never seen, so its trend is followed through more guesswork and it must show a rectifier's
+        /// non-active power as well.
+        /// </summary>
+        public bool Paired { get; init; }
 
         public double CurrentLevel { get; private set; } = step;
 
@@ -463,6 +581,7 @@ internal sealed partial class ChargingSignature
         public void ShiftBaseline(double step)
         {
             _baseline += step;
+
             if (_changeCount < MinQuietSamples)
             {
                 _changeSum = 0; // too little seen before another appliance switched: measure the next window instead

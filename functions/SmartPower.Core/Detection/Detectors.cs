@@ -35,7 +35,7 @@ internal static class Detectors
                 Threshold(ref meter.OverloadWatch, ref meter.Overload, device, AlertType.Overload, null, reading.CurrentA, ts, OverloadRule(t, rated), "currentA", rated, sink);
                 if (device.Circuit is Circuit.Dwelling or Circuit.CommonArea)
                 {
-                    meter.Charging.Observe(ts, reading.PowerW, reading.VoltageV, device, state.OfflineAfterMs, ref meter.IllegalCharging, sink);
+                    meter.Charging.Observe(ts, reading.PowerW, reading.VoltageV, reading.CurrentA, device, state.OfflineAfterMs, ref meter.IllegalCharging, sink);
                 }
 
                 break;

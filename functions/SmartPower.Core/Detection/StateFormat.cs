@@ -36,11 +36,13 @@ namespace SmartPower.Detection;
 /// if open <c>ascii</c> alertId, <c>time</c> opened at, <c>f64</c> peak last reported. So an alert open at the save keeps its
 /// id, is updated and cleared under it, and is not opened again.</para>
 /// <para><b>charging</b> (a <see cref="ChargingSignature"/>): <c>u8</c> samples (0-2), <c>time</c> last, <c>f64</c> the two
-/// previous powers and the filtered level, <c>uvar</c> edge length, [edge] <c>f64</c> edge sum, from, raw peak, <c>time</c>
-/// edge start; <c>f64</c> noise; <c>u8</c> load slots (0: no table yet, else 8), [table] <c>uvar</c> bit mask of the occupied
-/// slots and a <c>load</c> for each, slot 0 first (slots keep their places: matching and evaluation go in slot order).</para>
-/// <para><b>load</b>: <c>u8</c> kind (0 load, 1 motor load, 2 candidate, 3 confirmed charger), <c>time</c> start, <c>f64</c> step;
-/// a candidate then has <c>f64</c> baseline, baseline noise, current level, smooth level, noise sum, <c>uvar</c> noise count,
+/// previous powers, the filtered level, the two previous non-active powers, <c>uvar</c> edge length, [edge] <c>f64</c> edge sum, from, raw peak, non-active
+/// power before the edge, <c>time</c> edge start; <c>f64</c> noise, non-active power; <c>u8</c> load slots (0: no table
+/// yet, else 8), [table] <c>uvar</c> bit mask of the occupied slots and a <c>load</c> for each, slot 0 first (slots keep their places: matching and evaluation go in slot order).</para>
+/// <para><b>load</b>: <c>u8</c> kind (0 load, 1 motor load, 2 candidate, 3 confirmed charger), <c>time</c> start, <c>f64</c> step,
+/// reactive ratio and non-active power before the step (NaN once measured), [not NaN] <c>f64</c> sum and <c>uvar</c> count of
+/// the samples so far; a candidate then has <c>u8</c> paired (1: found as what stayed when a load that switched on with
+/// it switched off), <c>f64</c> baseline, baseline noise, current level, smooth level, noise sum, <c>uvar</c> noise count,
 /// <c>time</c> tapering since, <c>uvar</c> n of the open stretch, [n &gt; 0] its nine <c>f64</c> regression sums (x, u, y, xx, uu,
 /// xu, xy, uy, yy), <c>uvar</c> pooled stretches, [&gt; 0] <c>uvar</c> pooled n and the six <c>f64</c> pooled centred sums
 /// (xx, uu, xu, xy, uy, yy).</para>
@@ -53,7 +55,7 @@ namespace SmartPower.Detection;
 internal static class StateFormat
 {
     /// <summary>Bumped whenever the layout above changes; an older or newer blob is refused, never misread.</summary>
-    public const byte Version = 2; // 2: a device's heard-at time (offline measured on the stream's clock)
+    public const byte Version = 3; // 2: a device's heard-at time (offline measured on the stream's clock); 3: a charging load's non-active power
 
     private const int HeaderBytes = 4;
     private const int ChecksumBytes = sizeof(uint);

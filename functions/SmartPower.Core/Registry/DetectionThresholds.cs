@@ -109,4 +109,40 @@ public sealed record DetectionThresholds
 
     /// <summary>A load that has not shown a charger's signature by then is taken for something else.</summary>
     public double ChargerDecideWithinS { get; init; } = 3 * 3600;
+
+    /// <summary>
+    /// A load found only as what stayed when another that switched on with it switched off (its own step never seen)
+    /// must also show at least this much non-active power per watt (see <see cref="ChargerQuickMinReactiveRatio"/>).
+    /// </summary>
+    public double ChargerPairedMinReactiveRatio { get; init; } = 0.25;
+
+    // The quick call: a charger recognised from its switch-on and first minutes, before its rise is measurable.
+
+    /// <summary>A step-on can be called a charger without the rising trend only this soon after it.</summary>
+    public double ChargerQuickWithinS { get; init; } = 1200;
+
+    /// <summary>
+    /// Smallest step the quick call takes: without the rise to go on, it leaves the smallest packs to the trend and
+    /// keeps clear of the small steady loads (a group of LED fittings, a set-top box, a router) below this.
+    /// </summary>
+    public double ChargerQuickMinStepW { get; init; } = 100;
+
+    /// <summary>
+    /// Least non-active power of the step per watt of its real power (tan phi): a charger without power-factor
+    /// correction draws much of it (power factor 0.6-0.9, a ratio of 0.5-1.3); TVs and PCs over 75 W must correct
+    /// theirs (power factor 0.95 and up, 0.33 and less); kettles, heaters, cookers and blankets are resistive (0).
+    /// </summary>
+    public double ChargerQuickMinReactiveRatio { get; init; } = 0.35;
+
+    /// <summary>Most sample-to-sample change after the step, in percent of the step: a charger adds little noise of its own.</summary>
+    public double ChargerQuickMaxNoisePct { get; init; } = 1.2;
+
+    /// <summary>The load must hold within this many percent of its step (no fading like a blanket, no swing).</summary>
+    public double ChargerQuickLevelPct { get; init; } = 6;
+
+    /// <summary>Most scatter about the load's trend, in percent of its step.</summary>
+    public double ChargerQuickMaxScatterPct { get; init; } = 1.5;
+
+    /// <summary>The trend must not be falling: its t value above this.</summary>
+    public double ChargerQuickMinTrendT { get; init; } = -1;
 }
