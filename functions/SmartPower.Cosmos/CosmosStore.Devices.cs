@@ -30,8 +30,8 @@ namespace SmartPower.Cosmos;
 /// devices that nobody else changed meanwhile are merged into it and written again; only devices someone else did
 /// change are refused. The documents this process read or wrote last are cached (the partition's owner is sticky), so a
 /// warm instance reads nothing: a stale cache fails the write's ETag and is read afresh. A device not heard for
-/// <see cref="CosmosStoreOptions.DeviceTtl"/> is dropped from its document at its next write (the container's TTL
-/// expires a document nobody writes any more): the state is telemetry-derived and starts afresh.
+/// <see cref="CosmosStoreOptions.DeviceTtl"/> while others of its document were is dropped from it at the next write (the
+/// container's TTL expires a document nobody writes any more): the state is telemetry-derived and starts afresh.
 /// </para>
 /// </summary>
 public sealed partial class CosmosStore
@@ -93,7 +93,9 @@ public sealed partial class CosmosStore
                     return;
                 }
 
-                var expired = _time.GetUtcNow().ToUnixTimeMilliseconds() - (long)_options.DeviceTtl.TotalMilliseconds;
+                // A device silent for DeviceTtl while others of its document kept reporting leaves it (measured on the
+                // document's own arrival times, not the wall clock, so a replay of old data prunes the same devices).
+                var expired = devices.Values.Max(d => d.HeardAtMs) - (long)_options.DeviceTtl.TotalMilliseconds;
                 var writing = written.Select(i => records[i].DeviceId).ToHashSet(StringComparer.Ordinal);
                 foreach (var stale in devices.Values.Where(d => d.HeardAtMs < expired && !writing.Contains(d.DeviceId)).Select(d => d.DeviceId).ToList())
                 {

@@ -240,6 +240,33 @@ public sealed class DeviceBatchTests : CosmosNightTests
     }
 
     [Fact]
+    public async Task A_device_silent_for_the_ttl_while_its_document_is_written_leaves_it()
+    {
+        // m-0100 is silent from 600 s to 1000 s; with a five-minute TTL it leaves its document once the others of it
+        // have been heard 300 s after it, and comes back afresh.
+        var night = new Azure.Tests.Night(1300, (device, t) => device != "m-0100" || t < 600 || t >= 1000);
+        var options = new CosmosStoreOptions { DeviceTtl = TimeSpan.FromMinutes(5) };
+        var store = await CosmosServer.NewStoreAsync(night.Registry, options);
+        try
+        {
+            var processor = new DeviceBatchProcessor(night.Registry, store, store, new RecordingCommands(), store, new PipelineMetrics());
+            var cutoff = Feed.T0.AddSeconds(950).ToUnixTimeMilliseconds();
+            foreach (var batch in night.Batches(30).Where(b => b[^1].ArrivedAtMs < cutoff))
+            {
+                await processor.ProcessAsync(0, batch, CancellationToken.None);
+            }
+
+            store.ForgetDevices();
+            var records = await store.LoadAsync(0, [.. night.Registry.Devices], CancellationToken.None);
+            Assert.Equal(["m-0001", "m-0002", "p-0001"], records.Keys.Order(StringComparer.Ordinal));
+        }
+        finally
+        {
+            await CosmosServer.DropAsync(options);
+        }
+    }
+
+    [Fact]
     public async Task Containers_are_created_with_their_keys_indexing_and_ttl()
     {
         var database = CosmosServer.Client.GetDatabase(Options.Database);
