@@ -124,6 +124,7 @@ module functions 'modules/functions.bicep' = {
     appInsightsConnectionString: monitoring.outputs.connectionString
     eventHubsNamespaceHost: eventHubs.outputs.namespaceHost
     eventHubName: eventHubs.outputs.eventHubName
+    eventHubPartitions: eventHubPartitions
     consumerGroup: eventHubs.outputs.consumerGroup
     cosmosEndpoint: cosmos.outputs.endpoint
     cosmosDatabase: cosmos.outputs.databaseName

@@ -23,6 +23,21 @@ public sealed class CosmosStoreOptions
     /// <summary>How long a verified device token is trusted before the store is asked again.</summary>
     public TimeSpan CredentialCacheTtl { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// The telemetry hub's partition count (32 as deployed): devices are stored per (site, partition), and a site's
+    /// status reads its document on each partition.
+    /// </summary>
+    public int Partitions { get; set; } = 32;
+
+    /// <summary>
+    /// Whether to keep the device documents this process read or wrote last, so that the next batch of a partition it
+    /// still owns reads nothing (a stale one fails its write's ETag and is read again). Off: every batch reads.
+    /// </summary>
+    public bool CacheDevices { get; set; } = true;
+
+    /// <summary>Most device documents cached (each a site's devices on one partition); when full, the cache starts over.</summary>
+    public int MaxCachedDocuments { get; set; } = 20_000;
+
     /// <summary>Most point operations of one batch in flight at once (bulk mode groups them further on Azure).</summary>
     public int MaxConcurrency { get; set; } = 32;
 }
@@ -63,14 +78,18 @@ public static class CosmosSchema
             // alerts are the record of what happened.
             Container(Alerts, "/id", null, ["/siteId/?", "/deviceId/?", "/state/?", "/type/?", "/severity/?", "/openedAt/?", "/resolvedAt/?"], [[("/openedAt", CompositePathSortOrder.Descending), ("/id", CompositePathSortOrder.Ascending)], [("/siteId", CompositePathSortOrder.Ascending), ("/openedAt", CompositePathSortOrder.Descending)]]),
 
-            // Devices: one document per device (detector state, last reading, online), partitioned by site. The API asks
-            // for a site's devices (GET sites/{id}/status): one logical partition. The hot path always knows a device's
-            // site (the registry), so its one point read and one write per device per batch need no query either. A
-            // compound's devices are hundreds to a few thousand: at one reading per 10 s and a write per device per
-            // batch that is a few hundred RU/s per site, well under a physical partition's 10,000 RU/s and 20 GB.
-            // Indexed: heardAt and watch, for the watchdog's query; the state blob and reading never are.
-            // TTL: telemetry-derived, gone a while after a device falls silent for good.
-            Container(Devices, "/siteId", options.DeviceTtl, ["/heardAt/?", "/watch/?"], []),
+            // Devices: one document per (site, Event Hubs partition), holding the detector state, last reading and
+            // status of the site's devices whose messages arrive on that partition (CosmosStore.Devices.cs: grouped
+            // because a write is charged mostly per request; a device's messages all arrive on one partition, whose
+            // owner alone writes the document). Partitioned by site: the API's site and device status are point reads
+            // in the site's logical partition, and the hot path knows each device's site (the registry) and partition
+            // (the batch's). A compound's devices are hundreds to a few thousand, spread over the hub's partitions: a
+            // few KB to a few tens of KB a document, a write per document per batch, well under a physical
+            // partition's 10,000 RU/s and a logical partition's 20 GB.
+            // Indexed: watchFrom only, for the watchdog's query; the devices' state, readings and status never are.
+            // TTL: telemetry-derived, gone a while after a site's devices on a partition all fall silent for good (a
+            // single silent device is dropped from its document at its next write).
+            Container(Devices, "/siteId", options.DeviceTtl, ["/watchFrom/?"], []),
 
             // Checkpoints and partition stream clocks: one small document per partition, read and written by id only.
             Container(Checkpoints, "/id", null, null, []),

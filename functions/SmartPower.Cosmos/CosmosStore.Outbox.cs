@@ -45,16 +45,13 @@ public sealed partial class CosmosStore : IOutboxStore
     /// <summary>Pending notifications due at <paramref name="now"/>, oldest due first: the dispatcher's query.</summary>
     public async Task<IReadOnlyList<PendingNotification>> GetDueAsync(DateTimeOffset now, int max, CancellationToken cancellationToken)
     {
-        var query = new QueryDefinition("SELECT * FROM c WHERE c.state = @pending AND c.nextAttemptAt <= @now ORDER BY c.nextAttemptAt")
-            .WithParameter("@pending", DeliveryStates.Of(DeliveryState.Pending)).WithParameter("@now", now.ToUnixTimeMilliseconds());
-        var documents = await QueryOutboxAsync(query, max, cancellationToken).ConfigureAwait(false);
+        var documents = await QueryOutboxAsync(DueQuery(now), max, cancellationToken).ConfigureAwait(false);
         return [.. documents.Select(PendingOf)];
     }
 
     public async Task<DateTimeOffset?> GetNextDueAsync(CancellationToken cancellationToken)
     {
-        var query = new QueryDefinition("SELECT * FROM c WHERE c.state = @pending ORDER BY c.nextAttemptAt").WithParameter("@pending", DeliveryStates.Of(DeliveryState.Pending));
-        var first = (await QueryOutboxAsync(query, 1, cancellationToken).ConfigureAwait(false)).FirstOrDefault();
+        var first = (await QueryOutboxAsync(NextDueQuery(), 1, cancellationToken).ConfigureAwait(false)).FirstOrDefault();
         return first is null ? null : DateTimeOffset.FromUnixTimeMilliseconds(first["nextAttemptAt"]!.GetValue<long>());
     }
 
@@ -103,8 +100,7 @@ public sealed partial class CosmosStore : IOutboxStore
     /// <summary>An alert's notifications with their attempts: one query on the indexed alert id.</summary>
     public async Task<IReadOnlyList<NotificationDelivery>> GetDeliveriesAsync(string alertId, CancellationToken cancellationToken)
     {
-        var query = new QueryDefinition("SELECT * FROM c WHERE c.alertId = @alert").WithParameter("@alert", alertId);
-        var documents = await QueryOutboxAsync(query, int.MaxValue, cancellationToken).ConfigureAwait(false);
+        var documents = await QueryOutboxAsync(DeliveriesQuery(alertId), int.MaxValue, cancellationToken).ConfigureAwait(false);
         return [.. documents.Select(DeliveryOf).OrderBy(d => d.At).ThenBy(d => d.Recipient.KindName, StringComparer.Ordinal).ThenBy(d => d.Recipient.Id, StringComparer.Ordinal)];
     }
 
@@ -114,6 +110,19 @@ public sealed partial class CosmosStore : IOutboxStore
         using var doc = await ReadAsync(_outbox, notificationId, notificationId, "outbox.read", cancellationToken).ConfigureAwait(false);
         return doc is null ? null : DeliveryOf(JsonNode.Parse(doc.Json.RootElement.GetRawText())!.AsObject());
     }
+
+    /// <summary>The dispatcher's query: pending notifications due by <paramref name="now"/>, oldest due first (indexed: state, nextAttemptAt).</summary>
+    public static QueryDefinition DueQuery(DateTimeOffset now) =>
+        new QueryDefinition("SELECT * FROM c WHERE c.state = @pending AND c.nextAttemptAt <= @now ORDER BY c.nextAttemptAt")
+            .WithParameter("@pending", DeliveryStates.Of(DeliveryState.Pending)).WithParameter("@now", now.ToUnixTimeMilliseconds());
+
+    /// <summary>When the next pending notification falls due: the same filter, first row only.</summary>
+    public static QueryDefinition NextDueQuery() =>
+        new QueryDefinition("SELECT * FROM c WHERE c.state = @pending ORDER BY c.nextAttemptAt").WithParameter("@pending", DeliveryStates.Of(DeliveryState.Pending));
+
+    /// <summary>The API's query: an alert's notifications (indexed: alertId).</summary>
+    public static QueryDefinition DeliveriesQuery(string alertId) =>
+        new QueryDefinition("SELECT * FROM c WHERE c.alertId = @alert").WithParameter("@alert", alertId);
 
     private async Task<List<JsonObject>> QueryOutboxAsync(QueryDefinition query, int max, CancellationToken cancellationToken)
     {

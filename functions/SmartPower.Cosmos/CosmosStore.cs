@@ -99,7 +99,7 @@ public sealed partial class CosmosStore : IPipelineStore, IDeviceStateStore, IDe
 
         if (batch.Devices.Count > 0)
         {
-            await ForEachAsync(batch.Devices, WriteLatestAsync, cancellationToken).ConfigureAwait(false);
+            await ForEachAsync(batch.Devices, (latest, ct) => WriteLatestAsync(batch.Partition, latest, ct), cancellationToken).ConfigureAwait(false);
         }
 
         if (batch.Checkpoint is { } checkpoint)
@@ -179,14 +179,17 @@ public sealed partial class CosmosStore : IPipelineStore, IDeviceStateStore, IDe
     private async Task<Doc?> ReadAsync(Container container, string id, string partitionKey, string operation, CancellationToken cancellationToken)
     {
         using var response = await container.ReadItemStreamAsync(id, new PartitionKey(partitionKey), cancellationToken: cancellationToken).ConfigureAwait(false);
-        Charges.Add(operation, response.Headers.RequestCharge, 0);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
+            Charges.Add(operation, response.Headers.RequestCharge, 0);
             return null;
         }
 
         response.EnsureSuccessStatusCode();
-        var json = await JsonDocument.ParseAsync(response.Content, cancellationToken: cancellationToken).ConfigureAwait(false);
+        using var body = new MemoryStream();
+        await response.Content.CopyToAsync(body, cancellationToken).ConfigureAwait(false);
+        Charges.Add(operation, response.Headers.RequestCharge, body.Length);
+        var json = JsonDocument.Parse(body.ToArray());
         return new Doc(json, response.Headers.ETag);
     }
 

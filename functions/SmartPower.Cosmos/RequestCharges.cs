@@ -4,23 +4,23 @@ namespace SmartPower.Cosmos;
 
 /// <summary>
 /// The request units a store's requests cost, as the server reported them (the <c>x-ms-request-charge</c> header of
-/// each response), with the number of requests and the bytes written, by operation. Thread-safe.
+/// each response), with the number of requests and the document bytes they carried (written, or read back), by operation. Thread-safe.
 /// </summary>
 public sealed class RequestCharges
 {
     private readonly ConcurrentDictionary<string, Totals> _byOperation = new(StringComparer.Ordinal);
 
-    /// <summary>Request units, requests and document bytes written of one kind of operation.</summary>
-    public sealed record Snapshot(string Operation, double RequestUnits, long Requests, long BytesWritten);
+    /// <summary>Request units, requests and document bytes (a write's body, a read's answer) of one kind of operation.</summary>
+    public sealed record Snapshot(string Operation, double RequestUnits, long Requests, long Bytes);
 
-    public void Add(string operation, double requestUnits, long bytesWritten)
+    public void Add(string operation, double requestUnits, long bytes)
     {
         var totals = _byOperation.GetOrAdd(operation, static _ => new Totals());
         lock (totals)
         {
             totals.RequestUnits += requestUnits;
             totals.Requests++;
-            totals.BytesWritten += bytesWritten;
+            totals.Bytes += bytes;
         }
     }
 
@@ -35,7 +35,7 @@ public sealed class RequestCharges
         {
             lock (totals)
             {
-                result.Add(new Snapshot(operation, totals.RequestUnits, totals.Requests, totals.BytesWritten));
+                result.Add(new Snapshot(operation, totals.RequestUnits, totals.Requests, totals.Bytes));
             }
         }
 
@@ -48,6 +48,6 @@ public sealed class RequestCharges
     {
         public double RequestUnits;
         public long Requests;
-        public long BytesWritten;
+        public long Bytes;
     }
 }

@@ -25,12 +25,11 @@ public static class Services
 
         // One CosmosClient per process (it holds connections and caches), authenticated with the managed identity.
         services.AddSingleton(_ => new CosmosClient(settings.CosmosEndpoint, new DefaultAzureCredential(), CosmosStore.ClientOptions()));
-        services.AddSingleton(sp => new CosmosStore(sp.GetRequiredService<CosmosClient>(), sp.GetRequiredService<DeviceRegistry>(), new CosmosStoreOptions { Database = settings.Database }, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new CosmosStore(sp.GetRequiredService<CosmosClient>(), sp.GetRequiredService<DeviceRegistry>(), new CosmosStoreOptions { Database = settings.Database, Partitions = settings.EventHubPartitions }, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IPipelineStore>(sp => sp.GetRequiredService<CosmosStore>());
         services.AddSingleton<IDeviceStateStore>(sp => sp.GetRequiredService<CosmosStore>());
         services.AddSingleton<IDeadLetters>(sp => sp.GetRequiredService<CosmosStore>());
         services.AddSingleton(_ => new PipelineMetrics());
-        services.AddSingleton(_ => new DeviceRecordCache());
         services.AddSingleton<IDeviceCommands>(sp => settings.MqttHost.Length == 0
             ? new LoggedCommands(sp.GetRequiredService<ILogger<LoggedCommands>>())
             : new MqttCommandSender(new MqttCommandSenderOptions
@@ -48,8 +47,9 @@ public static class Services
             sp.GetRequiredService<IPipelineStore>(),
             sp.GetRequiredService<IDeviceCommands>(),
             sp.GetRequiredService<IDeadLetters>(),
-            sp.GetRequiredService<PipelineMetrics>(),
-            cache: sp.GetRequiredService<DeviceRecordCache>()));
+            sp.GetRequiredService<PipelineMetrics>()));
+        // No DeviceRecordCache: the store keeps the device documents this instance wrote last (CosmosStoreOptions.CacheDevices),
+        // so a warm instance that kept its partitions reads no device at all, and a stale document fails its ETag.
         services.AddSingleton(sp => new Watchdog(sp.GetRequiredService<DeviceRegistry>(), sp.GetRequiredService<IDeviceStateStore>(), sp.GetRequiredService<IPipelineStore>(), sp.GetRequiredService<TimeProvider>())
         {
             MaxPerRun = settings.WatchdogMaxPerRun,

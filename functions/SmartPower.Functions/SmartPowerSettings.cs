@@ -46,6 +46,9 @@ public sealed class SmartPowerSettings
     /// </summary>
     public string AdminKeySha256 { get; set; } = "";
 
+    /// <summary>The telemetry hub's partition count (infra: 32); the store keeps devices per site and partition.</summary>
+    public int EventHubPartitions { get; set; } = 32;
+
     /// <summary>Most devices the watchdog raises in one run.</summary>
     public int WatchdogMaxPerRun { get; set; } = 10_000;
 }

@@ -38,8 +38,7 @@ var containers = [
     partitionKey: '/siteId'
     ttl: 2592000 // 30 days
     indexed: [
-      { path: '/heardAt/?' }
-      { path: '/watch/?' }
+      { path: '/watchFrom/?' }
     ]
     composite: []
   }

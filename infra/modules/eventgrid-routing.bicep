@@ -34,6 +34,16 @@ resource namespace 'Microsoft.EventGrid/namespaces@2025-02-15' = {
       maximumSessionExpiryInHours: 1
       maximumClientSessionsPerAuthenticationName: 1
       routeTopicResourceId: resourceId('Microsoft.EventGrid/namespaces/topics', name, routeTopicName)
+      // Each routed message carries the publishing client's authentication name (the device id, which its certificate
+      // proves) as the CloudEvent attribute 'deviceid', from which the delivery below takes the Event Hubs partition key.
+      routingEnrichments: {
+        dynamic: [
+          {
+            key: 'deviceid'
+            value: '\${client.authenticationName}'
+          }
+        ]
+      }
     }
   }
 }
@@ -62,6 +72,15 @@ resource toEventHubs 'Microsoft.EventGrid/namespaces/topics/eventSubscriptions@2
             properties: {
               resourceId: hub.id
               deliveryAttributeMappings: [
+                // Partition key = device id, as the bridge sets it: a device's messages (telemetry and status) all go
+                // to one partition, in order, and only that partition's owner writes the device's state.
+                {
+                  name: 'PartitionKey'
+                  type: 'Dynamic'
+                  properties: {
+                    sourceField: 'deviceid'
+                  }
+                }
                 {
                   name: 'topic'
                   type: 'Dynamic'

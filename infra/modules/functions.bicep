@@ -10,6 +10,8 @@ param deploymentContainerName string
 param appInsightsConnectionString string
 param eventHubsNamespaceHost string
 param eventHubName string
+@description('The hub\'s partition count: the store keeps devices per site and partition (CosmosStoreOptions.Partitions).')
+param eventHubPartitions int
 param consumerGroup string
 param cosmosEndpoint string
 param cosmosDatabase string
@@ -79,6 +81,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'SmartPower__Database', value: cosmosDatabase }
         { name: 'SmartPower__EventHub', value: eventHubName }
         { name: 'SmartPower__ConsumerGroup', value: consumerGroup }
+        { name: 'SmartPower__EventHubPartitions', value: string(eventHubPartitions) }
         { name: 'SmartPower__RegistryPath', value: 'registry.json' }
         { name: 'SmartPower__MqttHost', value: mqttHost }
         { name: 'SmartPower__MqttClientCertificate', value: '@Microsoft.KeyVault(SecretUri=${mqttCertificateSecretUri})' }

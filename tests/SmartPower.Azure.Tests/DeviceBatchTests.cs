@@ -13,7 +13,7 @@ namespace SmartPower.Azure.Tests;
 public sealed class DeviceBatchTests : CosmosNightTests
 {
     [Fact]
-    public async Task Batches_leave_the_alerts_of_one_engine_run_with_one_read_and_one_write_per_device_per_batch()
+    public async Task Batches_leave_the_alerts_of_one_engine_run_with_one_read_and_one_write_per_site_and_partition_per_batch()
     {
         var commands = new RecordingCommands();
         var processor = Processor(commands: commands);
@@ -21,6 +21,7 @@ public sealed class DeviceBatchTests : CosmosNightTests
         var touched = 0;
         foreach (var batch in batches)
         {
+            Store.ForgetDevices(); // a cold instance at every batch: nothing cached
             var result = await processor.ProcessAsync(0, batch, CancellationToken.None);
             touched += result.Devices;
             Assert.Equal(0, result.DeadLettered);
@@ -30,16 +31,20 @@ public sealed class DeviceBatchTests : CosmosNightTests
         Assert.Equal(Night.Commands, commands.Sent);
         Assert.NotEmpty(commands.Sent);
         var charges = Store.Charges.Read().ToDictionary(c => c.Operation);
-        Assert.Equal(touched, charges["device.read"].Requests);
-        Assert.Equal(touched, charges["device.write"].Requests);
+
+        // The night's four devices are one site on one partition: one document, one read and one write per batch, where
+        // one document per device would take a read and a write per device.
+        Assert.True(touched >= 3 * batches.Count, $"{touched} devices in {batches.Count} batches");
+        Assert.Equal(batches.Count, charges["device.read"].Requests);
+        Assert.Equal(batches.Count, charges["device.write"].Requests);
         Assert.Equal(batches.Count, charges["clock.read"].Requests);
         Assert.Equal(batches.Count, charges["clock.write"].Requests);
     }
 
     [Fact]
-    public async Task A_warm_process_reads_each_device_once_and_then_only_writes()
+    public async Task A_warm_process_reads_each_document_once_and_then_only_writes()
     {
-        var processor = Processor(cache: new DeviceRecordCache());
+        var processor = Processor();
         foreach (var batch in Night.Batches(60))
         {
             await processor.ProcessAsync(0, batch, CancellationToken.None);
@@ -47,7 +52,56 @@ public sealed class DeviceBatchTests : CosmosNightTests
 
         await AssertStoredAsReferenceAsync();
         var charges = Store.Charges.Read().ToDictionary(c => c.Operation);
-        Assert.Equal(4, charges["device.read"].Requests);
+        Assert.Equal(1, charges["device.read"].Requests);
+    }
+
+    [Fact]
+    public async Task Devices_of_a_site_on_two_partitions_are_two_documents_and_the_site_status_reads_both()
+    {
+        var batches = Night.Batches(60);
+        var processor = Processor();
+        foreach (var batch in batches)
+        {
+            // m-0001 and m-0002 arrive on partition 3, the others on partition 0 (as the device id would hash).
+            var byPartition = batch.GroupBy(e => e.Topic is { } t && (t.Contains("m-0001", StringComparison.Ordinal) || t.Contains("m-0002", StringComparison.Ordinal)) ? 3 : 0);
+            foreach (var part in byPartition.OrderBy(g => g.Key))
+            {
+                await processor.ProcessAsync(part.Key, [.. part], CancellationToken.None);
+            }
+        }
+
+        Assert.Equal(2, Store.Charges.Read().Single(c => c.Operation == "device.read").Requests); // a warm instance read the two documents once
+        var devices = await Store.GetDevicesAsync(Feed.Site);
+        Assert.Equal(["m-0001", "m-0002", "m-0100", "p-0001"], devices.Select(d => d.DeviceId));
+        Assert.All(devices, d => Assert.NotNull(d.ReadingJson));
+        Assert.Equal(devices[1], await Store.GetDeviceAsync("m-0002"));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => processor.ProcessAsync(Options.Partitions, batches[0], CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_write_that_lost_its_etag_to_another_device_of_the_document_is_merged_and_written_again()
+    {
+        var batches = Night.Batches(60);
+        var processor = Processor();
+        for (var i = 0; i < 6; i++)
+        {
+            await processor.ProcessAsync(0, batches[i], CancellationToken.None);
+        }
+
+        // Another instance (a store of its own on the same database) writes one device of the document: this store's
+        // cached document is stale now. Its next batch fails the document's ETag, reads it again, and writes again the
+        // devices nobody else changed; the one that was changed is refused and run again on what the other stored.
+        var other = new CosmosStore(CosmosServer.Client, Night.Registry, Options);
+        var loaded = await other.LoadAsync(0, [.. Night.Registry.Devices.Where(d => d.DeviceId == "m-0100")], CancellationToken.None);
+        Assert.NotNull((await other.SaveAsync([loaded["m-0100"]], CancellationToken.None))[0]);
+        var result = await processor.ProcessAsync(0, batches[6], CancellationToken.None);
+        Assert.Equal(1, result.Conflicts);
+        for (var i = 7; i < batches.Count; i++)
+        {
+            await processor.ProcessAsync(0, batches[i], CancellationToken.None);
+        }
+
+        await AssertStoredAsReferenceAsync();
     }
 
     [Fact]
@@ -103,7 +157,7 @@ public sealed class DeviceBatchTests : CosmosNightTests
     {
         var batches = Night.Batches(60);
         var first = Processor(cache: new DeviceRecordCache());
-        var second = Processor(cache: new DeviceRecordCache());
+        var second = new DeviceBatchProcessor(Night.Registry, new CosmosStore(CosmosServer.Client, Night.Registry, Options), Store, new RecordingCommands(), Store, new PipelineMetrics(), cache: new DeviceRecordCache());
         for (var i = 0; i < 8; i++)
         {
             await first.ProcessAsync(0, batches[i], CancellationToken.None);
@@ -186,6 +240,33 @@ public sealed class DeviceBatchTests : CosmosNightTests
     }
 
     [Fact]
+    public async Task A_device_silent_for_the_ttl_while_its_document_is_written_leaves_it()
+    {
+        // m-0100 is silent from 600 s to 1000 s; with a five-minute TTL it leaves its document once the others of it
+        // have been heard 300 s after it, and comes back afresh.
+        var night = new Azure.Tests.Night(1300, (device, t) => device != "m-0100" || t < 600 || t >= 1000);
+        var options = new CosmosStoreOptions { DeviceTtl = TimeSpan.FromMinutes(5) };
+        var store = await CosmosServer.NewStoreAsync(night.Registry, options);
+        try
+        {
+            var processor = new DeviceBatchProcessor(night.Registry, store, store, new RecordingCommands(), store, new PipelineMetrics());
+            var cutoff = Feed.T0.AddSeconds(950).ToUnixTimeMilliseconds();
+            foreach (var batch in night.Batches(30).Where(b => b[^1].ArrivedAtMs < cutoff))
+            {
+                await processor.ProcessAsync(0, batch, CancellationToken.None);
+            }
+
+            store.ForgetDevices();
+            var records = await store.LoadAsync(0, [.. night.Registry.Devices], CancellationToken.None);
+            Assert.Equal(["m-0001", "m-0002", "p-0001"], records.Keys.Order(StringComparer.Ordinal));
+        }
+        finally
+        {
+            await CosmosServer.DropAsync(options);
+        }
+    }
+
+    [Fact]
     public async Task Containers_are_created_with_their_keys_indexing_and_ttl()
     {
         var database = CosmosServer.Client.GetDatabase(Options.Database);
@@ -197,7 +278,7 @@ public sealed class DeviceBatchTests : CosmosNightTests
         var devices = (await database.GetContainer(CosmosSchema.Devices).ReadContainerAsync()).Resource;
         Assert.Equal("/siteId", devices.PartitionKeyPath);
         Assert.Equal((int)Options.DeviceTtl.TotalSeconds, devices.DefaultTimeToLive);
-        Assert.Equal(["/heardAt/?", "/watch/?"], devices.IndexingPolicy.IncludedPaths.Select(p => p.Path));
+        Assert.Equal(["/watchFrom/?"], devices.IndexingPolicy.IncludedPaths.Select(p => p.Path));
         var checkpoints = (await database.GetContainer(CosmosSchema.Checkpoints).ReadContainerAsync()).Resource;
         Assert.Equal(Microsoft.Azure.Cosmos.IndexingMode.None, checkpoints.IndexingPolicy.IndexingMode);
     }
@@ -242,7 +323,7 @@ internal sealed class FlakyStates(CosmosStore store) : IDeviceStateStore
 {
     public bool FailNextSave { get; set; }
 
-    public Task<IReadOnlyDictionary<string, DeviceRecord>> LoadAsync(IReadOnlyCollection<Device> devices, CancellationToken cancellationToken) => store.LoadAsync(devices, cancellationToken);
+    public Task<IReadOnlyDictionary<string, DeviceRecord>> LoadAsync(int partition, IReadOnlyCollection<Device> devices, CancellationToken cancellationToken) => store.LoadAsync(partition, devices, cancellationToken);
 
     public Task<IReadOnlyList<string?>> SaveAsync(IReadOnlyList<DeviceRecord> records, CancellationToken cancellationToken)
     {
@@ -261,7 +342,7 @@ internal sealed class FlakyStates(CosmosStore store) : IDeviceStateStore
 
     public async Task<IReadOnlyList<DeviceRecord>> FindSilentAsync(long heardBeforeMs, int max, CancellationToken cancellationToken)
     {
-        var all = await store.LoadAsync(new Feed().Registry.Devices.ToList(), cancellationToken);
+        var all = await store.LoadAsync(0, new Feed().Registry.Devices.ToList(), cancellationToken);
         return [.. all.Values.Where(r => r.LastReadingTsMs is not null && r.WatchdogOffline is null && r.HeardAtMs < heardBeforeMs).Take(max)];
     }
 }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using SmartPower.Cosmos;
 using SmartPower.Registry;
 using Xunit.Abstractions;
@@ -7,51 +6,62 @@ using Xunit.Abstractions;
 namespace SmartPower.Azure.Tests;
 
 /// <summary>
-/// Request units per 1,000 readings, from the store's own request charges (<see cref="CosmosStore.Charges"/>: the
-/// <c>x-ms-request-charge</c> of every response, with the requests and bytes written by operation), for 30 meters at one
-/// reading per 10 s, batches of 10 s to 5 min of event time, a cold process (every device read each batch) and a warm one
-/// (devices it saved last not read again). The test server charges a flat 1 RU per request, so its figure is the number
-/// of requests; the Azure figure applies Cosmos DB's published charges for the measured document sizes (a point read of
-/// up to 1 KB: 1 RU; a write of up to 1 KB: 4.95 RU, 2 KB: 6.29 RU, with default indexing, which this store narrows).
-/// Run with <c>--logger "console;verbosity=detailed"</c> to see the table.
+/// Request units per reading, from the store's own request accounting (<see cref="CosmosStore.Charges"/>: every request
+/// with its <c>x-ms-request-charge</c> and the document bytes it carried, by operation), for 192 meters at one reading per
+/// 10 s on 4 partitions, in sites of 4 to 48 meters (1, 2 or 12 devices of a site per partition, so as many devices per
+/// stored document), with trigger batches of 10 s to 5 min of event time, from a warm instance (it kept its partitions:
+/// it reads a document only the first time) and a cold one (every document read at every batch).
+/// <para>
+/// A model, not a measurement of Azure: the test server charges a flat 1 RU per request, so what is measured exactly is
+/// the requests and the bytes of each; Cosmos DB's charges are then applied from its published table for the measured
+/// document sizes (learn.microsoft.com/azure/cosmos-db/understand-request-unit-consumption, session consistency:
+/// <see cref="Published"/>), interpolated between its rows. That table assumes default indexing; the store indexes one
+/// path of the device documents, so real writes should cost no more.
+/// </para>
+/// Run with <c>--logger "console;verbosity=detailed"</c> to see the table (infra/README.md has it).
 /// </summary>
 public sealed class RequestUnitTests(ITestOutputHelper output)
 {
-    private const int Meters = 30;
-    private const double Minutes = 15;
+    private const int Partitions = 4;
+    private const int PerPartition = 48;
+    private const int Minutes = 10;
+
+    /// <summary>Cosmos DB's published charges by document size: KB, point read, write.</summary>
+    private static readonly (double Kb, double Read, double Write)[] Published =
+    [
+        (1, 1.00, 4.95), (2, 1.04, 6.29), (4, 1.14, 6.67), (8, 1.33, 7.04), (16, 1.67, 9.52), (32, 2.19, 11.23),
+        (64, 4.76, 22.67), (128, 9.95, 48.19), (256, 20.28, 98.29), (512, 40.95, 184.57), (1024, 145.90, 625.00), (2048, 291.80, 1250.00),
+    ];
 
     [Fact]
-    public async Task Request_units_per_thousand_readings_by_batch_window()
+    public async Task Request_units_per_reading_by_devices_per_document_and_batch_window()
     {
-        var registry = Registry();
-        var events = Events(registry);
-        output.WriteLine($"{events.Count} readings of {Meters} meters; per 1,000 readings:");
-        output.WriteLine("window  process  requests  server-RU  device-doc-bytes  Azure-RU  Azure-RU/reading");
-        var results = new Dictionary<(int, bool), double>();
-        foreach (var window in new[] { 10, 60, 120, 300 })
+        output.WriteLine($"{Partitions * PerPartition} meters on {Partitions} partitions, one reading per 10 s, {Minutes} minutes; Azure RU by the published table");
+        output.WriteLine("site/partition  window  process  requests/1000  doc-bytes  Azure-RU/reading");
+        var results = new Dictionary<(int PerDoc, int Window, bool Warm), double>();
+        foreach (var perDoc in new[] { 1, 2, 12 })
         {
-            foreach (var warm in new[] { false, true })
+            var registry = Registry(perDoc);
+            var events = Events(registry, perDoc);
+            foreach (var (window, warm) in new[] { (60, false), (60, true), (120, true), (300, true) })
             {
-                var options = new CosmosStoreOptions();
+                var options = new CosmosStoreOptions { CacheDevices = warm };
                 var store = await CosmosServer.NewStoreAsync(registry, options);
                 try
                 {
-                    var processor = new DeviceBatchProcessor(registry, store, store, new RecordingCommands(), store, new PipelineMetrics(), cache: warm ? new DeviceRecordCache() : null);
-                    foreach (var batch in events.GroupBy(e => e.ArrivedAtMs / (window * 1000L)))
+                    var processor = new DeviceBatchProcessor(registry, store, store, new RecordingCommands(), store, new PipelineMetrics());
+                    foreach (var batch in events.GroupBy(e => (e.Event.ArrivedAtMs / (window * 1000L), e.Partition)))
                     {
-                        await processor.ProcessAsync(0, [.. batch], CancellationToken.None);
+                        await processor.ProcessAsync(batch.Key.Partition, [.. batch.Select(e => e.Event)], CancellationToken.None);
                     }
 
-                    var per = 1000.0 / events.Count;
                     var charges = store.Charges.Read();
-                    var requests = charges.Sum(c => c.Requests) * per;
-                    var server = charges.Sum(c => c.RequestUnits) * per;
-                    var azure = charges.Sum(c => AzureRequestUnits(c)) * per;
+                    var requests = charges.Sum(c => c.Requests) * 1000.0 / events.Count;
+                    var azure = charges.Sum(AzureRequestUnits) / events.Count;
                     var device = charges.Single(c => c.Operation == "device.write");
-                    var docBytes = device.BytesWritten / (double)device.Requests;
-                    results[(window, warm)] = azure / 1000;
-                    output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{window,4} s  {(warm ? "warm" : "cold"),7}  {requests,8:F0}  {server,9:F0}  {docBytes,16:F0}  {azure,8:F0}  {azure / 1000,16:F3}"));
-                    Assert.Equal(requests, server, 6); // the test server's flat charge: 1 RU a request
+                    results[(perDoc, window, warm)] = azure;
+                    output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{perDoc,14}  {window,4} s  {(warm ? "warm" : "cold"),7}  {requests,13:F0}  {device.Bytes / (double)device.Requests,9:F0}  {azure,16:F3}"));
+                    Assert.Equal(charges.Sum(c => c.Requests), charges.Sum(c => c.RequestUnits), 6); // the test server's flat 1 RU a request
                 }
                 finally
                 {
@@ -60,37 +70,72 @@ public sealed class RequestUnitTests(ITestOutputHelper output)
             }
         }
 
-        // Per reading, a device costs one read and one write per batch: the longer the batch, the cheaper a reading.
-        Assert.True(results[(10, false)] > results[(60, false)] && results[(60, false)] > results[(120, false)]);
-        Assert.True(results[(120, true)] <= 0.5, $"{results[(120, true)]:F3} RU a reading with 2-minute batches, warm");
+        // A document costs one write per batch whatever it holds, so the more readings a write carries (devices per
+        // document, times readings per device per batch), the cheaper a reading.
+        Assert.True(results[(1, 60, true)] > results[(1, 120, true)] && results[(1, 120, true)] > results[(1, 300, true)]);
+        Assert.True(results[(1, 60, true)] > results[(2, 60, true)] && results[(2, 60, true)] > results[(12, 60, true)]);
+        Assert.True(results[(1, 60, true)] > 0.5, "one device a document with one-minute batches costs what one document per device did");
+
+        // The shipped configuration, one-minute batches: at most 0.5 RU a reading once a site has two devices per
+        // partition (64 devices on the deployed 32 partitions). A cold instance (its first batch of a partition) also
+        // reads each document once.
+        Assert.True(results[(2, 60, true)] <= 0.5, $"{results[(2, 60, true)]:F3} RU a reading, two devices a document, one-minute batches");
+        Assert.True(results[(12, 60, true)] <= 0.15, $"{results[(12, 60, true)]:F3} RU a reading, twelve devices a document");
+        Assert.True(results[(12, 60, false)] <= 0.5, $"{results[(12, 60, false)]:F3} RU a reading cold, twelve devices a document");
     }
 
-    /// <summary>Cosmos DB's published charge for the operation at its measured document size (session consistency).</summary>
+    /// <summary>Cosmos DB's published charge for each request of the operation at its measured average document size.</summary>
     private static double AzureRequestUnits(RequestCharges.Snapshot c)
     {
-        var size = c.BytesWritten / (double)Math.Max(1, c.Requests);
-        var isWrite = c.Operation.EndsWith(".write", StringComparison.Ordinal);
-        var each = isWrite ? (size <= 1024 ? 4.95 : size <= 2048 ? 6.29 : 6.67) : 1.0;
-        return c.Requests * each;
+        var kb = c.Bytes / (double)Math.Max(1, c.Requests) / 1024;
+        var write = !c.Operation.EndsWith(".read", StringComparison.Ordinal) && !c.Operation.EndsWith(".query", StringComparison.Ordinal);
+        return c.Requests * Charge(kb, write);
     }
 
-    private static DeviceRegistry Registry()
+    private static double Charge(double kb, bool write)
     {
-        var devices = string.Join(",", Enumerable.Range(1, Meters).Select(i =>
-            $$"""{"deviceId":"m-{{i:D4}}","siteId":"{{Feed.Site}}","kind":"meter","circuit":"dwelling","ratedCurrentA":40,"reportIntervalS":10}"""));
-        return RegistryLoader.Parse($$"""{"sites":[{"siteId":"{{Feed.Site}}","name":"Wutong"}],"devices":[{{devices}}]}""");
+        double Of((double Kb, double Read, double Write) row) => write ? row.Write : row.Read;
+        if (kb <= Published[0].Kb)
+        {
+            return Of(Published[0]);
+        }
+
+        for (var i = 1; i < Published.Length; i++)
+        {
+            if (kb <= Published[i].Kb)
+            {
+                var (lo, hi) = (Published[i - 1], Published[i]);
+                return Of(lo) + ((Of(hi) - Of(lo)) * (kb - lo.Kb) / (hi.Kb - lo.Kb));
+            }
+        }
+
+        throw new ArgumentOutOfRangeException(nameof(kb), kb, "over Cosmos DB's 2 MB document limit");
     }
 
-    private static List<TelemetryEvent> Events(DeviceRegistry registry)
+    /// <summary>Sites of <c>Partitions x perDoc</c> meters; meter i of a site on partition i mod Partitions.</summary>
+    private static DeviceRegistry Registry(int perDoc)
     {
-        var events = new List<TelemetryEvent>();
+        var sites = PerPartition / perDoc;
+        var siteList = string.Join(",", Enumerable.Range(0, sites).Select(s => $$"""{"siteId":"s-{{s:D2}}","name":"Site {{s}}"}"""));
+        var devices = string.Join(",", Enumerable.Range(0, Partitions * PerPartition).Select(i =>
+            $$"""{"deviceId":"m-{{i:D4}}","siteId":"s-{{i / (Partitions * perDoc):D2}}","kind":"meter","circuit":"dwelling","ratedCurrentA":40,"reportIntervalS":10}"""));
+        return RegistryLoader.Parse($$"""{"sites":[{{siteList}}],"devices":[{{devices}}]}""");
+    }
+
+    private static List<(int Partition, TelemetryEvent Event)> Events(DeviceRegistry registry, int perDoc)
+    {
+        var events = new List<(int, TelemetryEvent)>();
         var random = new Random(7);
+        var index = 0;
         for (var t = 0; t < Minutes * 60; t += 10)
         {
             for (var i = 0; i < registry.Devices.Count; i++)
             {
-                var current = 3 + (random.NextDouble() * 8);
-                events.Add(Night.Event(events.Count, Feed.Topic(registry.Devices[i].DeviceId), Feed.MeterPayload(t + (i % 8), (t / 10) + 1, Math.Round(current, 2)), t));
+                var device = registry.Devices[i];
+                var current = Math.Round(3 + (random.NextDouble() * 8), 2);
+                var partition = i % (Partitions * perDoc) % Partitions;
+                var payload = Feed.MeterPayload(t + (i % 8), (t / 10) + 1, current);
+                events.Add((partition, Night.Event(index++, $"smartpower/v1/{device.SiteId}/meter/{device.DeviceId}/telemetry", payload, t)));
             }
         }
 

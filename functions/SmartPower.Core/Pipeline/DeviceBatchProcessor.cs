@@ -18,10 +18,11 @@ public sealed record DeviceBatchResult(int Events, int Devices, int Transitions,
 
 /// <summary>
 /// The detection step of a host that holds no engine between batches (the Functions app's Event Hubs trigger, or the
-/// Event Hubs processor): loads the state of the devices a batch touches (one point read each, and one for the
-/// partition's stream clock), runs the batch through a fresh <see cref="DetectionEngine"/>, sends the commands it raised,
-/// stores its transitions (upserts by alert id), then saves each device (one write each, only if nobody wrote it since
-/// it was loaded) and the clock. The order makes a redelivered batch harmless: transitions first, so a crash before the
+/// Event Hubs processor): loads the state of the devices a batch touches (at most one point read each, none for what the
+/// store still holds from this process's last batch, and one for the partition's stream clock), runs the batch through a
+/// fresh <see cref="DetectionEngine"/>, sends the commands it raised, stores its transitions (upserts by alert id), then
+/// saves each device (at most one write each, only if nobody wrote it since it was loaded; the Cosmos DB store writes a
+/// site's devices of one partition in one request) and the clock. The order makes a redelivered batch harmless: transitions first, so a crash before the
 /// devices are saved replays the batch on the old state and yields the same alert ids; devices after, so a replay on the
 /// saved state finds every reading a duplicate. A message that cannot be handled at all (no topic, or one that throws)
 /// is dead-lettered and counted and the rest of the batch goes on.
@@ -84,7 +85,7 @@ public sealed class DeviceBatchProcessor(
 
         if (toLoad.Count > 0)
         {
-            foreach (var (id, record) in await states.LoadAsync(toLoad, cancellationToken).ConfigureAwait(false))
+            foreach (var (id, record) in await states.LoadAsync(partition, toLoad, cancellationToken).ConfigureAwait(false))
             {
                 records[id] = record;
             }
@@ -95,7 +96,7 @@ public sealed class DeviceBatchProcessor(
         var conflicts = 0;
         for (var attempt = 1; attempt <= MaxAttempts && (pending.Count > 0 || attempt == 1); attempt++)
         {
-            var run = Run(events, owners, pending, records, clockBlob, first: attempt == 1);
+            var run = Run(partition, events, owners, pending, records, clockBlob, first: attempt == 1);
             foreach (var (e, reason) in run.Poison)
             {
                 await DeadLetterAsync(partition, e, reason, cancellationToken).ConfigureAwait(false);
@@ -146,7 +147,7 @@ public sealed class DeviceBatchProcessor(
             // Another writer (a partition's previous owner finishing its batch) stored these devices since they were
             // loaded: run their messages again on what it stored. Readings it already applied are duplicates now.
             conflicts += pending.Count;
-            var reloaded = await states.LoadAsync([.. pending.Select(id => devices[id])], cancellationToken).ConfigureAwait(false);
+            var reloaded = await states.LoadAsync(partition, [.. pending.Select(id => devices[id])], cancellationToken).ConfigureAwait(false);
             foreach (var id in pending)
             {
                 records.Remove(id);
@@ -173,6 +174,7 @@ public sealed class DeviceBatchProcessor(
         ReadOnlyMemory<byte>? Clock);
 
     private RunResult Run(
+        int partition,
         IReadOnlyList<TelemetryEvent> events,
         Device?[] owners,
         HashSet<string> pending,
@@ -268,6 +270,7 @@ public sealed class DeviceBatchProcessor(
             var state = engine.TrySaveDevice(id, buffer) ? buffer.WrittenMemory.ToArray() : old?.State ?? default;
             var record = (old ?? new DeviceRecord(id, device.SiteId)) with
             {
+                Partition = partition,
                 State = state,
                 HeardAtMs = Math.Max(old?.HeardAtMs ?? 0, heard?.ArrivedAtMs ?? 0),
                 Reading = heard?.Reading ?? old?.Reading,

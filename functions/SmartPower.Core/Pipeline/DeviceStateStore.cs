@@ -28,18 +28,28 @@ public sealed record DeviceRecord(string DeviceId, string SiteId)
     /// <summary>An <c>offline</c> alert the watchdog opened and that is still open (the engine's own are in <see cref="State"/>).</summary>
     public Alert? WatchdogOffline { get; init; }
 
-    /// <summary>The store's version of the record as loaded (a Cosmos DB ETag); null for a record not stored yet.</summary>
+    /// <summary>The store's version of the record as loaded; null for a record not stored yet.</summary>
     public string? Version { get; init; }
+
+    /// <summary>
+    /// The Event Hubs partition the device's messages arrive on (its partition key is the device id, so always the same
+    /// one). A store may keep the devices of one partition together: only that partition's owner writes them.
+    /// </summary>
+    public int Partition { get; init; }
 }
 
 /// <summary>
 /// Per-device detector state for hosts that hold no engine between batches. A batch costs at most one point read and
-/// one write per device it touches, and one of each for its partition's stream clock; never one per reading.
+/// one write per device it touches (fewer where a store groups devices), and one of each for its partition's stream
+/// clock; never one per reading.
 /// </summary>
 public interface IDeviceStateStore
 {
-    /// <summary>The stored records of <paramref name="devices"/> (absent ones are left out): one point read each.</summary>
-    Task<IReadOnlyDictionary<string, DeviceRecord>> LoadAsync(IReadOnlyCollection<Device> devices, CancellationToken cancellationToken);
+    /// <summary>
+    /// The stored records of <paramref name="devices"/>, whose messages arrive on <paramref name="partition"/> (absent ones
+    /// are left out): at most one point read per device, fewer where a store keeps devices together.
+    /// </summary>
+    Task<IReadOnlyDictionary<string, DeviceRecord>> LoadAsync(int partition, IReadOnlyCollection<Device> devices, CancellationToken cancellationToken);
 
     /// <summary>
     /// Writes each record, only if it is still at the version it was loaded at (a new record only if none exists): one

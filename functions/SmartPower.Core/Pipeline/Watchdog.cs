@@ -71,8 +71,16 @@ public sealed class Watchdog(DeviceRegistry registry, IDeviceStateStore states, 
         }
 
         // A device written while the watchdog ran was heard from: its alert ends with that reading.
-        var devices = raced.Select(r => registry.TryGetDevice(r.DeviceId, out var d) ? d : null).OfType<Device>().ToList();
-        var now2 = await states.LoadAsync(devices, cancellationToken).ConfigureAwait(false);
+        var now2 = new Dictionary<string, DeviceRecord>(StringComparer.Ordinal);
+        foreach (var group in raced.GroupBy(r => r.Partition))
+        {
+            var devices = group.Select(r => registry.TryGetDevice(r.DeviceId, out var d) ? d : null).OfType<Device>().ToList();
+            foreach (var (id, record) in await states.LoadAsync(group.Key, devices, cancellationToken).ConfigureAwait(false))
+            {
+                now2[id] = record;
+            }
+        }
+
         var cleared = new List<AlertTransition>();
         foreach (var r in raced)
         {

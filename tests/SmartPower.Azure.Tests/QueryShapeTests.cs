@@ -1,0 +1,81 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.Azure.Cosmos;
+using SmartPower.Cosmos;
+
+namespace SmartPower.Azure.Tests;
+
+/// <summary>
+/// The Cosmos DB SQL queries the store makes, which the test server cannot run (they run only on Azure): each one's
+/// text and parameters, and every field it filters or sorts on indexed on its container. There are five: the watchdog's
+/// silent devices (once a minute), the outbox's due notifications and next due time (the dispatcher), an alert's
+/// deliveries and the alert listing (people's requests, in <c>StatusFunctionsTests</c>). Nothing on the hot path queries.
+/// </summary>
+public sealed partial class QueryShapeTests : CosmosNightTests
+{
+    private static readonly IReadOnlyList<ContainerProperties> Containers = CosmosSchema.All(new CosmosStoreOptions());
+
+    [Fact]
+    public void The_watchdog_asks_for_the_device_documents_with_a_device_silent_since_the_cutoff_on_their_one_indexed_field()
+    {
+        var query = CosmosStore.SilentQuery(1_795_000_000_000);
+        Assert.Equal("SELECT * FROM c WHERE c.watchFrom < @before", query.QueryText);
+        Assert.Equal([("@before", (object)1_795_000_000_000L)], query.GetQueryParameters().Select(p => (p.Name, p.Value)));
+        AssertIndexed(CosmosSchema.Devices, query, ["watchFrom"]);
+    }
+
+    [Fact]
+    public void The_outbox_queries_filter_and_sort_on_indexed_fields()
+    {
+        var now = DateTimeOffset.FromUnixTimeMilliseconds(1_795_000_000_000);
+        var due = CosmosStore.DueQuery(now);
+        Assert.Equal("SELECT * FROM c WHERE c.state = @pending AND c.nextAttemptAt <= @now ORDER BY c.nextAttemptAt", due.QueryText);
+        Assert.Equal([("@pending", (object)"pending"), ("@now", 1_795_000_000_000L)], due.GetQueryParameters().Select(p => (p.Name, p.Value)));
+        AssertIndexed(CosmosSchema.Outbox, due, ["state", "nextAttemptAt"]);
+
+        var next = CosmosStore.NextDueQuery();
+        Assert.Equal("SELECT * FROM c WHERE c.state = @pending ORDER BY c.nextAttemptAt", next.QueryText);
+        AssertIndexed(CosmosSchema.Outbox, next, ["state", "nextAttemptAt"]);
+
+        var deliveries = CosmosStore.DeliveriesQuery("a-1");
+        Assert.Equal("SELECT * FROM c WHERE c.alertId = @alert", deliveries.QueryText);
+        Assert.Equal([("@alert", (object)"a-1")], deliveries.GetQueryParameters().Select(p => (p.Name, p.Value)));
+        AssertIndexed(CosmosSchema.Outbox, deliveries, ["alertId"]);
+    }
+
+    [Fact]
+    public async Task A_stored_device_document_carries_the_earliest_time_a_watched_device_was_heard_for_the_watchdog_query()
+    {
+        var processor = new DeviceBatchProcessor(Night.Registry, Store, Store, new RecordingCommands(), Store, new PipelineMetrics());
+        foreach (var batch in Night.Batches(60).Take(5))
+        {
+            await processor.ProcessAsync(0, batch, CancellationToken.None);
+        }
+
+        using var response = await CosmosServer.Client.GetContainer(Options.Database, CosmosSchema.Devices).ReadItemStreamAsync("p0", new PartitionKey(Feed.Site));
+        using var doc = await JsonDocument.ParseAsync(response.Content);
+        var records = await Store.LoadAsync(0, [.. Night.Registry.Devices], CancellationToken.None);
+        Assert.Equal(4, records.Count);
+        Assert.Equal(records.Values.Min(r => r.HeardAtMs), doc.RootElement.GetProperty("watchFrom").GetInt64());
+
+        // Only the site, the partition and watchFrom are plain; the devices are one compressed value nothing queries.
+        Assert.Equal(
+            ["id", "n", "partition", "siteId", "watchFrom", "z"],
+            doc.RootElement.EnumerateObject().Select(p => p.Name).Where(n => !n.StartsWith('_')).Order(StringComparer.Ordinal));
+    }
+
+    /// <summary>Every <c>c.field</c> the query names is one of <paramref name="fields"/>, and each is an indexed path of the container.</summary>
+    private static void AssertIndexed(string container, QueryDefinition query, string[] fields)
+    {
+        var named = FieldPattern().Matches(query.QueryText).Select(m => m.Groups[1].Value).Distinct().Order(StringComparer.Ordinal);
+        Assert.Equal(fields.Order(StringComparer.Ordinal), named);
+        var properties = Containers.Single(c => c.Id == container);
+        foreach (var field in fields)
+        {
+            Assert.Contains(properties.IndexingPolicy.IncludedPaths, p => p.Path == $"/{field}/?");
+        }
+    }
+
+    [GeneratedRegex(@"\bc\.([A-Za-z]+)")]
+    private static partial Regex FieldPattern();
+}
