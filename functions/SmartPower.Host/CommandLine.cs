@@ -24,11 +24,11 @@ public static class CommandLine
 
           smartpower serve --registry FILE [--db FILE] [--mqtt-port N] [--http-port N] [--partitions N]
                            [--broker HOST:PORT] [--tls-cert FILE.pfx --tls-password P --mqtt-tls-port N]
-                           [--rate N] [--checkpoint-ms N] [--no-fsync] [--notifications FILE]
+                           [--rate N] [--checkpoint-ms N] [--no-fsync] [--notifications FILE] [--log-dir DIR]
           smartpower serve --demo [--db FILE] [--mqtt-port N] [--http-port N] [--notifications FILE]
               Runs the whole pipeline in one process: an embedded MQTT broker (devices connect with
               username = deviceId, password = a token from 'tokens issue'), the telemetry log
-              (next to the database), detection, and the SQLite store (default smartpower.db).
+              (next to the database, or --log-dir DIR), detection, and the SQLite store (default smartpower.db).
               --broker takes telemetry from an external broker (shared subscription) instead.
               HTTP: /health (JSON) and /metrics (OpenTelemetry, Prometheus format).
               Defaults: MQTT 1883, HTTP 8080, 2 partitions, 5 messages/s per device (--rate),
@@ -144,7 +144,7 @@ public static class CommandLine
 
     private static readonly string[] ServeOptions =
         ["--registry", "--db", "--mqtt-port", "--http-port", "--partitions", "--broker", "--tls-cert", "--tls-password", "--mqtt-tls-port", "--rate", "--checkpoint-ms",
-            "--notifications"];
+            "--notifications", "--log-dir"];
 
     private static int ServeCommand(Options options, TextWriter stdout)
     {
@@ -155,6 +155,7 @@ public static class CommandLine
             DatabasePath = options.Text("--db", null) ?? (demo ? "smartpower-demo.db" : "smartpower.db"),
             Partitions = options.Integer("--partitions", 2, 1, 64),
             FlushToDisk = !options.Flag("--no-fsync"),
+            LogDirectory = options.Text("--log-dir", null),
         };
         pipeline.Broker.Port = options.Integer("--mqtt-port", 1883, 1, 65535);
         pipeline.Broker.TlsCertificatePath = options.Text("--tls-cert", null);

@@ -87,7 +87,8 @@ internal static class Serve
         var app = builder.Build();
         app.MapStatusApi(pipeline);
         app.MapPrometheusScrapingEndpoint("/metrics");
-        app.MapGet("/health", (HttpContext context) => Results.Text(HealthJson(pipeline), "application/json"));
+        app.MapGet("/health", (HttpContext context) => Results.Text(
+            HealthJson(pipeline), "application/json", statusCode: pipeline.Problems.Count == 0 ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable));
         return app;
     }
 
@@ -99,7 +100,15 @@ internal static class Serve
         {
             var m = pipeline.Metrics;
             w.WriteStartObject();
-            w.WriteString("status", "ok");
+            var problems = pipeline.Problems;
+            w.WriteString("status", problems.Count == 0 ? "ok" : "degraded");
+            w.WriteStartArray("problems");
+            foreach (var problem in problems)
+            {
+                w.WriteStringValue(problem);
+            }
+
+            w.WriteEndArray();
             w.WriteStartObject("readings");
             w.WriteNumber("accepted", m.Accepted);
             w.WriteNumber("duplicates", m.Duplicates);
