@@ -39,7 +39,7 @@ internal static class Serve
         var web = BuildWeb(pipeline, httpPort);
         await web.StartAsync(stop.Token).ConfigureAwait(false);
         stdout.WriteLine(options.ExternalBroker is { } ext
-            ? $"MQTT: bridging from {ext.Host}:{ext.Port} (shared subscription group '{ext.ShareGroup}')"
+            ? $"MQTT: bridging from {ext.Host}:{ext.Port} as '{ext.ClientId}' (" + (string.IsNullOrEmpty(ext.ShareGroup) ? "plain subscription)" : $"shared subscription group '{ext.ShareGroup}')")
             : $"MQTT broker listening on {options.Broker.BindAddress}:{options.Broker.Port}" + (options.Broker.TlsCertificatePath is null ? "" : $", TLS on {options.Broker.TlsPort}"));
         var notify = options.Notifications;
         stdout.WriteLine($"notifications: {notify.Webhooks.Count} webhook(s); a warning not acknowledged within "
