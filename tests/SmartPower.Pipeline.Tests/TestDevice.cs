@@ -37,6 +37,10 @@ internal sealed class TestDevice(string deviceId, string token, int port, string
                 .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(),
             cancellationToken);
 
+    public Task<MqttClientPublishResult> PublishBytesAsync(string topic, byte[] payload) =>
+        _client.PublishAsync(
+            new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+
     public async Task<MqttClientSubscribeResult> SubscribeAsync(string filter)
     {
         _client.ApplicationMessageReceivedAsync += e =>
