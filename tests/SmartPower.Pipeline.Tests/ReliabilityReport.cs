@@ -22,10 +22,15 @@ internal static class ReliabilityReport
         return (lost, duplicated);
     }
 
-    public static void Record(ITestOutputHelper output, string @case, int expected, int stored, int lost, int duplicated, string detail)
+    public static void Record(ITestOutputHelper output, string @case, int expected, int stored, int lost, int duplicated, string detail) =>
+        Write(output, string.Join('\t', @case, expected.ToString(CultureInfo.InvariantCulture), stored.ToString(CultureInfo.InvariantCulture),
+            lost.ToString(CultureInfo.InvariantCulture), duplicated.ToString(CultureInfo.InvariantCulture), detail));
+
+    /// <summary>A case about refusals alone (no alerts to count).</summary>
+    public static void Record(ITestOutputHelper output, string @case, string detail) => Write(output, string.Join('\t', @case, "-", "-", "-", "-", detail));
+
+    private static void Write(ITestOutputHelper output, string line)
     {
-        var line = string.Join('\t', @case, expected.ToString(CultureInfo.InvariantCulture), stored.ToString(CultureInfo.InvariantCulture),
-            lost.ToString(CultureInfo.InvariantCulture), duplicated.ToString(CultureInfo.InvariantCulture), detail);
         output.WriteLine("reliability: " + line);
         if (Environment.GetEnvironmentVariable("SMARTPOWER_RELIABILITY_REPORT") is { Length: > 0 } path)
         {
