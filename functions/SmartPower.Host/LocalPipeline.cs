@@ -79,6 +79,9 @@ public sealed class LocalPipeline : IAsyncDisposable
 
     public NotificationService Notifications { get; }
 
+    /// <summary>Status API requests refused, by reason (the host's web app counts them).</summary>
+    public ApiRefusals ApiRefusals { get; } = new();
+
     public IReadOnlyList<PartitionConsumer> Consumers { get; private set; } = [];
 
     /// <summary>Raised after an alert transition is stored (on a consumer's thread).</summary>
@@ -194,6 +197,7 @@ public sealed class LocalPipeline : IAsyncDisposable
         await Notifications.DisposeAsync().ConfigureAwait(false);
         await Store.DisposeAsync().ConfigureAwait(false);
         Ingress.Dispose();
+        ApiRefusals.Dispose();
         Metrics.Dispose();
         _meter.Dispose();
         _stop.Dispose();

@@ -117,6 +117,7 @@ internal static class Serve
             w.WriteEndObject();
             WriteCounts(w, "rejectedByReason", m.RejectedByReason());
             WriteCounts(w, "refusedAtIngress", pipeline.Ingress.RefusedByReason());
+            WriteCounts(w, "refusedAtApi", pipeline.ApiRefusals.ByReason());
             w.WriteStartArray("partitions");
             foreach (var c in pipeline.Consumers)
             {
