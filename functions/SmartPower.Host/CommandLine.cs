@@ -23,13 +23,16 @@ public static class CommandLine
               output never depends on the machine).
 
           smartpower serve --registry FILE [--db FILE] [--mqtt-port N] [--http-port N] [--partitions N]
-                           [--broker HOST:PORT] [--tls-cert FILE.pfx --tls-password P --mqtt-tls-port N]
-                           [--rate N] [--checkpoint-ms N] [--no-fsync] [--notifications FILE]
+                           [--broker HOST:PORT [--share-group NAME|none] [--bridge-id ID]] [--tls-cert FILE.pfx --tls-password P --mqtt-tls-port N]
+                           [--rate N] [--checkpoint-ms N] [--no-fsync] [--notifications FILE] [--log-dir DIR]
           smartpower serve --demo [--db FILE] [--mqtt-port N] [--http-port N] [--notifications FILE]
               Runs the whole pipeline in one process: an embedded MQTT broker (devices connect with
               username = deviceId, password = a token from 'tokens issue'), the telemetry log
-              (next to the database), detection, and the SQLite store (default smartpower.db).
-              --broker takes telemetry from an external broker (shared subscription) instead.
+              (next to the database, or --log-dir DIR), detection, and the SQLite store (default smartpower.db).
+              --broker takes telemetry from an external broker (shared subscription) instead;
+              --share-group NAME (default smartpower; 'none' for a plain subscription, which survives
+              a mosquitto restart) and --bridge-id ID (the persistent session's client id, default
+              smartpower-bridge-HOSTNAME: keep it across restarts).
               HTTP: /health (JSON) and /metrics (OpenTelemetry, Prometheus format).
               Defaults: MQTT 1883, HTTP 8080, 2 partitions, 5 messages/s per device (--rate),
               detector state checkpointed every 2000 ms (--checkpoint-ms); --no-fsync acknowledges
@@ -144,7 +147,7 @@ public static class CommandLine
 
     private static readonly string[] ServeOptions =
         ["--registry", "--db", "--mqtt-port", "--http-port", "--partitions", "--broker", "--tls-cert", "--tls-password", "--mqtt-tls-port", "--rate", "--checkpoint-ms",
-            "--notifications"];
+            "--notifications", "--log-dir", "--share-group", "--bridge-id"];
 
     private static int ServeCommand(Options options, TextWriter stdout)
     {
@@ -155,6 +158,7 @@ public static class CommandLine
             DatabasePath = options.Text("--db", null) ?? (demo ? "smartpower-demo.db" : "smartpower.db"),
             Partitions = options.Integer("--partitions", 2, 1, 64),
             FlushToDisk = !options.Flag("--no-fsync"),
+            LogDirectory = options.Text("--log-dir", null),
         };
         pipeline.Broker.Port = options.Integer("--mqtt-port", 1883, 1, 65535);
         pipeline.Broker.TlsCertificatePath = options.Text("--tls-cert", null);
@@ -166,6 +170,15 @@ public static class CommandLine
         {
             var (host, port) = HostPort(broker);
             pipeline.ExternalBroker = new Mqtt.BrokerBridgeOptions { Host = host, Port = port };
+            if (options.Text("--share-group", null) is { } group)
+            {
+                pipeline.ExternalBroker.ShareGroup = group == "none" ? null : group;
+            }
+
+            if (options.Text("--bridge-id", null) is { } id)
+            {
+                pipeline.ExternalBroker.ClientId = id;
+            }
         }
 
         if (options.Text("--notifications", null) is { } notifications)

@@ -79,6 +79,9 @@ public sealed class LocalPipeline : IAsyncDisposable
 
     public NotificationService Notifications { get; }
 
+    /// <summary>Status API requests refused, by reason (the host's web app counts them).</summary>
+    public ApiRefusals ApiRefusals { get; } = new();
+
     public IReadOnlyList<PartitionConsumer> Consumers { get; private set; } = [];
 
     /// <summary>Raised after an alert transition is stored (on a consumer's thread).</summary>
@@ -153,6 +156,38 @@ public sealed class LocalPipeline : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// What keeps the pipeline from doing its work right now, for <c>/health</c> (empty when healthy): the log cannot be
+    /// written (disk full: nothing is acknowledged, devices keep their readings), the store cannot be written (readings
+    /// wait in the log; detection retries from its checkpoint), or the external broker is not connected.
+    /// </summary>
+    public IReadOnlyList<string> Problems
+    {
+        get
+        {
+            var problems = new List<string>();
+            if (_log?.Failure is { } log)
+            {
+                problems.Add($"telemetry log cannot be written, nothing is acknowledged: {log}");
+            }
+
+            foreach (var consumer in Consumers)
+            {
+                if (consumer.Failure is { } store)
+                {
+                    problems.Add($"store cannot be written, partition {consumer.Partition} retries from its checkpoint: {store}");
+                }
+            }
+
+            if (_bridge is { IsConnected: false } && !_stopped)
+            {
+                problems.Add("external broker not connected, reconnecting");
+            }
+
+            return problems;
+        }
+    }
+
     /// <summary>Open alerts by severity, refreshed every second.</summary>
     public IReadOnlyDictionary<string, long> OpenAlerts => _openAlerts;
 
@@ -162,6 +197,7 @@ public sealed class LocalPipeline : IAsyncDisposable
         await Notifications.DisposeAsync().ConfigureAwait(false);
         await Store.DisposeAsync().ConfigureAwait(false);
         Ingress.Dispose();
+        ApiRefusals.Dispose();
         Metrics.Dispose();
         _meter.Dispose();
         _stop.Dispose();
@@ -227,7 +263,7 @@ public sealed class LocalPipeline : IAsyncDisposable
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 // The store or log failed (disk full, locked): nothing was checkpointed past what is stored, so retry.
-                logger.LogError(ex, "partition {Partition} consumer failed; restarting from its last checkpoint in 1 s", consumer.Partition);
+                logger.LogError("partition {Partition} consumer failed ({Error}); restarting from its last checkpoint in 1 s", consumer.Partition, ex.Message);
                 await Task.Delay(1000, _stop.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 await consumer.StartAsync(_stop.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }

@@ -39,7 +39,7 @@ internal static class Serve
         var web = BuildWeb(pipeline, httpPort);
         await web.StartAsync(stop.Token).ConfigureAwait(false);
         stdout.WriteLine(options.ExternalBroker is { } ext
-            ? $"MQTT: bridging from {ext.Host}:{ext.Port} (shared subscription group '{ext.ShareGroup}')"
+            ? $"MQTT: bridging from {ext.Host}:{ext.Port} as '{ext.ClientId}' (" + (string.IsNullOrEmpty(ext.ShareGroup) ? "plain subscription)" : $"shared subscription group '{ext.ShareGroup}')")
             : $"MQTT broker listening on {options.Broker.BindAddress}:{options.Broker.Port}" + (options.Broker.TlsCertificatePath is null ? "" : $", TLS on {options.Broker.TlsPort}"));
         var notify = options.Notifications;
         stdout.WriteLine($"notifications: {notify.Webhooks.Count} webhook(s); a warning not acknowledged within "
@@ -87,7 +87,8 @@ internal static class Serve
         var app = builder.Build();
         app.MapStatusApi(pipeline);
         app.MapPrometheusScrapingEndpoint("/metrics");
-        app.MapGet("/health", (HttpContext context) => Results.Text(HealthJson(pipeline), "application/json"));
+        app.MapGet("/health", (HttpContext context) => Results.Text(
+            HealthJson(pipeline), "application/json", statusCode: pipeline.Problems.Count == 0 ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable));
         return app;
     }
 
@@ -99,7 +100,15 @@ internal static class Serve
         {
             var m = pipeline.Metrics;
             w.WriteStartObject();
-            w.WriteString("status", "ok");
+            var problems = pipeline.Problems;
+            w.WriteString("status", problems.Count == 0 ? "ok" : "degraded");
+            w.WriteStartArray("problems");
+            foreach (var problem in problems)
+            {
+                w.WriteStringValue(problem);
+            }
+
+            w.WriteEndArray();
             w.WriteStartObject("readings");
             w.WriteNumber("accepted", m.Accepted);
             w.WriteNumber("duplicates", m.Duplicates);
@@ -108,6 +117,7 @@ internal static class Serve
             w.WriteEndObject();
             WriteCounts(w, "rejectedByReason", m.RejectedByReason());
             WriteCounts(w, "refusedAtIngress", pipeline.Ingress.RefusedByReason());
+            WriteCounts(w, "refusedAtApi", pipeline.ApiRefusals.ByReason());
             w.WriteStartArray("partitions");
             foreach (var c in pipeline.Consumers)
             {

@@ -75,6 +75,14 @@ internal static class StatusRoutes
         var api = new StatusApi(pipeline.Registry, pipeline.Store, pipeline.Store, pipeline.Store, deliveries: new AlertDeliveriesHandler(pipeline.Store));
         pipeline.AlertStored += t => api.Feed.Publish(t.Alert.AlertId);
         pipeline.Notifications.Escalated += api.Feed.Publish;
+        app.Use(async (context, next) =>
+        {
+            await next(context).ConfigureAwait(false);
+            if (context.Request.Path.StartsWithSegments("/api/v1", StringComparison.Ordinal))
+            {
+                pipeline.ApiRefusals.Count(context.Response.StatusCode);
+            }
+        });
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.MapOpenApi();

@@ -19,10 +19,19 @@ public sealed class BrokerBridgeOptions
 
     public string? Password { get; set; }
 
-    public string ClientId { get; set; } = $"smartpower-bridge-{Environment.MachineName}-{Environment.ProcessId}";
+    /// <summary>
+    /// The bridge's MQTT client id, which names its persistent session: it must stay the same across restarts of the host,
+    /// or what the broker queued (and had in flight) for the session before a crash is never delivered.
+    /// </summary>
+    public string ClientId { get; set; } = $"smartpower-bridge-{Environment.MachineName}";
 
-    /// <summary>The shared-subscription group: bridges in one group split the devices' messages between them.</summary>
-    public string ShareGroup { get; set; } = "smartpower";
+    /// <summary>
+    /// The shared-subscription group: bridges in one group split the devices' messages between them. Null for a plain
+    /// subscription (one bridge): mosquitto 2.0 restores a plain subscription of a persistent session after a restart,
+    /// but not a shared one, so with a shared one what devices publish between the broker's restart and the bridge's
+    /// return has no subscriber (MQTT 5 devices are told: PUBACK reason 16, no matching subscribers).
+    /// </summary>
+    public string? ShareGroup { get; set; } = "smartpower";
 
     public TimeSpan MaxReconnectDelay { get; set; } = TimeSpan.FromSeconds(30);
 }
@@ -99,12 +108,14 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
         }
 
         await _client.ConnectAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
+        var share = string.IsNullOrEmpty(_options.ShareGroup) ? "" : $"$share/{_options.ShareGroup}/";
         var subscribe = new MqttClientSubscribeOptionsBuilder()
-            .WithTopicFilter($"$share/{_options.ShareGroup}/{Topic.Prefix}+/+/+/telemetry", MqttQualityOfServiceLevel.AtLeastOnce)
-            .WithTopicFilter($"$share/{_options.ShareGroup}/{Topic.Prefix}+/+/+/status", MqttQualityOfServiceLevel.AtLeastOnce)
+            .WithTopicFilter($"{share}{Topic.Prefix}+/+/+/telemetry", MqttQualityOfServiceLevel.AtLeastOnce)
+            .WithTopicFilter($"{share}{Topic.Prefix}+/+/+/status", MqttQualityOfServiceLevel.AtLeastOnce)
             .Build();
         await _client.SubscribeAsync(subscribe, cancellationToken).ConfigureAwait(false);
-        _logger.LogInformation("bridge connected to {Host}:{Port}, shared group {Group}", _options.Host, _options.Port, _options.ShareGroup);
+        _logger.LogInformation("bridge connected to {Host}:{Port} as {ClientId}, {Subscription}", _options.Host, _options.Port, _options.ClientId,
+            string.IsNullOrEmpty(_options.ShareGroup) ? "plain subscription" : $"shared group {_options.ShareGroup}");
     }
 
     private async Task SuperviseAsync(CancellationToken cancellationToken)

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using SmartPower.Alerts;
 using SmartPower.Api.Access;
+using Xunit.Abstractions;
 
 namespace SmartPower.Pipeline.Tests;
 
@@ -10,7 +11,7 @@ namespace SmartPower.Pipeline.Tests;
 /// answer to any key ever names another tenant's site, device or alert (a sweep of every endpoint with every role over
 /// two managers and two fire stations).
 /// </summary>
-public sealed class AccessTests : IAsyncLifetime
+public sealed class AccessTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private static readonly DateTimeOffset T0 = new(2026, 11, 26, 20, 0, 0, TimeSpan.Zero);
     private ApiHarness _api = null!;
@@ -70,6 +71,9 @@ public sealed class AccessTests : IAsyncLifetime
         var alert = await _api.Store.GetAlertAsync(_alertOf["acacia"], CancellationToken.None);
         Assert.Null(alert!.AcknowledgedAt);
         Assert.Null(alert.ResolvedAt);
+        Assert.Equal(5 * Endpoints.Length, _api.Pipeline.Pipeline.ApiRefusals.RefusedFor("unauthenticated")); // counted, as /health and /metrics show
+        ReliabilityReport.Record(output, "abuse: API calls with no key, an empty, forged, malformed or revoked key",
+            $"{5 * Endpoints.Length} requests to {Endpoints.Length} endpoints, all 401, counted unauthenticated {_api.Pipeline.Pipeline.ApiRefusals.RefusedFor("unauthenticated")}; no alert acknowledged or resolved");
     }
 
     [Fact]
@@ -84,6 +88,7 @@ public sealed class AccessTests : IAsyncLifetime
             ("admin", Role.Admin, null),
         };
         var requests = 0;
+        var statuses = new Dictionary<int, int>();
         foreach (var (name, role, scope) in keys)
         {
             using var client = _api.Client(await _api.KeyAsync(role, scope, name));
@@ -96,6 +101,7 @@ public sealed class AccessTests : IAsyncLifetime
                     var url = Fill(path, site);
                     using var response = await SendAsync(client, method, url);
                     requests++;
+                    statuses[(int)response.StatusCode] = statuses.GetValueOrDefault((int)response.StatusCode) + 1;
                     var body = await response.Content.ReadAsStringAsync();
                     var what = $"{name}: {method} {url} -> {(int)response.StatusCode} {body[..Math.Min(body.Length, 300)]}";
                     var expected = Expected(path, role, scope, Sees(site), site);
@@ -117,6 +123,11 @@ public sealed class AccessTests : IAsyncLifetime
         }
 
         Assert.True(requests > 250, $"{requests} requests");
+        var refusals = _api.Pipeline.Pipeline.ApiRefusals;
+        Assert.Equal(statuses.GetValueOrDefault(403), refusals.RefusedFor("forbidden"));
+        Assert.Equal(statuses.GetValueOrDefault(404), refusals.RefusedFor("not-found"));
+        ReliabilityReport.Record(output, "abuse: API across tenants (2 managers, 2 fire stations, 4 sites, every role and endpoint)",
+            $"{requests} requests: " + string.Join(", ", statuses.OrderBy(s => s.Key).Select(s => $"{s.Key} {s.Value}")) + "; refusals counted by reason (api.refused) equal; no answer names another tenant's site, address, device or alert");
     }
 
     [Fact]

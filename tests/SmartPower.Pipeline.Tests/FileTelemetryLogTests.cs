@@ -109,7 +109,62 @@ public sealed class FileTelemetryLogTests : IDisposable
         Assert.Fail("appends never waited for the consumer");
     }
 
+    [Fact]
+    public async Task A_full_disk_fails_the_appends_that_did_not_fit_and_leaves_no_torn_record_behind()
+    {
+        using var disk = SmallFilesystem.Mount(_directory.File("small"), 1);
+        var options = new FileTelemetryLogOptions { Directory = Path.Combine(disk.Path, "log"), Partitions = 1, FlushToDisk = true };
+        var pad = new string('x', 3000); // records bigger than the slack a full tmpfs leaves in a file's last page
+        var acknowledged = new List<int>();
+        await using (var log = FileTelemetryLog.Open(options))
+        {
+            async Task AppendAsync(int n)
+            {
+                try
+                {
+                    await log.AppendAsync(new("m-0001", Feed.Topic("m-0001"), Encoding.UTF8.GetBytes($$"""{"n":{{n}},"pad":"{{pad}}"}"""), n), CancellationToken.None);
+                    acknowledged.Add(n);
+                }
+                catch (IOException)
+                {
+                    // Not acknowledged: the device keeps it and sends it again.
+                }
+            }
+
+            for (var n = 0; n < 20; n++)
+            {
+                await AppendAsync(n);
+            }
+
+            disk.Fill();
+            for (var n = 20; n < 40; n++)
+            {
+                await AppendAsync(n);
+            }
+
+            Assert.True(acknowledged.Count < 40, "the full disk must have refused appends");
+            Assert.NotNull(log.Failure);
+            disk.Free();
+            for (var n = 40; n < 60; n++)
+            {
+                await AppendAsync(n);
+            }
+
+            Assert.Null(log.Failure);
+            Assert.Equal(acknowledged, await ReadNumbersAsync(log));
+        }
+
+        await using var reopened = FileTelemetryLog.Open(options);
+        Assert.Equal(acknowledged, await ReadNumbersAsync(reopened));
+    }
+
     public void Dispose() => _directory.Dispose();
+
+    private static async Task<List<int>> ReadNumbersAsync(FileTelemetryLog log)
+    {
+        var batch = await log.Partition(0).ReadAsync(0, 100_000, TimeSpan.Zero, CancellationToken.None);
+        return [.. batch.Records.Select(r => System.Text.Json.JsonDocument.Parse(r.Payload).RootElement.GetProperty("n").GetInt32())];
+    }
 
     private FileTelemetryLogOptions Options(int partitions = 3) => new() { Directory = _directory.Path, Partitions = partitions, FlushToDisk = false };
 

@@ -29,6 +29,12 @@ public sealed class HealthTests : IDisposable
         }
 
         using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{http}") };
+        using (var forged = new HttpRequestMessage(HttpMethod.Get, "/api/v1/sites/xihu-wutong/status"))
+        {
+            forged.Headers.Add("X-Api-Key", "spk_" + new string('0', 43));
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await client.SendAsync(forged)).StatusCode);
+        }
+
         JsonElement health = default;
         for (var i = 0; i < 100; i++)
         {
@@ -45,6 +51,8 @@ public sealed class HealthTests : IDisposable
         Assert.Equal(20, health.GetProperty("readings").GetProperty("accepted").GetInt64());
         Assert.Equal(1, health.GetProperty("rejectedByReason").GetProperty("malformed-json").GetInt64());
         Assert.Equal(1, health.GetProperty("refusedAtIngress").GetProperty("topic-not-allowed").GetInt64());
+        Assert.Equal(1, health.GetProperty("refusedAtApi").GetProperty("unauthenticated").GetInt64());
+        Assert.Equal("ok", health.GetProperty("status").GetString());
         Assert.Equal(1, health.GetProperty("alertsOpen").GetProperty("critical").GetInt64());
         Assert.All(health.GetProperty("partitions").EnumerateArray(), p => Assert.Equal(0, p.GetProperty("lagBytes").GetInt64()));
 
@@ -52,6 +60,7 @@ public sealed class HealthTests : IDisposable
         Assert.Matches(@"smartpower_readings_accepted\w*(\{[^}]*\})? 20\b", metrics);
         Assert.Matches(@"smartpower_readings_rejected\w*\{[^}]*reason=""malformed-json""[^}]*\} 1\b", metrics);
         Assert.Matches(@"smartpower_partition_lag\w*\{[^}]*partition=""0""[^}]*\} 0\b", metrics);
+        Assert.Matches(@"smartpower_api_refused\w*\{[^}]*reason=""unauthenticated""[^}]*\} 1\b", metrics);
         Assert.Equal(0, await host.StopAsync());
     }
 

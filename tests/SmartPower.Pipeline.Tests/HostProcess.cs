@@ -21,6 +21,8 @@ internal sealed class HostProcess : IDisposable
         }
     }
 
+    public bool HasExited => _process.HasExited;
+
     /// <summary>Starts <c>serve</c> with <paramref name="args"/> and waits until the broker listens.</summary>
     public static async Task<HostProcess> StartAsync(params string[] args)
     {

@@ -4,6 +4,8 @@ using SmartPower.Detection;
 using SmartPower.Notifications;
 using SmartPower.Sqlite;
 
+using Xunit.Abstractions;
+
 namespace SmartPower.Pipeline.Tests;
 
 /// <summary>
@@ -13,7 +15,7 @@ namespace SmartPower.Pipeline.Tests;
 /// time with a short retry schedule (0.2-1 s, set in the notifications file); the ten-minute outage itself, with the
 /// default schedule, is <see cref="WebhookDeliveryTests"/>' with a fake clock.
 /// </summary>
-public sealed class NotificationRecoveryTests : IDisposable
+public sealed class NotificationRecoveryTests(ITestOutputHelper output) : IDisposable
 {
     private const string Secret = "recovery-secret-0123456789";
     private readonly TempDirectory _directory = new("notify-crash");
@@ -84,7 +86,9 @@ public sealed class NotificationRecoveryTests : IDisposable
             attempts += deliveries.Sum(d => d.Attempts.Count);
         }
 
-        Console.WriteLine($"{keys.Count} notifications, {received.Count} deliveries received ({received.Count - keys.Count} duplicates), {attempts} attempts recorded");
+        var distinct = received.Select(r => r.IdempotencyKey).Distinct().Count();
+        ReliabilityReport.Record(output, "d) webhook receiver down, host SIGKILLed meanwhile, receiver up (notifications)", keys.Count, distinct, keys.Count - distinct, 0,
+            $"{received.Count} deliveries received, {received.Count - distinct} of them a repeat with the same idempotency key and body; {attempts} attempts recorded, all signed");
         foreach (var device in devices)
         {
             await device.DisposeAsync();

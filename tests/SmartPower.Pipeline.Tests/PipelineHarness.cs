@@ -23,7 +23,7 @@ internal sealed class PipelineHarness : IAsyncDisposable
 
     public IReadOnlyDictionary<string, string> Tokens { get; }
 
-    public static async Task<PipelineHarness> StartAsync(DeviceRegistry? registry = null, Action<LocalPipelineOptions>? configure = null)
+    public static async Task<PipelineHarness> StartAsync(DeviceRegistry? registry = null, Action<LocalPipelineOptions>? configure = null, Microsoft.Extensions.Logging.ILoggerFactory? loggers = null)
     {
         registry ??= Story.Registry();
         var directory = new TempDirectory("pipeline");
@@ -33,7 +33,7 @@ internal sealed class PipelineHarness : IAsyncDisposable
         options.Broker.BindAddress = System.Net.IPAddress.Loopback;
         options.Consumer.Poll = TimeSpan.FromMilliseconds(20);
         configure?.Invoke(options);
-        var pipeline = await LocalPipeline.StartAsync(registry, options, NullLoggerFactory.Instance, CancellationToken.None);
+        var pipeline = await LocalPipeline.StartAsync(registry, options, loggers ?? NullLoggerFactory.Instance, CancellationToken.None);
         var tokens = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var device in registry.Devices)
         {

@@ -18,6 +18,13 @@ internal sealed class TestDevice(string deviceId, string token, int port, string
 
     public List<string> Commands { get; } = [];
 
+    /// <summary>
+    /// Whether a PUBACK saying "no matching subscribers" (MQTT 5 reason 16) counts as not delivered, to be sent again
+    /// later: what firmware should do when telemetry must reach the cloud through a broker that may have lost its
+    /// subscribers (an external broker restarted before the bridge is back).
+    /// </summary>
+    public bool RetryWhenNobodySubscribed { get; init; }
+
     public Task<MqttClientConnectResult> ConnectAsync(CancellationToken cancellationToken = default) =>
         _client.ConnectAsync(
             new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId(clientId ?? deviceId).WithCredentials(deviceId, token)
@@ -29,6 +36,10 @@ internal sealed class TestDevice(string deviceId, string token, int port, string
             new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithRetainFlag(retain)
                 .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(),
             cancellationToken);
+
+    public Task<MqttClientPublishResult> PublishBytesAsync(string topic, byte[] payload) =>
+        _client.PublishAsync(
+            new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
 
     public async Task<MqttClientSubscribeResult> SubscribeAsync(string filter)
     {
@@ -58,9 +69,17 @@ internal sealed class TestDevice(string deviceId, string token, int port, string
                 }
 
                 var result = await PublishAsync(topic, payload, cancellationToken: cancellationToken).ConfigureAwait(false);
-                if (result.ReasonCode is MqttClientPublishReasonCode.Success or MqttClientPublishReasonCode.NoMatchingSubscribers)
+                if (result.ReasonCode == MqttClientPublishReasonCode.Success
+                    || (result.ReasonCode == MqttClientPublishReasonCode.NoMatchingSubscribers && !RetryWhenNobodySubscribed))
                 {
                     return;
+                }
+
+                if (result.ReasonCode == MqttClientPublishReasonCode.NoMatchingSubscribers)
+                {
+                    await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                    delay = Math.Min(delay * 2, 1000);
+                    continue;
                 }
 
                 throw new PublishRefusedException($"{deviceId}: publish refused with {result.ReasonCode}");

@@ -46,6 +46,7 @@ public sealed class PartitionConsumer(
     private DetectionEngine? _engine;
     private long _position;
     private long _checkpointed = -1;
+    private long _countedTo;
     private long _lastCheckpointAt;
     private volatile bool _draining;
 
@@ -57,12 +58,21 @@ public sealed class PartitionConsumer(
     /// <summary>Why the last checkpoint's detector state could not be restored (the consumer started fresh), or null.</summary>
     public string? DiscardedState { get; private set; }
 
+    /// <summary>
+    /// Why the last commit to the store failed (disk full, database locked), or null once a commit has succeeded since:
+    /// the host reports it as degraded health while it retries.
+    /// </summary>
+    public string? Failure { get; private set; }
+
     /// <summary>Records in the log not yet processed.</summary>
     public long Lag => Math.Max(0, log.EndPosition - Position);
 
     /// <summary>Loads the checkpoint (or starts fresh) so that <see cref="RunAsync"/> can go on from it.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        // Forget what ran since the checkpoint first: if loading it fails, RunAsync loads it again rather than go on
+        // with an engine that has already seen the records it is about to run again (they would all be duplicates).
+        _engine = null;
         var checkpoint = await store.LoadCheckpointAsync(Partition, cancellationToken).ConfigureAwait(false);
         try
         {
@@ -127,10 +137,11 @@ public sealed class PartitionConsumer(
     {
         var sink = new CollectingSink();
         var latest = new Dictionary<string, DeviceLatest>(StringComparer.Ordinal);
+        var results = new ProcessResult[batch.Records.Count];
+        var i = 0;
         foreach (var record in batch.Records)
         {
-            var result = _engine!.Process(record.Topic.Span, record.Payload.Span, sink);
-            metrics.Count(result);
+            var result = results[i++] = _engine!.Process(record.Topic.Span, record.Payload.Span, sink);
             if (result.Outcome is MessageOutcome.Accepted or MessageOutcome.Status)
             {
                 Remember(latest, record, result.Outcome);
@@ -147,6 +158,17 @@ public sealed class PartitionConsumer(
 
         var due = _time.GetElapsedTime(_lastCheckpointAt) >= _options.CheckpointInterval;
         await CommitAsync(sink.Transitions, [.. latest.Values], due, batch.NextPosition, cancellationToken).ConfigureAwait(false);
+
+        // Counted once stored, and once only: after a failed commit the records since the checkpoint are run again.
+        for (var k = 0; k < results.Length; k++)
+        {
+            if (batch.Records[k].Position >= _countedTo)
+            {
+                metrics.Count(results[k]);
+            }
+        }
+
+        _countedTo = Math.Max(_countedTo, batch.NextPosition);
     }
 
     private void Remember(Dictionary<string, DeviceLatest> latest, in LogRecord record, MessageOutcome outcome)
@@ -176,11 +198,26 @@ public sealed class PartitionConsumer(
         if (transitions.Count > 0 || devices.Count > 0 || saved is not null)
         {
             var commit = new BatchCommit(Partition, transitions, devices, saved) { Notifications = Notification.ForTransitions(transitions, registry) };
-            await store.CommitAsync(commit, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await store.CommitAsync(commit, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                Failure = ex.Message;
+                throw;
+            }
         }
 
+        Failure = null;
+
+        var rerun = _position < _countedTo;
         Volatile.Write(ref _position, next);
-        metrics.CountStored(transitions);
+        if (!rerun)
+        {
+            metrics.CountStored(transitions); // a re-run after a failed commit stores the same transitions again, idempotently
+        }
+
         foreach (var transition in transitions)
         {
             onStored?.Invoke(transition);

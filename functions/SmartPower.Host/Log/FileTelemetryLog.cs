@@ -57,7 +57,10 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
                 $"the log in '{options.Directory}' has {File.ReadAllText(marker).Trim()} partitions, not {options.Partitions}: use the same count or a new directory");
         }
 
-        File.WriteAllText(marker, options.Partitions.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (!File.Exists(marker))
+        {
+            File.WriteAllText(marker, options.Partitions.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
         var partitions = new FilePartition[options.Partitions];
         for (var p = 0; p < partitions.Length; p++)
         {
@@ -68,6 +71,9 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
     }
 
     public ITelemetryPartition Partition(int partition) => _partitions[partition];
+
+    /// <summary>Why the last write of some partition failed (disk full), or null when every partition's last write succeeded.</summary>
+    public string? Failure => _partitions.Select(p => p.Failure).FirstOrDefault(f => f is not null);
 
     public ValueTask AppendAsync(TelemetryMessage message, CancellationToken cancellationToken) =>
         _partitions[DevicePartitioner.Of(message.DeviceId, _partitions.Length)].AppendAsync(message, cancellationToken);
@@ -95,6 +101,7 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
         private long _activeStart;
         private long _end;
         private long _consumed;
+        private bool _torn;
         private TaskCompletionSource _grown = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -115,7 +122,7 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
             }
 
             _activeStart = _segments.Keys[^1];
-            _active = new FileStream(_segments.Values[^1], FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 1 << 16);
+            _active = OpenSegment(_segments.Values[^1], FileMode.OpenOrCreate);
             _end = _activeStart + ValidLength(_active);
             _active.SetLength(_end - _activeStart); // cut a torn record off the end
             _active.Position = _end - _activeStart;
@@ -127,6 +134,8 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
         public int Partition { get; }
 
         public long EndPosition => Volatile.Read(ref _end);
+
+        public string? Failure { get; private set; }
 
         public async ValueTask AppendAsync(TelemetryMessage message, CancellationToken cancellationToken)
         {
@@ -227,7 +236,7 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
         private async Task WriteLoopAsync()
         {
             var batch = new List<TaskCompletionSource>(1024);
-            var buffer = new byte[MaxRecordBytes];
+            var pending = new System.Buffers.ArrayBufferWriter<byte>(1 << 16);
             while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
             {
                 // Back-pressure: let the consumer catch up before writing more.
@@ -242,27 +251,50 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
                     Interlocked.CompareExchange(ref _drained, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), drained);
                 }
 
-                var written = 0L;
-                try
+                // A batch is encoded whole, then written with one call and flushed: if the disk is full, the file is cut
+                // back to the last durable record and every append of the batch fails (not acknowledged, so devices send
+                // it again), rather than leave a torn record in the middle of the log for later records to follow.
+                pending.Clear();
+                while (batch.Count < 4096 && pending.WrittenCount < (4 << 20) && _queue.Reader.TryRead(out var item))
                 {
-                    while (batch.Count < 4096 && _queue.Reader.TryRead(out var item))
+                    try
                     {
-                        if (_end + written - _activeStart >= _options.SegmentBytes)
-                        {
-                            await _active.FlushAsync().ConfigureAwait(false);
-                            Roll(_end + written);
-                        }
-
-                        var length = Encode(item.Message, buffer);
-                        await _active.WriteAsync(buffer.AsMemory(0, length)).ConfigureAwait(false);
-                        written += length;
+                        pending.Advance(Encode(item.Message, pending.GetSpan(MaxRecordBytes)[..MaxRecordBytes]));
                         batch.Add(item.Done);
                     }
+                    catch (ArgumentException ex)
+                    {
+                        item.Done.TrySetException(ex);
+                    }
+                }
 
+                if (batch.Count == 0)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    if (_end - _activeStart >= _options.SegmentBytes)
+                    {
+                        Roll(_end);
+                    }
+
+                    if (_torn)
+                    {
+                        _active.SetLength(_end - _activeStart);
+                        _torn = false;
+                    }
+
+                    _active.Position = _end - _activeStart;
+                    _active.Write(pending.WrittenSpan);
                     _active.Flush(flushToDisk: _options.FlushToDisk);
+                    Failure = null;
                 }
                 catch (Exception ex)
                 {
+                    Failure = $"log partition {Partition}: {ex.Message}";
+                    CutBack();
                     foreach (var done in batch)
                     {
                         done.TrySetException(ex);
@@ -272,7 +304,7 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
                     continue;
                 }
 
-                Volatile.Write(ref _end, _end + written);
+                Volatile.Write(ref _end, _end + pending.WrittenCount);
                 var grown = Interlocked.Exchange(ref _grown, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
                 grown.TrySetResult();
                 foreach (var done in batch)
@@ -284,9 +316,24 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
             }
         }
 
-        private static int Encode(in TelemetryMessage message, byte[] buffer)
+        /// <summary>After a failed write: the active segment cut back to its durable records (or, failing that, at the next write).</summary>
+        private void CutBack()
         {
-            var topicLength = Encoding.UTF8.GetBytes(message.Topic, buffer.AsSpan(HeaderBytes));
+            _torn = true;
+            try
+            {
+                _active.SetLength(_end - _activeStart);
+                _torn = false;
+            }
+            catch (IOException)
+            {
+                // Tried again before the next write; the next write goes right after the durable records either way.
+            }
+        }
+
+        private static int Encode(in TelemetryMessage message, Span<byte> buffer)
+        {
+            var topicLength = Encoding.UTF8.GetBytes(message.Topic, buffer[HeaderBytes..]);
             var length = HeaderBytes + topicLength + message.Payload.Length;
             if (topicLength > ushort.MaxValue || length > buffer.Length)
             {
@@ -294,24 +341,29 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
             }
 
             BinaryPrimitives.WriteUInt32LittleEndian(buffer, (uint)(length - 4));
-            BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(4), message.ArrivedAtMs);
-            BinaryPrimitives.WriteUInt16LittleEndian(buffer.AsSpan(12), (ushort)topicLength);
-            message.Payload.Span.CopyTo(buffer.AsSpan(HeaderBytes + topicLength));
+            BinaryPrimitives.WriteInt64LittleEndian(buffer[4..], message.ArrivedAtMs);
+            BinaryPrimitives.WriteUInt16LittleEndian(buffer[12..], (ushort)topicLength);
+            message.Payload.Span.CopyTo(buffer[(HeaderBytes + topicLength)..]);
             return length;
         }
 
         private void Roll(long start)
         {
-            _active.Dispose();
             var path = SegmentPath(start);
+            var next = OpenSegment(path, FileMode.OpenOrCreate); // a segment left empty by a failed roll is taken over
+            next.SetLength(0);
+            _active.Dispose();
             lock (_segmentsLock)
             {
                 _segments.Add(start, path);
             }
 
-            _active = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, 1 << 16);
+            _active = next;
             _activeStart = start;
         }
+
+        /// <summary>Unbuffered: every write goes to the OS at once, so a failed one leaves nothing behind to be written later.</summary>
+        private static FileStream OpenSegment(string path, FileMode mode) => new(path, mode, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0);
 
         private (long Start, string Path) SegmentOf(long position)
         {

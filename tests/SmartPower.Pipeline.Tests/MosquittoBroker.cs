@@ -1,0 +1,114 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace SmartPower.Pipeline.Tests;
+
+/// <summary>
+/// A mosquitto of the test's own (the binary test.sh installs) on a fixed loopback port, with persistence on, so that it
+/// can be stopped and started again the way an operator restarts the external broker: sessions and queued QoS 1
+/// messages are saved on a graceful stop and restored on start.
+/// </summary>
+internal sealed class MosquittoBroker : IDisposable
+{
+    private readonly string _directory;
+    private readonly string _config;
+    private readonly List<string> _log = [];
+    private Process? _process;
+
+    private MosquittoBroker(string directory, int port)
+    {
+        _directory = directory;
+        _config = Path.Combine(directory, "mosquitto.conf");
+        Port = port;
+    }
+
+    public int Port { get; }
+
+    /// <summary>What mosquitto logged, across restarts.</summary>
+    public string Log
+    {
+        get
+        {
+            lock (_log)
+            {
+                return string.Join('\n', _log);
+            }
+        }
+    }
+
+    public static async Task<MosquittoBroker> StartAsync(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        var broker = new MosquittoBroker(directory, TestDevice.FreePort());
+        await File.WriteAllTextAsync(broker._config,
+            $"listener {broker.Port} 127.0.0.1\nallow_anonymous true\nuser root\npersistence true\npersistence_location {directory}/\nmax_queued_messages 100000\nlog_dest stderr\nlog_type all\n");
+        await broker.StartAgainAsync();
+        return broker;
+    }
+
+    /// <summary>Starts it (again) on the same port and persistence file.</summary>
+    public async Task StartAgainAsync()
+    {
+        _process = Process.Start(new ProcessStartInfo("mosquitto", ["-c", _config]) { RedirectStandardError = true, RedirectStandardOutput = true })
+            ?? throw new InvalidOperationException("mosquitto did not start (test.sh installs it)");
+        _process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                lock (_log)
+                {
+                    _log.Add(e.Data);
+                }
+            }
+        };
+        _process.BeginErrorReadLine();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                using var probe = new TcpClient();
+                await probe.ConnectAsync(IPAddress.Loopback, Port);
+                return;
+            }
+            catch (SocketException) when (!_process.HasExited)
+            {
+                await Task.Delay(50);
+            }
+        }
+
+        throw new InvalidOperationException($"mosquitto did not listen on {Port}");
+    }
+
+    /// <summary>SIGTERM: mosquitto saves its sessions and queued messages, then exits.</summary>
+    public async Task StopAsync()
+    {
+        using (var kill = Process.Start("kill", ["-TERM", _process!.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        _process.Dispose();
+        _process = null;
+    }
+
+    public void Dispose()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill();
+            _process.WaitForExit();
+        }
+
+        _process?.Dispose();
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
