@@ -154,7 +154,7 @@ internal abstract class DeviceBase(DeviceSpec spec, Rng rng)
 
         output.Incidents.AddRange(FixedIncidents);
         output.LookAlikes.AddRange(ExtraLookAlikes);
-        Gaps.Report(output, DeviceId, Start);
+        Gaps.Report(output, DeviceId, Start, (long)(Clock.DurationS * 1000), IntervalMs);
         OnFinish(output);
         return output;
     }
@@ -252,15 +252,22 @@ internal abstract class DeviceBase(DeviceSpec spec, Rng rng)
             return silent;
         }
 
-        public void Report(DeviceOutput output, string deviceId, DateTimeOffset start)
+        /// <summary>
+        /// Lists each gap as an offline incident from the last reading before it to the first after it; a gap still open
+        /// when the run ends lasts to the end, if the rest of the fleet went on long enough after it for the silence to
+        /// be seen (the contract's max(3 x reportIntervalS, 60 s), and one more interval).
+        /// </summary>
+        public void Report(DeviceOutput output, string deviceId, DateTimeOffset start, long durationMs, long intervalMs)
         {
+            var noticeMs = Math.Max(3 * intervalMs, 60_000) + intervalMs;
             for (var i = 0; i < gaps.Count; i++)
             {
-                if (_last[i] >= 0 && _next[i] >= 0)
+                var end = _next[i] >= 0 ? _next[i] : durationMs;
+                if (_last[i] >= 0 && (_next[i] >= 0 || _last[i] + noticeMs <= durationMs))
                 {
                     output.Incidents.Add(new GroundTruthIncident("offline", deviceId, null,
-                        start.AddMilliseconds(_last[i]), start.AddMilliseconds(_next[i]))
-                    { Note = $"uplink lost for {(_next[i] - _last[i]) / 60000.0:F0} min" });
+                        start.AddMilliseconds(_last[i]), start.AddMilliseconds(end))
+                    { Note = _next[i] >= 0 ? $"uplink lost for {(end - _last[i]) / 60000.0:F0} min" : "uplink lost until the end of the run" });
                 }
             }
         }
