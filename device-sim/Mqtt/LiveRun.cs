@@ -1,4 +1,3 @@
-using System.Text;
 using SmartPower.DeviceSim.Contract;
 using SmartPower.DeviceSim.Physics;
 using SmartPower.DeviceSim.Simulation;
@@ -32,7 +31,7 @@ internal sealed class LiveRun : IAsyncDisposable
     private readonly NightRun _night;
     private readonly LiveRunOptions _options;
     private readonly TimeProvider _time;
-    private readonly DeviceConnection[] _connections;
+    private readonly IDeviceLink[] _connections;
     private readonly List<Task> _drops = [];
 
     public LiveRun(NightRun night, BrokerOptions broker, LiveRunOptions options, TimeProvider time)
@@ -40,7 +39,9 @@ internal sealed class LiveRun : IAsyncDisposable
         _night = night;
         _options = options;
         _time = time;
-        _connections = night.Devices.Select(d => new DeviceConnection(d.Spec, broker, Stats, time, EventNow, Command(d))).ToArray();
+        _connections = night.Devices.Select(d => options.MaxRate && !broker.Tls
+            ? (IDeviceLink)new PipelinedConnection(d.Spec, broker, Stats, time, EventNow, Command(d))
+            : new DeviceConnection(d.Spec, broker, Stats, time, EventNow, Command(d))).ToArray();
     }
 
     public RunStats Stats { get; } = new();
@@ -115,7 +116,7 @@ internal sealed class LiveRun : IAsyncDisposable
         switch (message.Kind)
         {
             case MessageKind.Telemetry:
-                connection.Enqueue(_night.TopicOf(message), Encoding.UTF8.GetBytes(message.Payload));
+                connection.Enqueue(_night.TopicOf(message), message.Payload);
                 break;
             case MessageKind.Drop:
                 _drops.Add(connection.DropAsync(CancellationToken.None));
