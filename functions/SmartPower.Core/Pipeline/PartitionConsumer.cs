@@ -127,10 +127,16 @@ public sealed class PartitionConsumer(
     {
         var sink = new CollectingSink();
         var latest = new Dictionary<string, DeviceLatest>(StringComparer.Ordinal);
+        var arrivals = new List<long>();
         foreach (var record in batch.Records)
         {
             var result = _engine!.Process(record.Topic.Span, record.Payload.Span, sink);
             metrics.Count(result);
+            while (arrivals.Count < sink.Transitions.Count)
+            {
+                arrivals.Add(record.ArrivedAtMs); // the reading that caused the transition, for its latency
+            }
+
             if (result.Outcome is MessageOutcome.Accepted or MessageOutcome.Status)
             {
                 Remember(latest, record, result.Outcome);
@@ -146,7 +152,7 @@ public sealed class PartitionConsumer(
         }
 
         var due = _time.GetElapsedTime(_lastCheckpointAt) >= _options.CheckpointInterval;
-        await CommitAsync(sink.Transitions, [.. latest.Values], due, batch.NextPosition, cancellationToken).ConfigureAwait(false);
+        await CommitAsync(sink.Transitions, [.. latest.Values], due, batch.NextPosition, cancellationToken, arrivals).ConfigureAwait(false);
     }
 
     private void Remember(Dictionary<string, DeviceLatest> latest, in LogRecord record, MessageOutcome outcome)
@@ -163,7 +169,8 @@ public sealed class PartitionConsumer(
     }
 
     /// <summary>Stores a processed batch (and, if due, the checkpoint at <paramref name="next"/>); then the position moves on.</summary>
-    private async Task CommitAsync(IReadOnlyList<AlertTransition> transitions, IReadOnlyList<DeviceLatest> devices, bool checkpoint, long next, CancellationToken cancellationToken)
+    private async Task CommitAsync(IReadOnlyList<AlertTransition> transitions, IReadOnlyList<DeviceLatest> devices, bool checkpoint, long next, CancellationToken cancellationToken,
+        IReadOnlyList<long>? arrivals = null)
     {
         PartitionCheckpoint? saved = null;
         if (checkpoint)
@@ -181,9 +188,15 @@ public sealed class PartitionConsumer(
 
         Volatile.Write(ref _position, next);
         metrics.CountStored(transitions);
-        foreach (var transition in transitions)
+        var storedAt = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        for (var i = 0; i < transitions.Count; i++)
         {
-            onStored?.Invoke(transition);
+            onStored?.Invoke(transitions[i]);
+            if (arrivals is not null && i < arrivals.Count)
+            {
+                metrics.RecordStored(storedAt - arrivals[i]);
+                metrics.RecordPushed(_time.GetUtcNow().ToUnixTimeMilliseconds() - arrivals[i]);
+            }
         }
 
         if (saved is not null)
