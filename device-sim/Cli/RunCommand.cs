@@ -57,6 +57,11 @@ internal static class RunCommand
         }
 
         var s = live.Stats;
+        if (live.ConnectTime > TimeSpan.Zero)
+        {
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"connected all {live.Devices:N0} devices in {live.ConnectTime.TotalSeconds:F1} s"));
+        }
+
         var seconds = Math.Max(live.Elapsed.TotalSeconds, 1e-3);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"sent {s.Sent:N0} messages in {seconds:F1} s ({s.Sent / seconds:N0}/s); failed {s.Failed:N0}; connection errors {s.ConnectionErrors:N0}; " +

@@ -52,6 +52,9 @@ internal sealed class LiveRun : IAsyncDisposable
 
     public int Devices => _connections.Length;
 
+    /// <summary>Wall time from the start until every device was connected (its first connection).</summary>
+    public TimeSpan ConnectTime { get; private set; }
+
     /// <summary>Wall time spent publishing, from the moment every device was connected.</summary>
     public TimeSpan Elapsed { get; private set; }
 
@@ -63,6 +66,7 @@ internal sealed class LiveRun : IAsyncDisposable
         {
             await Parallel.ForEachAsync(_connections, new ParallelOptions { MaxDegreeOfParallelism = _options.ConnectConcurrency, CancellationToken = cancellationToken },
                 async (c, ct) => await c.StartAsync(ct).ConfigureAwait(false)).ConfigureAwait(false);
+            ConnectTime = _time.GetElapsedTime(started);
             started = _time.GetTimestamp();
             while (!_night.Finished && !cancellationToken.IsCancellationRequested)
             {

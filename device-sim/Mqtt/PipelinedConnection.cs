@@ -34,7 +34,7 @@ internal sealed class PipelinedConnection : IDeviceLink
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
     private readonly bool[] _isReading = new bool[65536];
-    private readonly ArrayBufferWriter<byte> _out = new(FlushBytes * 2);
+    private readonly ArrayBufferWriter<byte> _out = new(FlushBytes * 2); // the write loop's alone
     private byte[] _telemetryTopic = [];
     private string? _telemetryTopicText;
     private Socket? _socket;
@@ -79,6 +79,10 @@ internal sealed class PipelinedConnection : IDeviceLink
                 _socket?.Dispose();
                 await Task.Delay(delay * (0.5 + _jitter.NextDouble()), _time, cancellationToken).ConfigureAwait(false);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _broker.MaxBackoff.Ticks));
+            }
+            catch (SocketException e)
+            {
+                throw new IOException($"{_device.DeviceId} could not connect to {_broker.Host}:{_broker.Port} ({MaxConnectAttempts} attempts): {e.Message}", e);
             }
         }
 
@@ -197,6 +201,11 @@ internal sealed class PipelinedConnection : IDeviceLink
         _window = new SemaphoreSlim(_windowSize, _windowSize);
     }
 
+    /// <summary>
+    /// Writes queued readings as PUBLISH packets into one buffer and sends it when it is full, when the window of
+    /// unacknowledged messages is, or when the queue is empty. The send lock is held only while the socket sends, never
+    /// while waiting for the window, so the read loop can always answer the broker (a command's PUBACK).
+    /// </summary>
     private async Task WriteLoopAsync(CancellationToken cancellationToken)
     {
         var reader = _outbox.Reader;
@@ -204,37 +213,29 @@ internal sealed class PipelinedConnection : IDeviceLink
         {
             while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-                try
+                while (true)
                 {
-                    while (true)
+                    if (!_window.Wait(0))
                     {
-                        if (!_window.Wait(0))
-                        {
-                            await FlushLockedAsync(cancellationToken).ConfigureAwait(false);
-                            await _window.WaitAsync(cancellationToken).ConfigureAwait(false);
-                        }
-
-                        if (!reader.TryRead(out var payload))
-                        {
-                            _window.Release();
-                            break;
-                        }
-
-                        _stats.OnDequeued();
-                        WritePublish(_out, _telemetryTopic, payload, retain: false, reading: true);
-                        if (_out.WrittenCount >= FlushBytes)
-                        {
-                            await FlushLockedAsync(cancellationToken).ConfigureAwait(false);
-                        }
+                        await FlushAsync(cancellationToken).ConfigureAwait(false);
+                        await _window.WaitAsync(cancellationToken).ConfigureAwait(false);
                     }
 
-                    await FlushLockedAsync(cancellationToken).ConfigureAwait(false);
+                    if (!reader.TryRead(out var payload))
+                    {
+                        _window.Release();
+                        break;
+                    }
+
+                    _stats.OnDequeued();
+                    WritePublish(_out, _telemetryTopic, payload, retain: false, reading: true);
+                    if (_out.WrittenCount >= FlushBytes)
+                    {
+                        await FlushAsync(cancellationToken).ConfigureAwait(false);
+                    }
                 }
-                finally
-                {
-                    _sendLock.Release();
-                }
+
+                await FlushAsync(cancellationToken).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is OperationCanceledException or SocketException or IOException or ObjectDisposedException)
@@ -243,32 +244,37 @@ internal sealed class PipelinedConnection : IDeviceLink
         }
     }
 
-    private async Task SendAsync(Action<ArrayBufferWriter<byte>> write, CancellationToken cancellationToken)
+    /// <summary>Sends one packet built by <paramref name="write"/> (connection set-up and stop, before and after the write loop).</summary>
+    private Task SendAsync(Action<ArrayBufferWriter<byte>> write, CancellationToken cancellationToken)
+    {
+        var packet = new ArrayBufferWriter<byte>(256);
+        write(packet);
+        return SendLockedAsync(packet.WrittenMemory, cancellationToken);
+    }
+
+    private async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        if (_out.WrittenCount > 0)
+        {
+            await SendLockedAsync(_out.WrittenMemory, cancellationToken).ConfigureAwait(false);
+            _out.ResetWrittenCount();
+        }
+    }
+
+    private async Task SendLockedAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            write(_out);
-            await FlushLockedAsync(cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            _sendLock.Release();
-        }
-    }
-
-    private async Task FlushLockedAsync(CancellationToken cancellationToken)
-    {
-        if (_out.WrittenCount > 0)
-        {
-            var data = _out.WrittenMemory;
             while (data.Length > 0)
             {
                 var sent = await _socket!.SendAsync(data, SocketFlags.None, cancellationToken).ConfigureAwait(false);
                 data = data[sent..];
             }
-
-            _out.ResetWrittenCount();
+        }
+        finally
+        {
+            _sendLock.Release();
         }
     }
 
@@ -310,7 +316,7 @@ internal sealed class PipelinedConnection : IDeviceLink
         ConnectionLost();
     }
 
-    private async Task HandleAsync(byte first, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    private Task HandleAsync(byte first, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {
         switch (first >> 4)
         {
@@ -352,7 +358,9 @@ internal sealed class PipelinedConnection : IDeviceLink
 
                 if (qos == 1)
                 {
-                    await SendAsync(w => Put(w, [0x40, 0x02, (byte)(packetId >> 8), (byte)packetId]), cancellationToken).ConfigureAwait(false);
+                    // Not awaited: reading goes on (PUBACKs for our readings) while the answer waits for the socket.
+                    _ = SendLockedAsync(new byte[] { 0x40, 0x02, (byte)(packetId >> 8), (byte)packetId }, cancellationToken)
+                        .ContinueWith(t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
                 }
 
                 break;
@@ -361,6 +369,8 @@ internal sealed class PipelinedConnection : IDeviceLink
             default: // SUBACK, PINGRESP
                 break;
         }
+
+        return Task.CompletedTask;
     }
 
     private void ConnectionLost()
