@@ -24,6 +24,8 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The build to measure: this repository's, or a copy of its bin/ folders (so that building goes on while a long run measures).
+ROOT = os.environ.get("SMARTPOWER_BENCH_BUILD", ROOT)
 BIN = {
     "sim": os.path.join(ROOT, "device-sim/bin/Release/net10.0/SmartPower.DeviceSim.dll"),
     "host": os.path.join(ROOT, "functions/SmartPower.Host/bin/Release/net10.0/SmartPower.Host.dll"),
@@ -101,12 +103,12 @@ def start_mosquitto(conf, port):
 
 
 def run(cmd, **kw):
-    return subprocess.run(cmd, capture_output=True, text=True, check=True, **kw)
+    return subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=1800, **kw)
 
 
 def timed(cmd, **kw):
     """Runs a command under /usr/bin/time; returns (stdout, wall s, cpu s, peak RSS MB)."""
-    out = subprocess.run(["/usr/bin/time", "-f", "TIME %e %U %S %M"] + cmd, capture_output=True, text=True, **kw)
+    out = subprocess.run(["/usr/bin/time", "-f", "TIME %e %U %S %M"] + cmd, capture_output=True, text=True, timeout=1800, **kw)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
     m = re.search(r"TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)", out.stderr)
@@ -321,13 +323,13 @@ def benchmarks(verb, *args):
 def connections(work, devices, seconds):
     log(f"== {devices:,} concurrent device connections to serve, each its own MQTT client and token, {seconds} s of readings")
     sites = max(1, devices // 250)
-    fleet = Fleet(work, ["--scenario", "city-10k", "--sites", str(sites), "--hours", "0.001"], BIN["host"])
+    fleet = Fleet(work, ["--scenario", "city-10k", "--sites", str(sites), "--hours", "0.01"], BIN["host"])
     host = Host(work, fleet, "serve-connections", ["--no-fsync"])
     try:
         rss0 = status_kb(host.proc.pid, "VmRSS") / 1024
         t0 = time.monotonic()
         sim = subprocess.Popen(["dotnet", BIN["sim"], "run", "--broker", f"127.0.0.1:{host.mqtt}", "--password-file", fleet.tokens, "--scenario", "city-10k",
-                                "--sites", str(sites), "--hours", str(seconds / 3600), "--start", "2026-11-26T12:00:00Z", "--speed", "1"],
+                                "--sites", str(sites), "--hours", f"{max(seconds, 36) / 3600:.4f}", "--start", "2026-11-26T12:00:00Z", "--speed", "1"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         text = sim.communicate(timeout=seconds + 600)[0]
         wall = time.monotonic() - t0

@@ -14,6 +14,6 @@ for project in device-sim/SmartPower.DeviceSim.csproj functions/SmartPower.Host/
 done
 if [ "${1:-}" = "--quick" ]; then
   shift
-  exec python3 bench/harness.py --rounds 1 --sites 1 --hours 0.2 --devices 20000 --connections 500 --connection-seconds 10 "$@"
+  exec python3 bench/harness.py --rounds 1 --sites 1 --hours 0.2 --devices 20000 --connections 500 --connection-seconds 36 "$@"
 fi
 exec python3 bench/harness.py "$@"

@@ -28,6 +28,15 @@ public sealed record LiveRunOptions
 internal sealed class LiveRun : IAsyncDisposable
 {
     private const long MaxQueued = 100_000;
+
+    /// <summary>
+    /// Simulated time stepped at once in max-rate mode: a minute gives each device several readings to write in one
+    /// go, and spreads the cost of stepping the fleet in parallel and sorting by arrival over more messages.
+    /// </summary>
+    private const long MaxRateSliceMs = 60_000;
+
+    /// <summary>A max-rate run whose broker acknowledges nothing for this long gives up rather than wait forever.</summary>
+    private static readonly TimeSpan StallLimit = TimeSpan.FromSeconds(60);
     private readonly NightRun _night;
     private readonly LiveRunOptions _options;
     private readonly TimeProvider _time;
@@ -72,12 +81,22 @@ internal sealed class LiveRun : IAsyncDisposable
             {
                 if (_options.MaxRate)
                 {
+                    var sent = Stats.Sent;
+                    var since = _time.GetTimestamp();
                     while (Stats.Queued > MaxQueued && !cancellationToken.IsCancellationRequested)
                     {
                         await Task.Delay(TimeSpan.FromMilliseconds(2), _time, CancellationToken.None).ConfigureAwait(false);
+                        if (Stats.Sent != sent)
+                        {
+                            (sent, since) = (Stats.Sent, _time.GetTimestamp());
+                        }
+                        else if (_time.GetElapsedTime(since) > StallLimit)
+                        {
+                            throw new IOException($"the broker acknowledged nothing for {StallLimit.TotalSeconds:N0} s with {Stats.Queued:N0} readings queued: stalled");
+                        }
                     }
 
-                    _night.Advance(_night.SimulatedMs + 10_000, Publish, parallel: true);
+                    _night.Advance(_night.SimulatedMs + MaxRateSliceMs, Publish, parallel: true);
                 }
                 else
                 {

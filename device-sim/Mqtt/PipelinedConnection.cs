@@ -28,6 +28,7 @@ internal sealed class PipelinedConnection : IDeviceLink
     private readonly Func<DateTimeOffset> _eventNow;
     private readonly Action<CommandMessage> _onCommand;
     private readonly Random _jitter;
+    private readonly bool _qos1;
     private readonly byte[] _statusTopic;
     private readonly byte[] _commandTopic;
     private readonly Channel<string> _outbox = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
@@ -38,12 +39,16 @@ internal sealed class PipelinedConnection : IDeviceLink
     private byte[] _telemetryTopic = [];
     private string? _telemetryTopicText;
     private Socket? _socket;
-    private SemaphoreSlim _window = new(1, 1);
     private int _windowSize = 1;
+    private int _inFlight;
+    private int _wakeAt;
+    private TaskCompletionSource? _room;
     private ushort _nextId;
     private Task _writer = Task.CompletedTask;
     private Task _reader = Task.CompletedTask;
     private volatile bool _lost;
+    private volatile bool _closing;
+    private int _unacknowledged;
 
     public PipelinedConnection(DeviceSpec device, BrokerOptions broker, RunStats stats, TimeProvider time, Func<DateTimeOffset> eventNow, Action<CommandMessage> onCommand)
     {
@@ -59,6 +64,7 @@ internal sealed class PipelinedConnection : IDeviceLink
         _eventNow = eventNow;
         _onCommand = onCommand;
         _jitter = new Random(StringComparer.Ordinal.GetHashCode(device.DeviceId));
+        _qos1 = broker.ReadingQos != MQTTnet.Protocol.MqttQualityOfServiceLevel.AtMostOnce;
         _statusTopic = Encoding.UTF8.GetBytes(Topics.Status(device));
         _commandTopic = Encoding.UTF8.GetBytes(Topics.Command(device));
     }
@@ -88,7 +94,7 @@ internal sealed class PipelinedConnection : IDeviceLink
 
         _stats.OnConnected();
         _reader = Task.Run(() => ReadLoopAsync(_stopping.Token), CancellationToken.None);
-        await _window.WaitAsync(cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref _inFlight); // the online status below
         await SendAsync(w => WriteSubscribe(w), cancellationToken).ConfigureAwait(false);
         await SendAsync(w => WritePublish(w, _statusTopic, StatusMessage.Json(true, _eventNow()), retain: true, reading: false), cancellationToken).ConfigureAwait(false);
         _writer = Task.Run(() => WriteLoopAsync(_stopping.Token), CancellationToken.None);
@@ -118,17 +124,13 @@ internal sealed class PipelinedConnection : IDeviceLink
         try
         {
             await _writer.WaitAsync(timeout.Token).ConfigureAwait(false);
-            for (var i = 0; i < _windowSize; i++)
-            {
-                await _window.WaitAsync(timeout.Token).ConfigureAwait(false); // every PUBACK is in
-            }
-
-            _window.Release(_windowSize);
+            await RoomAsync(0, timeout.Token).ConfigureAwait(false); // every PUBACK is in
             if (!_lost)
             {
-                await _window.WaitAsync(timeout.Token).ConfigureAwait(false);
+                Interlocked.Increment(ref _inFlight);
                 await SendAsync(w => WritePublish(w, _statusTopic, StatusMessage.Json(false, _eventNow()), retain: true, reading: false), timeout.Token).ConfigureAwait(false);
-                await _window.WaitAsync(timeout.Token).ConfigureAwait(false); // its PUBACK
+                await RoomAsync(0, timeout.Token).ConfigureAwait(false); // its PUBACK
+                _closing = true; // the broker closes the connection after this: no loss
                 await SendAsync(static w => Put(w, [0xE0, 0x00]), timeout.Token).ConfigureAwait(false); // DISCONNECT, normal: no Last Will
             }
         }
@@ -158,7 +160,6 @@ internal sealed class PipelinedConnection : IDeviceLink
         _socket?.Dispose();
         _stopping.Dispose();
         _sendLock.Dispose();
-        _window.Dispose();
     }
 
     private async Task ConnectAsync(CancellationToken cancellationToken)
@@ -197,8 +198,6 @@ internal sealed class PipelinedConnection : IDeviceLink
 
         var receiveMaximum = ReceiveMaximum(body[2..]);
         _windowSize = Math.Max(1, Math.Min(receiveMaximum, _broker.MaxInFlight));
-        _window.Dispose();
-        _window = new SemaphoreSlim(_windowSize, _windowSize);
     }
 
     /// <summary>
@@ -215,20 +214,30 @@ internal sealed class PipelinedConnection : IDeviceLink
             {
                 while (true)
                 {
-                    if (!_window.Wait(0))
+                    if (_qos1 && Volatile.Read(ref _inFlight) >= _windowSize)
                     {
+                        // The window is full: send what is written, then wait until half of it is acknowledged, so
+                        // that each write carries many packets rather than one per PUBACK.
                         await FlushAsync(cancellationToken).ConfigureAwait(false);
-                        await _window.WaitAsync(cancellationToken).ConfigureAwait(false);
+                        await RoomAsync(_windowSize / 2, cancellationToken).ConfigureAwait(false);
                     }
 
                     if (!reader.TryRead(out var payload))
                     {
-                        _window.Release();
                         break;
                     }
 
                     _stats.OnDequeued();
-                    WritePublish(_out, _telemetryTopic, payload, retain: false, reading: true);
+                    if (_qos1)
+                    {
+                        Interlocked.Increment(ref _inFlight);
+                        WritePublish(_out, _telemetryTopic, payload, retain: false, reading: true);
+                    }
+                    else
+                    {
+                        WritePublishQos0(_out, _telemetryTopic, payload);
+                        _unacknowledged++;
+                    }
                     if (_out.WrittenCount >= FlushBytes)
                     {
                         await FlushAsync(cancellationToken).ConfigureAwait(false);
@@ -241,6 +250,23 @@ internal sealed class PipelinedConnection : IDeviceLink
         catch (Exception e) when (e is OperationCanceledException or SocketException or IOException or ObjectDisposedException)
         {
             ConnectionLost();
+        }
+    }
+
+    /// <summary>Waits until at most <paramref name="atMost"/> messages await their PUBACK (or the connection is lost).</summary>
+    private async Task RoomAsync(int atMost, CancellationToken cancellationToken)
+    {
+        while (Volatile.Read(ref _inFlight) > atMost && !_lost)
+        {
+            var room = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Volatile.Write(ref _wakeAt, atMost);
+            Volatile.Write(ref _room, room);
+            if (Volatile.Read(ref _inFlight) <= atMost || _lost)
+            {
+                break; // acknowledged meanwhile
+            }
+
+            await room.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -258,6 +284,11 @@ internal sealed class PipelinedConnection : IDeviceLink
         {
             await SendLockedAsync(_out.WrittenMemory, cancellationToken).ConfigureAwait(false);
             _out.ResetWrittenCount();
+        }
+
+        for (; _unacknowledged > 0; _unacknowledged--)
+        {
+            _stats.OnSent(); // QoS 0: sent is all there is
         }
     }
 
@@ -335,7 +366,11 @@ internal sealed class PipelinedConnection : IDeviceLink
                     }
                 }
 
-                _window.Release();
+                if (Interlocked.Decrement(ref _inFlight) <= Volatile.Read(ref _wakeAt))
+                {
+                    Interlocked.Exchange(ref _room, null)?.TrySetResult();
+                }
+
                 break;
             case 3: // PUBLISH to us: a command
                 var qos = (first >> 1) & 3;
@@ -375,16 +410,17 @@ internal sealed class PipelinedConnection : IDeviceLink
 
     private void ConnectionLost()
     {
-        if (_stopping.IsCancellationRequested || _lost)
+        if (_stopping.IsCancellationRequested || _lost || _closing)
         {
             return;
         }
 
         _lost = true;
+        Interlocked.Exchange(ref _room, null)?.TrySetResult();
         _stats.OnConnectionError();
         _ = _stopping.CancelAsync();
         _socket?.Dispose();
-        var inFlight = _windowSize - _window.CurrentCount;
+        var inFlight = Volatile.Read(ref _inFlight);
         for (var i = 0; i < inFlight; i++)
         {
             _stats.OnFailed();
@@ -430,6 +466,19 @@ internal sealed class PipelinedConnection : IDeviceLink
         WriteVarInt(w, 2 + topic.Length + 2 + 1 + payloadLength);
         WriteString(w, topic);
         Put(w, [(byte)(id >> 8), (byte)id, 0x00]);
+        var span = w.GetSpan(payloadLength);
+        Encoding.UTF8.GetBytes(payload, span);
+        w.Advance(payloadLength);
+    }
+
+    /// <summary>A QoS 0 PUBLISH (load tests only): no packet id, no acknowledgement.</summary>
+    private static void WritePublishQos0(ArrayBufferWriter<byte> w, byte[] topic, string payload)
+    {
+        var payloadLength = Encoding.UTF8.GetByteCount(payload);
+        Put(w, [0x30]);
+        WriteVarInt(w, 2 + topic.Length + 1 + payloadLength);
+        WriteString(w, topic);
+        Put(w, [0x00]);
         var span = w.GetSpan(payloadLength);
         Encoding.UTF8.GetBytes(payload, span);
         w.Advance(payloadLength);
