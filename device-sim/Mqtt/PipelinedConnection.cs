@@ -162,7 +162,22 @@ internal sealed class PipelinedConnection : IDeviceLink
         _sendLock.Dispose();
     }
 
+    /// <summary>Connects and reads the CONNACK, giving up after 15 s (a broker that accepted the socket but never answers).</summary>
     private async Task ConnectAsync(CancellationToken cancellationToken)
+    {
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(15), _time);
+        using var both = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, limit.Token);
+        try
+        {
+            await ConnectOnceAsync(both.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new IOException($"{_device.DeviceId}: no CONNACK from {_broker.Host}:{_broker.Port} within 15 s");
+        }
+    }
+
+    private async Task ConnectOnceAsync(CancellationToken cancellationToken)
     {
         _socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await _socket.ConnectAsync(_broker.Host, _broker.Port, cancellationToken).ConfigureAwait(false);
