@@ -31,8 +31,9 @@ apt_install() {
   $sudo apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
 }
-if ! command -v mosquitto >/dev/null 2>&1 || ! command -v mosquitto_passwd >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
-  apt_install mosquitto openssl
+if ! command -v mosquitto >/dev/null 2>&1 || ! command -v mosquitto_passwd >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1 \
+  || ! command -v mosquitto_sub >/dev/null 2>&1 || [ ! -x /usr/bin/time ]; then
+  apt_install mosquitto mosquitto-clients openssl time
 fi
 broker_dir=$(mktemp -d)
 log=$(mktemp)
@@ -133,6 +134,13 @@ dotnet build SmartPower.sln -c Release -nologo -v quiet
 
 echo "== format check"
 dotnet format SmartPower.sln --verify-no-changes --no-restore -v quiet
+
+# The performance harness's smoke run (docs/benchmarks.md): a few seconds of each kind of load it measures, so that the
+# one benchmark command keeps working; its figures mean nothing at this size and are not checked.
+echo "== benchmark harness smoke run (bench/harness.py, tiny sizes)"
+python3 bench/harness.py --only throughput,scale --rounds 1 --sites 1 --hours 0.05 --devices 2000 >"$broker_dir/bench.log" 2>&1 \
+  || { cat "$broker_dir/bench.log" >&2; echo "test.sh: the benchmark harness's smoke run failed" >&2; exit 1; }
+tail -n 1 "$broker_dir/bench.log"
 
 echo "== tests"
 status=0

@@ -17,13 +17,15 @@ internal static class RunCommand
         "  --speed N              simulated seconds per second (default 1; 60 = an hour a minute)\n" +
         "  --max-rate             as fast as the broker acknowledges (load tests)\n" +
         "  --qos 0|1              QoS of readings (default 1, the contract's; 0 only for load tests)\n" +
+        "  --in-flight N          readings a device may have awaiting their PUBACK (default 16; with --max-rate 256),\n" +
+        "                         never more than the broker's Receive Maximum\n" +
         "  --out DIR              writes DIR/registry.json at the start and DIR/truth.jsonl at the end\n" +
         "  --no-progress          no live display (it is off anyway when output is redirected)\n" +
         NightSetup.Usage;
 
     public static async Task<int> RunAsync(IReadOnlyList<string> argv, TextWriter stdout, TimeProvider time, CancellationToken cancellationToken)
     {
-        var args = Arguments.Parse(argv, [.. NightSetup.Options, "broker", "password", "password-file", "speed", "out", "qos"],
+        var args = Arguments.Parse(argv, [.. NightSetup.Options, "broker", "password", "password-file", "speed", "out", "qos", "in-flight"],
             ["tls", "tls-allow-untrusted", "max-rate", "no-progress"]);
         var broker = ParseBroker(args);
         var speed = args.Double("speed", 0.001, 1_000_000) ?? 1;
@@ -57,6 +59,11 @@ internal static class RunCommand
         }
 
         var s = live.Stats;
+        if (live.ConnectTime > TimeSpan.Zero)
+        {
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"connected all {live.Devices:N0} devices in {live.ConnectTime.TotalSeconds:F1} s"));
+        }
+
         var seconds = Math.Max(live.Elapsed.TotalSeconds, 1e-3);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"sent {s.Sent:N0} messages in {seconds:F1} s ({s.Sent / seconds:N0}/s); failed {s.Failed:N0}; connection errors {s.ConnectionErrors:N0}; " +
@@ -88,6 +95,7 @@ internal static class RunCommand
             Password = args.String("password"),
             Passwords = passwords,
             ReadingQos = (MqttQualityOfServiceLevel)(args.Int("qos", 0, 1) ?? 1),
+            MaxInFlight = args.Int("in-flight", 1, 65535) ?? (args.Has("max-rate") ? 256 : 16),
         };
     }
 }

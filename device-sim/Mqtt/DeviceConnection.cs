@@ -13,7 +13,7 @@ namespace SmartPower.DeviceSim.Mqtt;
 /// Will <c>offline</c> on the same topic, a subscription to its command topic, QoS 1 publishing in order from an
 /// outbox, and reconnection with exponential backoff and jitter whenever the connection is lost.
 /// </summary>
-internal sealed class DeviceConnection : IAsyncDisposable
+internal sealed class DeviceConnection : IDeviceLink
 {
     private static readonly MqttClientFactory Factory = new();
     private readonly DeviceSpec _device;
@@ -64,9 +64,9 @@ internal sealed class DeviceConnection : IAsyncDisposable
     }
 
     /// <summary>Queues a message for publishing (QoS 1, in order).</summary>
-    public void Enqueue(string topic, byte[] payload)
+    public void Enqueue(string topic, string payload)
     {
-        if (_outbox.Writer.TryWrite((topic, payload)))
+        if (_outbox.Writer.TryWrite((topic, Encoding.UTF8.GetBytes(payload))))
         {
             _stats.OnQueued();
         }

@@ -1,4 +1,3 @@
-using System.Text;
 using SmartPower.DeviceSim.Contract;
 using SmartPower.DeviceSim.Physics;
 using SmartPower.DeviceSim.Simulation;
@@ -29,10 +28,19 @@ public sealed record LiveRunOptions
 internal sealed class LiveRun : IAsyncDisposable
 {
     private const long MaxQueued = 100_000;
+
+    /// <summary>
+    /// Simulated time stepped at once in max-rate mode: a minute gives each device several readings to write in one
+    /// go, and spreads the cost of stepping the fleet in parallel and sorting by arrival over more messages.
+    /// </summary>
+    private const long MaxRateSliceMs = 60_000;
+
+    /// <summary>A max-rate run whose broker acknowledges nothing for this long gives up rather than wait forever.</summary>
+    private static readonly TimeSpan StallLimit = TimeSpan.FromSeconds(60);
     private readonly NightRun _night;
     private readonly LiveRunOptions _options;
     private readonly TimeProvider _time;
-    private readonly DeviceConnection[] _connections;
+    private readonly IDeviceLink[] _connections;
     private readonly List<Task> _drops = [];
 
     public LiveRun(NightRun night, BrokerOptions broker, LiveRunOptions options, TimeProvider time)
@@ -40,7 +48,9 @@ internal sealed class LiveRun : IAsyncDisposable
         _night = night;
         _options = options;
         _time = time;
-        _connections = night.Devices.Select(d => new DeviceConnection(d.Spec, broker, Stats, time, EventNow, Command(d))).ToArray();
+        _connections = night.Devices.Select(d => options.MaxRate && !broker.Tls
+            ? (IDeviceLink)new PipelinedConnection(d.Spec, broker, Stats, time, EventNow, Command(d))
+            : new DeviceConnection(d.Spec, broker, Stats, time, EventNow, Command(d))).ToArray();
     }
 
     public RunStats Stats { get; } = new();
@@ -50,6 +60,9 @@ internal sealed class LiveRun : IAsyncDisposable
     public int IncidentsInjected => _night.IncidentsInjectedBy(_night.SimulatedMs);
 
     public int Devices => _connections.Length;
+
+    /// <summary>Wall time from the start until every device was connected (its first connection).</summary>
+    public TimeSpan ConnectTime { get; private set; }
 
     /// <summary>Wall time spent publishing, from the moment every device was connected.</summary>
     public TimeSpan Elapsed { get; private set; }
@@ -62,17 +75,28 @@ internal sealed class LiveRun : IAsyncDisposable
         {
             await Parallel.ForEachAsync(_connections, new ParallelOptions { MaxDegreeOfParallelism = _options.ConnectConcurrency, CancellationToken = cancellationToken },
                 async (c, ct) => await c.StartAsync(ct).ConfigureAwait(false)).ConfigureAwait(false);
+            ConnectTime = _time.GetElapsedTime(started);
             started = _time.GetTimestamp();
             while (!_night.Finished && !cancellationToken.IsCancellationRequested)
             {
                 if (_options.MaxRate)
                 {
+                    var sent = Stats.Sent;
+                    var since = _time.GetTimestamp();
                     while (Stats.Queued > MaxQueued && !cancellationToken.IsCancellationRequested)
                     {
                         await Task.Delay(TimeSpan.FromMilliseconds(2), _time, CancellationToken.None).ConfigureAwait(false);
+                        if (Stats.Sent != sent)
+                        {
+                            (sent, since) = (Stats.Sent, _time.GetTimestamp());
+                        }
+                        else if (_time.GetElapsedTime(since) > StallLimit)
+                        {
+                            throw new IOException($"the broker acknowledged nothing for {StallLimit.TotalSeconds:N0} s with {Stats.Queued:N0} readings queued: stalled");
+                        }
                     }
 
-                    _night.Advance(_night.SimulatedMs + 10_000, Publish, parallel: true);
+                    _night.Advance(_night.SimulatedMs + MaxRateSliceMs, Publish, parallel: true);
                 }
                 else
                 {
@@ -115,7 +139,7 @@ internal sealed class LiveRun : IAsyncDisposable
         switch (message.Kind)
         {
             case MessageKind.Telemetry:
-                connection.Enqueue(_night.TopicOf(message), Encoding.UTF8.GetBytes(message.Payload));
+                connection.Enqueue(_night.TopicOf(message), message.Payload);
                 break;
             case MessageKind.Drop:
                 _drops.Add(connection.DropAsync(CancellationToken.None));

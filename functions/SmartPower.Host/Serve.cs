@@ -132,10 +132,34 @@ internal static class Serve
             WriteCounts(w, "alertsOpen", pipeline.OpenAlerts);
             w.WriteNumber("alertTransitionsStored", m.Transitions);
             w.WriteNumber("commandsSent", m.Commands);
+            w.WriteStartObject("alertLatencyMs");
+            WriteLatency(w, "stored", m.StoredLatency);
+            WriteLatency(w, "pushed", m.PushedLatency);
+            w.WriteEndObject();
             w.WriteEndObject();
         }
 
         return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    /// <summary>Count, p50 and p99 of the last 65,536 transitions (null percentiles before the first).</summary>
+    private static void WriteLatency(Utf8JsonWriter w, string name, LatencySample sample)
+    {
+        w.WriteStartObject(name);
+        w.WriteNumber("count", sample.Count);
+        foreach (var (label, q) in new[] { ("p50", 0.5), ("p99", 0.99), ("max", 1.0) })
+        {
+            if (sample.Percentile(q) is { } value)
+            {
+                w.WriteNumber(label, value);
+            }
+            else
+            {
+                w.WriteNull(label);
+            }
+        }
+
+        w.WriteEndObject();
     }
 
     private static void WriteCounts(Utf8JsonWriter w, string name, IReadOnlyDictionary<string, long> counts)

@@ -10,5 +10,13 @@ if (args.Length > 0 && args[0] == "replay-vs-python")
     return ReplayVersusPython.Run(lines, rounds);
 }
 
+// scale [devices] [rounds]: start-up, detector memory per device and steady throughput on a registry of that size.
+if (args.Length > 0 && args[0] == "scale")
+{
+    var devices = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 1_000_000;
+    var rounds = args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 5;
+    return Scale.Run(devices, rounds);
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(EngineBenchmarks).Assembly).Run(args);
 return 0;

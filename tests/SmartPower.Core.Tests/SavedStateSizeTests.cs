@@ -71,6 +71,7 @@ public sealed class SavedStateSizeTests(ITestOutputHelper output)
         long Measure(int count, out long quiet)
         {
             var states = new DeviceState[count];
+            var scratch = new Hazards();
             var start = GC.GetAllocatedBytesForCurrentThread();
             for (var i = 0; i < count; i++)
             {
@@ -84,7 +85,10 @@ public sealed class SavedStateSizeTests(ITestOutputHelper output)
                     foreach (var state in states)
                     {
                         var p = watts(n) + (state.Device.Index % 7 * 0.3);
-                        Detectors.Run(state, new Reading(t0 + (n * 10_000L), n + 1, 230, p / 230, p, 1, 30, false, null), sink);
+                        if (Detectors.Run(state, new Reading(t0 + (n * 10_000L), n + 1, 230, p / 230, p, 1, 30, false, null), sink, scratch))
+                        {
+                            scratch = new Hazards(); // adopted by a device no longer idle
+                        }
                     }
                 }
             }
@@ -98,10 +102,11 @@ public sealed class SavedStateSizeTests(ITestOutputHelper output)
         Measure(10, out _);
         var watching = Measure(Meters, out var quiet);
 
-        output.WriteLine($"in memory, quiet meter:                {quiet / Meters} bytes (state, hold watches, charging detector), plus 16 in the offline queue");
+        output.WriteLine($"in memory, quiet meter:                {quiet / Meters} bytes (state and charging detector; hold watches and incidents only once something happens), plus 16 in the offline queue");
         output.WriteLine($"in memory, meter watching a candidate: {watching / Meters} bytes (plus the load table and the candidate)");
-        output.WriteLine($"of which each of a meter's four hold watches: {System.Runtime.CompilerServices.Unsafe.SizeOf<HoldWatch>()} bytes");
+        output.WriteLine($"each of a meter's four hold watches, once it has hazards: {System.Runtime.CompilerServices.Unsafe.SizeOf<HoldWatch>()} bytes");
         Assert.Empty(sink.Transitions);
+        Assert.True((quiet / Meters) + 16 < 256, $"a quiet meter's detector state in memory is {quiet / Meters} + 16 bytes, not under 256 (issue 7)");
     }
 
     /// <summary>A fridge on 25 of every 40 minutes, with a one-sample compressor inrush: remembered as a motor load while on.</summary>

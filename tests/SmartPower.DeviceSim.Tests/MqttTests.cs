@@ -58,6 +58,39 @@ public sealed class MqttTests
     }
 
     [Fact]
+    public async Task Max_rate_publishes_every_reading_at_qos_1_in_order_with_the_same_session_as_a_paced_run()
+    {
+        using var dir = new TempDir();
+        var scenario = dir.Write("fast.json", "{\"seed\":7,\"durationH\":0.5,\"start\":\"2026-11-26T12:00:00Z\",\"fleet\":{\"dwellings\":4,\"commonAreas\":1,\"piles\":1}}");
+        var expected = CompoundNight.Generate(ScenarioFile.Load(scenario));
+        var registry = RegistryFile.Parse(expected.RegistryJson);
+        await using var observer = await Observer.StartAsync("smartpower/v1/#", "observer-fast");
+
+        var (exit, stdout, err) = await SimCli.RunAsync("run", "--broker", Broker.Address, "--password", Broker.Password, "--scenario", scenario,
+            "--max-rate", "--no-progress");
+        Assert.True(exit == 0, stdout + err);
+        Assert.Contains("failed 0;", stdout, StringComparison.Ordinal);
+
+        await observer.WaitForAsync(all => all.Count(m => m.Topic.EndsWith("/telemetry", StringComparison.Ordinal)) >= expected.Lines.Count, $"{expected.Lines.Count} readings");
+        var readings = observer.Messages.Where(m => m.Topic.EndsWith("/telemetry", StringComparison.Ordinal)).ToArray();
+        Assert.All(readings, m => Assert.Equal(MqttQualityOfServiceLevel.AtLeastOnce, m.Qos));
+        Assert.True(readings.Select(m => ReplayLine(m.Topic, m.Payload)).ToHashSet().SetEquals(expected.Lines), "the readings received differ from the generated night's");
+        foreach (var device in readings.GroupBy(m => m.Topic))
+        {
+            var seqs = device.Select(m => Seq(m.Payload)).Distinct().ToArray();
+            Assert.True(seqs.Zip(seqs.Skip(1)).All(p => p.Second > p.First), $"{device.Key}: readings out of order");
+        }
+
+        var received = observer.Messages.ToArray();
+        foreach (var device in registry.Devices)
+        {
+            var status = Topics.Status(device);
+            Assert.Contains(received, m => m.Topic == status && Online(m.Payload) == true);
+            Assert.Contains(received, m => m.Topic == status && Online(m.Payload) == false);
+        }
+    }
+
+    [Fact]
     public async Task Devices_connect_over_tls_and_refuse_a_certificate_they_cannot_trust()
     {
         using var dir = new TempDir();

@@ -43,6 +43,7 @@ public sealed partial class DetectionEngine
     private readonly DeviceState?[] _states;
     private readonly StreamClock _clock = new();
     private readonly PriorityQueue<DeviceState, long> _silence = new();
+    private Hazards _scratch = new();
 
     public DetectionEngine(DeviceRegistry registry, ReadingLimits? limits = null)
     {
@@ -137,7 +138,7 @@ public sealed partial class DetectionEngine
             InterruptHolds(state);
         }
 
-        if (state.Offline is { IsOpen: true } offline)
+        if (state.Hazards?.Offline is { IsOpen: true } offline)
         {
             offline.Clear(Math.Max(ts, offline.OpenedAtMs), new Evidence(new EvidenceItem("silentS", gap / 1000.0)), sink);
         }
@@ -149,7 +150,11 @@ public sealed partial class DetectionEngine
             _silence.Enqueue(state, state.SilenceDeadline);
         }
 
-        Detectors.Run(state, reading, sink);
+        if (Detectors.Run(state, reading, sink, _scratch))
+        {
+            _scratch = new Hazards(); // the device adopted it
+        }
+
         if (_clock.Observe(state))
         {
             RaiseSilences(sink);
@@ -168,14 +173,9 @@ public sealed partial class DetectionEngine
 
     private static void InterruptHolds(DeviceState state)
     {
-        state.LeakageWatch.Interrupt();
-        state.TemperatureWatch.Interrupt();
-        state.ArcWatch.Interrupt();
+        state.Hazards?.Interrupt();
         switch (state)
         {
-            case MeterState meter:
-                meter.OverloadWatch.Interrupt();
-                break;
             case PileState pile:
                 foreach (ref var watch in pile.PortWatches.AsSpan())
                 {
@@ -205,8 +205,9 @@ public sealed partial class DetectionEngine
             }
 
             state.AwaitingSilence = false;
-            state.Offline ??= new Incident(state.Device, AlertType.Offline);
-            state.Offline.Raise(
+            var hazards = state.Hazards ??= new Hazards();
+            hazards.Offline ??= new Incident(state.Device, AlertType.Offline);
+            hazards.Offline.Raise(
                 due,
                 Severity.Warning,
                 0,

@@ -10,32 +10,37 @@ namespace SmartPower.Detection;
 /// </summary>
 internal static class Detectors
 {
-    public static void Run(DeviceState state, in Reading reading, IDetectionSink sink)
+    /// <summary>
+    /// Runs the rules; a device without <see cref="Hazards"/> works on <paramref name="scratch"/> (idle) and adopts it if
+    /// it is idle no more, in which case this returns true and the caller needs a new scratch.
+    /// </summary>
+    public static bool Run(DeviceState state, in Reading reading, IDetectionSink sink, Hazards scratch)
     {
+        var h = state.Hazards ?? scratch;
         var device = state.Device;
         var t = device.Thresholds;
         var ts = reading.TimestampMs;
 
         if (reading.LeakageMa is { } leakage)
         {
-            Threshold(ref state.LeakageWatch, ref state.Leakage, device, AlertType.Leakage, null, leakage, ts, LeakageRule(t), "leakageMa", t.LeakageCriticalMa, sink);
+            Threshold(ref h.LeakageWatch, ref h.Leakage, device, AlertType.Leakage, null, leakage, ts, LeakageRule(t), "leakageMa", t.LeakageCriticalMa, sink);
         }
 
         if (reading.TempC is { } temp)
         {
-            Threshold(ref state.TemperatureWatch, ref state.Temperature, device, AlertType.Overtemperature, null, temp, ts, TemperatureRule(t), "tempC", t.TemperatureWarningC, sink);
+            Threshold(ref h.TemperatureWatch, ref h.Temperature, device, AlertType.Overtemperature, null, temp, ts, TemperatureRule(t), "tempC", t.TemperatureWarningC, sink);
         }
 
-        Threshold(ref state.ArcWatch, ref state.Arc, device, AlertType.ArcFault, null, reading.ArcFault ? 1 : 0, ts, ArcRule(t), "arcFault", 1, sink);
+        Threshold(ref h.ArcWatch, ref h.Arc, device, AlertType.ArcFault, null, reading.ArcFault ? 1 : 0, ts, ArcRule(t), "arcFault", 1, sink);
 
         switch (state)
         {
             case MeterState meter:
                 var rated = device.RatedCurrentA!.Value;
-                Threshold(ref meter.OverloadWatch, ref meter.Overload, device, AlertType.Overload, null, reading.CurrentA, ts, OverloadRule(t, rated), "currentA", rated, sink);
+                Threshold(ref h.OverloadWatch, ref h.Overload, device, AlertType.Overload, null, reading.CurrentA, ts, OverloadRule(t, rated), "currentA", rated, sink);
                 if (device.Circuit is Circuit.Dwelling or Circuit.CommonArea)
                 {
-                    meter.Charging.Observe(ts, reading.PowerW, reading.VoltageV, reading.CurrentA, device, state.OfflineAfterMs, ref meter.IllegalCharging, sink);
+                    meter.Charging.Observe(ts, reading.PowerW, reading.VoltageV, reading.CurrentA, device, state.OfflineAfterMs, ref h.IllegalCharging, sink);
                 }
 
                 break;
@@ -54,6 +59,14 @@ internal static class Detectors
 
                 break;
         }
+
+        if (ReferenceEquals(h, scratch) && !scratch.IsIdle)
+        {
+            state.Hazards = scratch;
+            return true;
+        }
+
+        return false;
     }
 
     internal static HoldRule OverloadRule(DetectionThresholds t, double rated) => new(

@@ -47,6 +47,11 @@ internal struct HoldWatch
     /// <summary>The highest value of the current episode.</summary>
     public double Peak { get; private set; }
 
+    /// <summary>As new: no hold running, no episode remembered.</summary>
+    public readonly bool IsIdle =>
+        _warnSince == 0 && _critSince == 0 && _warnCount == 0 && _critCount == 0 && _clearSince == 0 && !_inEpisode
+        && EpisodeStartMs == 0 && BitConverter.DoubleToInt64Bits(Peak) == 0;
+
     /// <summary>Forgets running holds (after a gap in the readings, continuity is not known).</summary>
     public void Interrupt()
     {

@@ -145,20 +145,21 @@ internal static class StateFormat
             w.Time(state.SilenceDeadline);
         }
 
-        Incident.Save(ref w, state.Offline);
-        state.LeakageWatch.Save(ref w);
-        Incident.Save(ref w, state.Leakage);
-        state.TemperatureWatch.Save(ref w);
-        Incident.Save(ref w, state.Temperature);
-        state.ArcWatch.Save(ref w);
-        Incident.Save(ref w, state.Arc);
+        var h = state.Hazards ?? Hazards.None; // saved as before hazards were kept apart: the format is unchanged
+        Incident.Save(ref w, h.Offline);
+        h.LeakageWatch.Save(ref w);
+        Incident.Save(ref w, h.Leakage);
+        h.TemperatureWatch.Save(ref w);
+        Incident.Save(ref w, h.Temperature);
+        h.ArcWatch.Save(ref w);
+        Incident.Save(ref w, h.Arc);
         switch (state)
         {
             case MeterState meter:
-                meter.OverloadWatch.Save(ref w);
-                Incident.Save(ref w, meter.Overload);
+                h.OverloadWatch.Save(ref w);
+                Incident.Save(ref w, h.Overload);
                 meter.Charging.Save(ref w);
-                Incident.Save(ref w, meter.IllegalCharging);
+                Incident.Save(ref w, h.IllegalCharging);
                 break;
             case PileState pile:
                 for (var i = 0; i < pile.PortWatches.Length; i++)
@@ -220,20 +221,23 @@ internal static class StateFormat
             restored.SilenceDeadline = r.Time();
         }
 
-        restored.Offline = Incident.Read(ref r, device, AlertType.Offline);
-        restored.LeakageWatch = HoldWatch.Read(ref r);
-        restored.Leakage = Incident.Read(ref r, device, AlertType.Leakage);
-        restored.TemperatureWatch = HoldWatch.Read(ref r);
-        restored.Temperature = Incident.Read(ref r, device, AlertType.Overtemperature);
-        restored.ArcWatch = HoldWatch.Read(ref r);
-        restored.Arc = Incident.Read(ref r, device, AlertType.ArcFault);
+        var h = new Hazards
+        {
+            Offline = Incident.Read(ref r, device, AlertType.Offline),
+            LeakageWatch = HoldWatch.Read(ref r),
+            Leakage = Incident.Read(ref r, device, AlertType.Leakage),
+            TemperatureWatch = HoldWatch.Read(ref r),
+            Temperature = Incident.Read(ref r, device, AlertType.Overtemperature),
+            ArcWatch = HoldWatch.Read(ref r),
+            Arc = Incident.Read(ref r, device, AlertType.ArcFault),
+        };
         switch (restored)
         {
             case MeterState meter:
-                meter.OverloadWatch = HoldWatch.Read(ref r);
-                meter.Overload = Incident.Read(ref r, device, AlertType.Overload);
+                h.OverloadWatch = HoldWatch.Read(ref r);
+                h.Overload = Incident.Read(ref r, device, AlertType.Overload);
                 meter.Charging.Read(ref r);
-                meter.IllegalCharging = Incident.Read(ref r, device, AlertType.IllegalCharging);
+                h.IllegalCharging = Incident.Read(ref r, device, AlertType.IllegalCharging);
                 break;
             case PileState pile:
                 for (var i = 0; i < pile.PortWatches.Length; i++)
@@ -246,6 +250,7 @@ internal static class StateFormat
         }
 
         r.End("device record");
+        restored.Hazards = h.IsIdle ? null : h;
         state = restored;
         return DeviceRestoreOutcome.Restored;
     }

@@ -138,10 +138,16 @@ public sealed class PartitionConsumer(
         var sink = new CollectingSink();
         var latest = new Dictionary<string, DeviceLatest>(StringComparer.Ordinal);
         var results = new ProcessResult[batch.Records.Count];
+        var arrivals = new List<long>();
         var i = 0;
         foreach (var record in batch.Records)
         {
             var result = results[i++] = _engine!.Process(record.Topic.Span, record.Payload.Span, sink);
+            while (arrivals.Count < sink.Transitions.Count)
+            {
+                arrivals.Add(record.ArrivedAtMs); // the reading that caused the transition, for its latency
+            }
+
             if (result.Outcome is MessageOutcome.Accepted or MessageOutcome.Status)
             {
                 Remember(latest, record, result.Outcome);
@@ -157,7 +163,7 @@ public sealed class PartitionConsumer(
         }
 
         var due = _time.GetElapsedTime(_lastCheckpointAt) >= _options.CheckpointInterval;
-        await CommitAsync(sink.Transitions, [.. latest.Values], due, batch.NextPosition, cancellationToken).ConfigureAwait(false);
+        await CommitAsync(sink.Transitions, [.. latest.Values], due, batch.NextPosition, cancellationToken, arrivals).ConfigureAwait(false);
 
         // Counted once stored, and once only: after a failed commit the records since the checkpoint are run again.
         for (var k = 0; k < results.Length; k++)
@@ -185,7 +191,8 @@ public sealed class PartitionConsumer(
     }
 
     /// <summary>Stores a processed batch (and, if due, the checkpoint at <paramref name="next"/>); then the position moves on.</summary>
-    private async Task CommitAsync(IReadOnlyList<AlertTransition> transitions, IReadOnlyList<DeviceLatest> devices, bool checkpoint, long next, CancellationToken cancellationToken)
+    private async Task CommitAsync(IReadOnlyList<AlertTransition> transitions, IReadOnlyList<DeviceLatest> devices, bool checkpoint, long next, CancellationToken cancellationToken,
+        IReadOnlyList<long>? arrivals = null)
     {
         PartitionCheckpoint? saved = null;
         if (checkpoint)
@@ -218,9 +225,15 @@ public sealed class PartitionConsumer(
             metrics.CountStored(transitions); // a re-run after a failed commit stores the same transitions again, idempotently
         }
 
-        foreach (var transition in transitions)
+        var storedAt = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        for (var i = 0; i < transitions.Count; i++)
         {
-            onStored?.Invoke(transition);
+            onStored?.Invoke(transitions[i]);
+            if (!rerun && arrivals is not null && i < arrivals.Count)
+            {
+                metrics.RecordStored(storedAt - arrivals[i]);
+                metrics.RecordPushed(_time.GetUtcNow().ToUnixTimeMilliseconds() - arrivals[i]);
+            }
         }
 
         if (saved is not null)

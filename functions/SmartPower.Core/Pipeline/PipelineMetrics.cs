@@ -18,6 +18,7 @@ public sealed class PipelineMetrics : IDisposable
     private readonly long[] _rejected = new long[Reasons.Length];
     private readonly long[] _opened = new long[Types.Length];
     private readonly Meter _meter;
+    private readonly Histogram<double> _latency;
     private long _accepted;
     private long _status;
     private long _duplicates;
@@ -36,6 +37,26 @@ public sealed class PipelineMetrics : IDisposable
         _meter.CreateObservableCounter("smartpower.alerts.transitions", () => Transitions, "{transition}", "Alert transitions stored");
         _meter.CreateObservableCounter("smartpower.commands.sent", () => Commands, "{command}", "Commands sent to devices");
         _meter.CreateObservableCounter("smartpower.deadletters", () => DeadLetters, "{message}", "Messages that could not be handled at all, set aside");
+        _latency = _meter.CreateHistogram<double>("smartpower.alerts.latency", "ms",
+            "From the arrival at the broker of the reading that caused an alert transition to the transition stored (stage=stored) and handed to the live feed (stage=pushed)");
+    }
+
+    /// <summary>Arrival of the causing reading at the broker to the alert transition committed to the store.</summary>
+    public LatencySample StoredLatency { get; } = new();
+
+    /// <summary>Arrival of the causing reading at the broker to the transition handed to the live feed (the console's stream).</summary>
+    public LatencySample PushedLatency { get; } = new();
+
+    public void RecordStored(double milliseconds)
+    {
+        StoredLatency.Record(milliseconds);
+        _latency.Record(milliseconds, new KeyValuePair<string, object?>("stage", "stored"));
+    }
+
+    public void RecordPushed(double milliseconds)
+    {
+        PushedLatency.Record(milliseconds);
+        _latency.Record(milliseconds, new KeyValuePair<string, object?>("stage", "pushed"));
     }
 
     public Meter Meter => _meter;
