@@ -3,18 +3,21 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
 using SmartPower.Api;
+using SmartPower.Api.Live;
 
 namespace SmartPower.Functions;
 
 /// <summary>
 /// The status API as HTTP functions over the same handlers as the local host (<see cref="StatusApi"/>), at the same
 /// paths (<c>/api/v1/...</c>) with the same API keys (<c>X-Api-Key</c>), answering the same bytes. The functions are
-/// anonymous at the Functions level: the handlers authenticate every request by its API key. Not here: the live
-/// station stream (server-sent events need a long-lived connection a Functions instance does not hold; SignalR Service
-/// would serve it) and the console page that uses it.
+/// anonymous at the Functions level: the handlers authenticate every request by its API key. The station's stream is
+/// here too, with the same events, fed by reading the store (<see cref="StatusApi.PollStationAsync"/>), since the
+/// instance serving it does not see detection's changes. Not here yet: the console page.
 /// </summary>
-public sealed class StatusFunctions(StatusApi api)
+public sealed class StatusFunctions(StatusApi api, StationPolling? polling = null)
 {
+    private readonly StationPolling _polling = polling ?? new StationPolling();
+
     public const string KeyHeader = "X-Api-Key";
 
     [Function("site-status")]
@@ -55,6 +58,39 @@ public sealed class StatusFunctions(StatusApi api)
     {
         ArgumentNullException.ThrowIfNull(request);
         return AnswerAsync(api.StationAlertsAsync(Key(request), fireStation, Text(request.Query, "limit"), Text(request.Query, "continuationToken"), cancellationToken));
+    }
+
+    /// <summary>
+    /// The station's list as server-sent events, the same events as on the local host (snapshot, alert, removed,
+    /// heartbeat), each change within one polling interval; the response ends after the polling lifetime (Azure ends an
+    /// HTTP response at 230 s) and the console reconnects. Refusals (401, 403) are the handler's, as JSON problems.
+    /// </summary>
+    [Function("station-alerts-stream")]
+    public async Task<IActionResult> StationStreamAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/stations/{fireStation}/alerts/stream")] HttpRequest request, string fireStation, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var watch = await api.PollStationAsync(Key(request), fireStation, _polling, cancellationToken).ConfigureAwait(false);
+        if (watch.Refusal is { } refusal)
+        {
+            return ResultOf(refusal);
+        }
+
+        var response = request.HttpContext.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache,no-store";
+        response.Headers["X-Accel-Buffering"] = "no";
+        request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
+        try
+        {
+            await watch.WriteAsync(response.Body, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The console went away.
+        }
+
+        return new EmptyResult();
     }
 
     [Function("me")]

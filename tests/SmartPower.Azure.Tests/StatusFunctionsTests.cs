@@ -130,7 +130,8 @@ public sealed class StatusFunctionsTests : CosmosNightTests
 
     private StatusFunctions Functions() => new(new StatusApi(Night.Registry, Store, Store, Store));
 
-    private static HttpRequest Request(string? key, string? body = null)
+    /// <summary>A request as the Functions host hands it over: the key in its header, the body as it came.</summary>
+    internal static HttpRequest Request(string? key, string? body = null)
     {
         var context = new DefaultHttpContext();
         if (key is not null)
