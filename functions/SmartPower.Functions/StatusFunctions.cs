@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
 using SmartPower.Api;
+using SmartPower.Api.Console;
 using SmartPower.Api.Live;
 
 namespace SmartPower.Functions;
@@ -12,7 +13,7 @@ namespace SmartPower.Functions;
 /// paths (<c>/api/v1/...</c>) with the same API keys (<c>X-Api-Key</c>), answering the same bytes. The functions are
 /// anonymous at the Functions level: the handlers authenticate every request by its API key. The station's stream is
 /// here too, with the same events, fed by reading the store (<see cref="StatusApi.PollStationAsync"/>), since the
-/// instance serving it does not see detection's changes. Not here yet: the console page.
+/// instance serving it does not see detection's changes; and the console page, at <c>/api/console</c>.
 /// </summary>
 public sealed class StatusFunctions(StatusApi api, StationPolling? polling = null)
 {
@@ -93,6 +94,11 @@ public sealed class StatusFunctions(StatusApi api, StationPolling? polling = nul
         return new EmptyResult();
     }
 
+    /// <summary>The duty console page (the local host's <c>/console</c>), with its API at <c>v1/</c> beside it.</summary>
+    [Function("console")]
+    public static IActionResult Console([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "console")] HttpRequest request) =>
+        new FileContentResult(ConsolePageHere, ConsolePage.ContentType);
+
     [Function("me")]
     public Task<IActionResult> MeAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/me")] HttpRequest request, CancellationToken cancellationToken) =>
         AnswerAsync(api.MeAsync(Key(request), cancellationToken));
@@ -116,6 +122,9 @@ public sealed class StatusFunctions(StatusApi api, StationPolling? polling = nul
     [Function("device-tokens-revoke")]
     public Task<IActionResult> RevokeDeviceTokensAsync([HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "v1/devices/{deviceId}/tokens")] HttpRequest request, string deviceId, CancellationToken cancellationToken) =>
         AnswerAsync(api.RevokeDeviceTokensAsync(Key(request), deviceId, cancellationToken));
+
+    /// <summary>The console as served here: at <c>{routePrefix}/console</c>, so its API is <c>v1/</c> relative to it, whatever the prefix.</summary>
+    private static readonly byte[] ConsolePageHere = ConsolePage.WithApiBase("v1/").ToArray();
 
     /// <summary>A handler's answer as it is: its status, content type and body written through its own type information.</summary>
     public static IActionResult ResultOf(ApiResult result)
