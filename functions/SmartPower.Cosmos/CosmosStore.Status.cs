@@ -81,6 +81,11 @@ public sealed partial class CosmosStore : IStatusStore
         Where("c.state = @state", "@state", query.State is { } state ? AlertNames.Of(state) : null);
         Where("c.type = @type", "@type", query.Type is { } type ? AlertNames.Of(type) : null);
         Where("c.severity = @severity", "@severity", query.Severity is { } severity ? AlertNames.Of(severity) : null);
+
+        // A station's list: critical alerts, or warnings escalation raised to the station. This store records no
+        // escalation (the Functions app has no escalation timer yet), so no alert here was raised: critical only.
+        // When escalation comes to Azure, this needs "OR c.raisedToStationAt" with that path indexed.
+        Where("c.severity = @critical", "@critical", query.CriticalOrRaisedToStation && query.Severity is null ? AlertNames.Of(Severity.Critical) : null);
         Where("c.openedAt >= @from", "@from", query.From?.ToUnixTimeMilliseconds());
         Where("c.openedAt < @to", "@to", query.To?.ToUnixTimeMilliseconds());
         if (query.After is { } after)

@@ -70,6 +70,11 @@ public static class Services
             var store = sp.GetRequiredService<CosmosStore>();
             return new StatusApi(sp.GetRequiredService<DeviceRegistry>(), store, store, store, time: sp.GetRequiredService<TimeProvider>(), deliveries: new AlertDeliveriesHandler(store));
         });
+        services.AddSingleton(new Api.Live.StationPolling
+        {
+            Interval = TimeSpan.FromSeconds(Math.Clamp(settings.StreamPollSeconds, 0.5, 60)),
+            Lifetime = TimeSpan.FromSeconds(Math.Clamp(settings.StreamSeconds, 10, 220)),
+        });
         services.AddHostedService<AdminKeyBootstrap>();
         return services;
     }

@@ -49,6 +49,15 @@ public sealed class SmartPowerSettings
     /// <summary>The telemetry hub's partition count (infra: 32); the store keeps devices per site and partition.</summary>
     public int EventHubPartitions { get; set; } = 32;
 
+    /// <summary>
+    /// How often a console's stream reads its station's list (seconds): the most a change waits before the console
+    /// sees it, and one alert query per interval per connected console (infra/README.md's cost model).
+    /// </summary>
+    public double StreamPollSeconds { get; set; } = 2;
+
+    /// <summary>How long one stream response lasts (seconds) before the console reconnects; under Azure's 230 s HTTP limit.</summary>
+    public double StreamSeconds { get; set; } = 200;
+
     /// <summary>Most devices the watchdog raises in one run.</summary>
     public int WatchdogMaxPerRun { get; set; } = 10_000;
 }

@@ -3,18 +3,22 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
 using SmartPower.Api;
+using SmartPower.Api.Console;
+using SmartPower.Api.Live;
 
 namespace SmartPower.Functions;
 
 /// <summary>
 /// The status API as HTTP functions over the same handlers as the local host (<see cref="StatusApi"/>), at the same
 /// paths (<c>/api/v1/...</c>) with the same API keys (<c>X-Api-Key</c>), answering the same bytes. The functions are
-/// anonymous at the Functions level: the handlers authenticate every request by its API key. Not here: the live
-/// station stream (server-sent events need a long-lived connection a Functions instance does not hold; SignalR Service
-/// would serve it) and the console page that uses it.
+/// anonymous at the Functions level: the handlers authenticate every request by its API key. The station's stream is
+/// here too, with the same events, fed by reading the store (<see cref="StatusApi.PollStationAsync"/>), since the
+/// instance serving it does not see detection's changes; and the console page, at <c>/api/console</c>.
 /// </summary>
-public sealed class StatusFunctions(StatusApi api)
+public sealed class StatusFunctions(StatusApi api, StationPolling? polling = null)
 {
+    private readonly StationPolling _polling = polling ?? new StationPolling();
+
     public const string KeyHeader = "X-Api-Key";
 
     [Function("site-status")]
@@ -57,6 +61,44 @@ public sealed class StatusFunctions(StatusApi api)
         return AnswerAsync(api.StationAlertsAsync(Key(request), fireStation, Text(request.Query, "limit"), Text(request.Query, "continuationToken"), cancellationToken));
     }
 
+    /// <summary>
+    /// The station's list as server-sent events, the same events as on the local host (snapshot, alert, removed,
+    /// heartbeat), each change within one polling interval; the response ends after the polling lifetime (Azure ends an
+    /// HTTP response at 230 s) and the console reconnects. Refusals (401, 403) are the handler's, as JSON problems.
+    /// </summary>
+    [Function("station-alerts-stream")]
+    public async Task<IActionResult> StationStreamAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/stations/{fireStation}/alerts/stream")] HttpRequest request, string fireStation, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var watch = await api.PollStationAsync(Key(request), fireStation, _polling, cancellationToken).ConfigureAwait(false);
+        if (watch.Refusal is { } refusal)
+        {
+            return ResultOf(refusal);
+        }
+
+        var response = request.HttpContext.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache,no-store";
+        response.Headers["X-Accel-Buffering"] = "no";
+        request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
+        try
+        {
+            await watch.WriteAsync(response.Body, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The console went away.
+        }
+
+        return new EmptyResult();
+    }
+
+    /// <summary>The duty console page (the local host's <c>/console</c>), with its API at <c>v1/</c> beside it.</summary>
+    [Function("console")]
+    public static IActionResult Console([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "console")] HttpRequest request) =>
+        new FileContentResult(ConsolePageHere, ConsolePage.ContentType);
+
     [Function("me")]
     public Task<IActionResult> MeAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/me")] HttpRequest request, CancellationToken cancellationToken) =>
         AnswerAsync(api.MeAsync(Key(request), cancellationToken));
@@ -80,6 +122,9 @@ public sealed class StatusFunctions(StatusApi api)
     [Function("device-tokens-revoke")]
     public Task<IActionResult> RevokeDeviceTokensAsync([HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "v1/devices/{deviceId}/tokens")] HttpRequest request, string deviceId, CancellationToken cancellationToken) =>
         AnswerAsync(api.RevokeDeviceTokensAsync(Key(request), deviceId, cancellationToken));
+
+    /// <summary>The console as served here: at <c>{routePrefix}/console</c>, so its API is <c>v1/</c> relative to it, whatever the prefix.</summary>
+    private static readonly byte[] ConsolePageHere = ConsolePage.WithApiBase("v1/").ToArray();
 
     /// <summary>A handler's answer as it is: its status, content type and body written through its own type information.</summary>
     public static IActionResult ResultOf(ApiResult result)

@@ -1,4 +1,3 @@
-using System.Net.ServerSentEvents;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -138,7 +137,7 @@ internal static class StatusRoutes
         var watch = await api.WatchStationAsync(Key(c), fireStation, ct).ConfigureAwait(false);
         return watch.Refusal is { } refusal
             ? Result(refusal)
-            : TypedResults.ServerSentEvents(watch.Events.Select(e => new SseItem<string>(e.Data, e.Name)));
+            : TypedResults.ServerSentEvents(watch.Items);
     };
 
     private static string? Key(HttpContext context) => context.Request.Headers[KeyHeader] is [{ } key] ? key : null;

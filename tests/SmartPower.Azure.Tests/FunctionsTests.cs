@@ -88,6 +88,8 @@ public sealed class FunctionsTests : CosmosNightTests
             ["SmartPower:CosmosEndpoint"] = "https://smartpower-test.documents.azure.com:443/",
             ["SmartPower:RegistryPath"] = directory.Path,
             ["SmartPower:NotificationsJson"] = "@Microsoft.KeyVault(SecretUri=https://vault.example/secrets/notifications)",
+            ["SmartPower:StreamPollSeconds"] = "5",
+            ["SmartPower:StreamSeconds"] = "600", // over Azure's 230 s: held under it
         }).Build();
         var services = new ServiceCollection().AddLogging().AddSmartPower(configuration);
         services.AddSingleton<DetectionFunction>().AddSingleton<WatchdogFunction>().AddSingleton<NotificationFunction>().AddSingleton<StatusFunctions>().AddSingleton<OutboxFunction>();
@@ -102,6 +104,8 @@ public sealed class FunctionsTests : CosmosNightTests
         Assert.IsType<LoggedCommands>(provider.GetRequiredService<IDeviceCommands>()); // no broker configured
         Assert.Same(provider.GetRequiredService<CosmosClient>(), provider.GetRequiredService<CosmosClient>());
         Assert.Equal(4, provider.GetRequiredService<Registry.DeviceRegistry>().DeviceCount);
+        var polling = provider.GetRequiredService<Api.Live.StationPolling>();
+        Assert.Equal((TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(220)), (polling.Interval, polling.Lifetime));
     }
 
     [Fact]
