@@ -137,14 +137,14 @@ dotnet format SmartPower.sln --verify-no-changes --no-restore -v quiet
 
 # The performance harness's smoke run (docs/benchmarks.md): a few seconds of each kind of load it measures, so that the
 # one benchmark command keeps working; its figures mean nothing at this size and are not checked.
-echo "== benchmark harness smoke run (bench/harness.py, tiny sizes)"
-python3 bench/harness.py --only throughput,scale --rounds 1 --sites 1 --hours 0.05 --devices 2000 >"$broker_dir/bench.log" 2>&1 \
+echo "== benchmark harness smoke run (harness/perf.py, tiny sizes)"
+python3 harness/perf.py --only throughput,scale --rounds 1 --sites 1 --hours 0.05 --devices 2000 >"$broker_dir/bench.log" 2>&1 \
   || { cat "$broker_dir/bench.log" >&2; echo "test.sh: the benchmark harness's smoke run failed" >&2; exit 1; }
 tail -n 1 "$broker_dir/bench.log"
 
 echo "== tests"
 status=0
-# The reliability campaign's long cases (Category=Campaign, about a minute each) run in tools/reliability.sh, not here.
+# The reliability campaign's long cases (Category=Campaign, about a minute each) run in harness/reliability.sh, not here.
 dotnet test SmartPower.sln -c Release --no-build -nologo -v quiet --filter "Category!=Campaign" --logger "console;verbosity=normal" 2>&1 | tee "$log" || status=$?
 passed=$(awk '/^ +Passed: +[0-9]+/ {s+=$2} END {print s+0}' "$log")
 failed=$(awk '/^ +Failed: +[0-9]+/ {s+=$2} END {print s+0}' "$log")

@@ -7,7 +7,7 @@ namespace SmartPower.Pipeline.Tests;
 /// <summary>
 /// One line per fault or abuse case of the reliability campaign: alerts expected (the engine's own run of the same
 /// input), stored, lost and duplicated, and what was refused or counted. Printed to the test's output, and appended to
-/// the file named by <c>SMARTPOWER_RELIABILITY_REPORT</c> when set (<c>tools/reliability.sh</c> prints them as a table).
+/// the file named by <c>SMARTPOWER_RELIABILITY_REPORT</c> when set (<c>harness/reliability.sh</c> prints them as a table).
 /// </summary>
 internal static class ReliabilityReport
 {

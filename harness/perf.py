@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """SmartPower's performance harness (issue 7): every figure of docs/benchmarks.md, side by side with its baseline, in
-one run. Started by bench/run.sh, which builds first. Loopback only; every load is bounded in count and time.
+one run. Started by harness/perf.sh, which builds first. Loopback only; every load is bounded in count and time.
 
   throughput  the simulator at max rate -> mosquitto -> one QoS 1 subscriber (the broker-only ceiling), then the same
               load -> `serve` (embedded broker -> ingress -> file log -> detection -> SQLite), with and without fsync
