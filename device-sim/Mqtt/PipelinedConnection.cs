@@ -1,8 +1,12 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Text;
 using System.Threading.Channels;
+using MQTTnet.Adapter;
+using MQTTnet.Exceptions;
+using MQTTnet.Formatter;
+using MQTTnet.Packets;
+using MQTTnet.Protocol;
 using SmartPower.DeviceSim.Contract;
 
 namespace SmartPower.DeviceSim.Mqtt;
@@ -11,9 +15,12 @@ namespace SmartPower.DeviceSim.Mqtt;
 /// A lean MQTT 5 client for max-rate runs (<c>run --max-rate</c>): the same device session as
 /// <see cref="DeviceConnection"/> (client id = username = device id, its password, a retained <c>online</c> status and
 /// a Last Will <c>offline</c>, a subscription to its command topic) but readings are written straight into the socket
-/// as pre-encoded PUBLISH packets, as many per write as are queued, with up to the broker's Receive Maximum (capped at
+/// as PUBLISH packets, as many per write as are queued, with up to the broker's Receive Maximum (capped at
 /// <see cref="BrokerOptions.MaxInFlight"/>) awaiting their PUBACK. MQTTnet's client awaits each publish as its own
 /// task and sends one packet per write, which costs about 30 µs of CPU a message; this costs a few.
+/// The protocol is MQTTnet's: every packet, each reading's PUBLISH included, is encoded and decoded by its MQTT 5
+/// formatter (<see cref="MqttPacketFormatterAdapter"/>); ours are only the socket loops and the framing of what is
+/// read (a fixed header's Remaining Length, see <see cref="TryReadHeader"/>).
 /// It does not reconnect: a connection lost mid-run fails what was in flight and what is queued (counted as failed),
 /// and a scripted drop (a reconnect storm) is skipped, so a load test's figure never hides a resend.
 /// </summary>
@@ -29,15 +36,21 @@ internal sealed class PipelinedConnection : IDeviceLink
     private readonly Action<CommandMessage> _onCommand;
     private readonly Random _jitter;
     private readonly bool _qos1;
-    private readonly byte[] _statusTopic;
-    private readonly byte[] _commandTopic;
+    private readonly string _statusTopic;
+    private readonly string _commandTopic;
     private readonly Channel<string> _outbox = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
     private readonly bool[] _isReading = new bool[65536];
     private readonly ArrayBufferWriter<byte> _out = new(FlushBytes * 2); // the write loop's alone
-    private byte[] _telemetryTopic = [];
-    private string? _telemetryTopicText;
+
+    // MQTTnet's MQTT 5 formatter encodes and decodes every packet. A formatter reuses one buffer, so each has one user:
+    // the write side (set-up, the write loop, stop: never at once) and the read loop (decoding, a command's PUBACK).
+    private readonly MqttPacketFormatterAdapter _writeFormatter = new(MqttProtocolVersion.V500, new MqttBufferWriter(4096, 65536));
+    private readonly MqttPacketFormatterAdapter _readFormatter = new(MqttProtocolVersion.V500, new MqttBufferWriter(256, 65536));
+    private readonly MqttPublishPacket _reading;
+    private byte[] _payload = new byte[512];
+    private volatile string _telemetryTopic = "";
     private Socket? _socket;
     private int _windowSize = 1;
     private int _inFlight;
@@ -65,8 +78,9 @@ internal sealed class PipelinedConnection : IDeviceLink
         _onCommand = onCommand;
         _jitter = new Random(StringComparer.Ordinal.GetHashCode(device.DeviceId));
         _qos1 = broker.ReadingQos != MQTTnet.Protocol.MqttQualityOfServiceLevel.AtMostOnce;
-        _statusTopic = Encoding.UTF8.GetBytes(Topics.Status(device));
-        _commandTopic = Encoding.UTF8.GetBytes(Topics.Command(device));
+        _statusTopic = Topics.Status(device);
+        _commandTopic = Topics.Command(device);
+        _reading = new MqttPublishPacket { QualityOfServiceLevel = _qos1 ? MqttQualityOfServiceLevel.AtLeastOnce : MqttQualityOfServiceLevel.AtMostOnce };
     }
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -95,19 +109,14 @@ internal sealed class PipelinedConnection : IDeviceLink
         _stats.OnConnected();
         _reader = Task.Run(() => ReadLoopAsync(_stopping.Token), CancellationToken.None);
         Interlocked.Increment(ref _inFlight); // the online status below
-        await SendAsync(w => WriteSubscribe(w), cancellationToken).ConfigureAwait(false);
-        await SendAsync(w => WritePublish(w, _statusTopic, StatusMessage.Json(true, _eventNow()), retain: true, reading: false), cancellationToken).ConfigureAwait(false);
+        await SendAsync(w => Encode(_writeFormatter, Subscribe(), w), cancellationToken).ConfigureAwait(false);
+        await SendAsync(w => WriteStatus(w, online: true), cancellationToken).ConfigureAwait(false);
         _writer = Task.Run(() => WriteLoopAsync(_stopping.Token), CancellationToken.None);
     }
 
     public void Enqueue(string topic, string payload)
     {
-        if (!ReferenceEquals(topic, _telemetryTopicText))
-        {
-            _telemetryTopicText = topic;
-            _telemetryTopic = Encoding.UTF8.GetBytes(topic);
-        }
-
+        _telemetryTopic = topic;
         if (_outbox.Writer.TryWrite(payload))
         {
             _stats.OnQueued();
@@ -128,10 +137,11 @@ internal sealed class PipelinedConnection : IDeviceLink
             if (!_lost)
             {
                 Interlocked.Increment(ref _inFlight);
-                await SendAsync(w => WritePublish(w, _statusTopic, StatusMessage.Json(false, _eventNow()), retain: true, reading: false), timeout.Token).ConfigureAwait(false);
+                await SendAsync(w => WriteStatus(w, online: false), timeout.Token).ConfigureAwait(false);
                 await RoomAsync(0, timeout.Token).ConfigureAwait(false); // its PUBACK
                 _closing = true; // the broker closes the connection after this: no loss
-                await SendAsync(static w => Put(w, [0xE0, 0x00]), timeout.Token).ConfigureAwait(false); // DISCONNECT, normal: no Last Will
+                var disconnect = new MqttDisconnectPacket { ReasonCode = MqttDisconnectReasonCode.NormalDisconnection }; // no Last Will
+                await SendAsync(w => Encode(_writeFormatter, disconnect, w), timeout.Token).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is OperationCanceledException or SocketException or IOException or ObjectDisposedException)
@@ -182,10 +192,9 @@ internal sealed class PipelinedConnection : IDeviceLink
         _socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await _socket.ConnectAsync(_broker.Host, _broker.Port, cancellationToken).ConfigureAwait(false);
         var connect = new ArrayBufferWriter<byte>(256);
-        WriteConnect(connect);
+        Encode(_writeFormatter, Connect(), connect);
         await _socket.SendAsync(connect.WrittenMemory, SocketFlags.None, cancellationToken).ConfigureAwait(false);
 
-        // CONNACK: [0x20][remaining][flags][reason][properties]
         var buffer = new byte[1024];
         var have = 0;
         int headerLength, remaining;
@@ -200,18 +209,18 @@ internal sealed class PipelinedConnection : IDeviceLink
             have += read;
         }
 
-        var body = buffer.AsSpan(headerLength, remaining);
-        if (buffer[0] != 0x20 || body.Length < 2)
+        var packet = _readFormatter.Decode(new ReceivedMqttPacket(buffer[0], new ArraySegment<byte>(buffer, headerLength, remaining), headerLength + remaining));
+        if (packet is not MqttConnAckPacket connAck)
         {
-            throw new InvalidDataException("expected CONNACK");
+            throw new InvalidDataException($"expected CONNACK, got {packet}");
         }
 
-        if (body[1] != 0)
+        if (connAck.ReasonCode != MqttConnectReasonCode.Success)
         {
-            throw new IOException($"the broker refused the connection (reason 0x{body[1]:x2})");
+            throw new IOException($"the broker refused the connection ({connAck.ReasonCode})");
         }
 
-        var receiveMaximum = ReceiveMaximum(body[2..]);
+        var receiveMaximum = connAck.ReceiveMaximum == 0 ? ushort.MaxValue : connAck.ReceiveMaximum; // 0: absent
         _windowSize = Math.Max(1, Math.Min(receiveMaximum, _broker.MaxInFlight));
     }
 
@@ -246,13 +255,13 @@ internal sealed class PipelinedConnection : IDeviceLink
                     if (_qos1)
                     {
                         Interlocked.Increment(ref _inFlight);
-                        WritePublish(_out, _telemetryTopic, payload, retain: false, reading: true);
                     }
                     else
                     {
-                        WritePublishQos0(_out, _telemetryTopic, payload);
                         _unacknowledged++;
                     }
+
+                    WriteReading(_out, _telemetryTopic, payload);
                     if (_out.WrittenCount >= FlushBytes)
                     {
                         await FlushAsync(cancellationToken).ConfigureAwait(false);
@@ -347,7 +356,7 @@ internal sealed class PipelinedConnection : IDeviceLink
                         throw new InvalidDataException("packet larger than the read buffer");
                     }
 
-                    await HandleAsync(buffer[used], buffer.AsMemory(used + headerLength, remaining), cancellationToken).ConfigureAwait(false);
+                    Handle(_readFormatter.Decode(new ReceivedMqttPacket(buffer[used], new ArraySegment<byte>(buffer, used + headerLength, remaining), headerLength + remaining)), cancellationToken);
                     used += headerLength + remaining;
                 }
 
@@ -355,23 +364,21 @@ internal sealed class PipelinedConnection : IDeviceLink
                 have -= used;
             }
         }
-        catch (Exception e) when (e is OperationCanceledException or SocketException or IOException or ObjectDisposedException or InvalidDataException)
+        catch (Exception e) when (e is OperationCanceledException or SocketException or IOException or ObjectDisposedException or InvalidDataException or MqttProtocolViolationException)
         {
         }
 
         ConnectionLost();
     }
 
-    private Task HandleAsync(byte first, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    private void Handle(MqttPacket packet, CancellationToken cancellationToken)
     {
-        switch (first >> 4)
+        switch (packet)
         {
-            case 4: // PUBACK: [id][reason][properties], reason 0 when absent
-                var id = BinaryPrimitives.ReadUInt16BigEndian(body.Span);
-                var ok = body.Length < 3 || body.Span[2] < 0x80;
-                if (_isReading[id])
+            case MqttPubAckPacket ack:
+                if (_isReading[ack.PacketIdentifier])
                 {
-                    if (ok)
+                    if (ack.ReasonCode < MqttPubAckReasonCode.UnspecifiedError)
                     {
                         _stats.OnSent();
                     }
@@ -387,40 +394,29 @@ internal sealed class PipelinedConnection : IDeviceLink
                 }
 
                 break;
-            case 3: // PUBLISH to us: a command
-                var qos = (first >> 1) & 3;
-                var span = body.Span;
-                var topicLength = BinaryPrimitives.ReadUInt16BigEndian(span);
-                var at = 2 + topicLength;
-                ushort packetId = 0;
-                if (qos > 0)
-                {
-                    packetId = BinaryPrimitives.ReadUInt16BigEndian(span[at..]);
-                    at += 2;
-                }
-
-                at += ReadVarInt(span[at..], out var propertiesLength) + propertiesLength;
-                if (span[2..(2 + topicLength)].SequenceEqual(_commandTopic) && CommandMessage.TryParse(span[at..]) is { } command)
+            case MqttPublishPacket publish: // a command
+                if (publish.Topic == _commandTopic && CommandMessage.TryParse(publish.Payload.IsSingleSegment ? publish.Payload.FirstSpan : publish.Payload.ToArray()) is { } command)
                 {
                     _stats.OnCommand();
                     _onCommand(command);
                 }
 
-                if (qos == 1)
+                if (publish.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtLeastOnce)
                 {
+                    var answer = new ArrayBufferWriter<byte>(16);
+                    Encode(_readFormatter, new MqttPubAckPacket { PacketIdentifier = publish.PacketIdentifier, ReasonCode = MqttPubAckReasonCode.Success }, answer);
+
                     // Not awaited: reading goes on (PUBACKs for our readings) while the answer waits for the socket.
-                    _ = SendLockedAsync(new byte[] { 0x40, 0x02, (byte)(packetId >> 8), (byte)packetId }, cancellationToken)
+                    _ = SendLockedAsync(answer.WrittenMemory, cancellationToken)
                         .ContinueWith(t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
                 }
 
                 break;
-            case 14: // DISCONNECT from the broker
+            case MqttDisconnectPacket:
                 throw new IOException("the broker disconnected");
             default: // SUBACK, PINGRESP
                 break;
         }
-
-        return Task.CompletedTask;
     }
 
     private void ConnectionLost()
@@ -442,61 +438,68 @@ internal sealed class PipelinedConnection : IDeviceLink
         }
     }
 
-    private void WriteConnect(ArrayBufferWriter<byte> w)
+    /// <summary>Encodes <paramref name="packet"/> with MQTTnet's MQTT 5 formatter into <paramref name="w"/>.</summary>
+    private static void Encode(MqttPacketFormatterAdapter formatter, MqttPacket packet, ArrayBufferWriter<byte> w)
     {
-        var clientId = Encoding.UTF8.GetBytes(_device.DeviceId);
-        var password = Encoding.UTF8.GetBytes(_broker.PasswordFor(_device.DeviceId) ?? "");
-        var will = Encoding.UTF8.GetBytes(StatusMessage.Json(false, _eventNow()));
-        var remaining = 10 + 1 + (2 + clientId.Length) + 1 + (2 + _statusTopic.Length) + (2 + will.Length) + (2 + clientId.Length) + (2 + password.Length);
-        Put(w, [0x10]);
-        WriteVarInt(w, remaining);
-        Put(w, [0x00, 0x04, (byte)'M', (byte)'Q', (byte)'T', (byte)'T', 0x05]);
-        Put(w, [0xEE]); // username, password, will retain, will QoS 1, will flag, clean start
-        Put(w, [0x00, 0x00]); // keep alive off: the stream of readings is the sign of life, and the run ends by itself
-        Put(w, [0x00]); // no properties
-        WriteString(w, clientId);
-        Put(w, [0x00]); // no will properties
-        WriteString(w, _statusTopic);
-        WriteString(w, will);
-        WriteString(w, clientId);
-        WriteString(w, password);
+        var buffer = formatter.Encode(packet);
+        w.Write(buffer.Packet.AsSpan());
+        foreach (var segment in buffer.Payload)
+        {
+            w.Write(segment.Span);
+        }
     }
 
-    private void WriteSubscribe(ArrayBufferWriter<byte> w)
+    private MqttConnectPacket Connect() => new()
     {
-        var id = NextId(reading: false);
-        Put(w, [0x82]);
-        WriteVarInt(w, 2 + 1 + 2 + _commandTopic.Length + 1);
-        Put(w, [(byte)(id >> 8), (byte)id, 0x00]);
-        WriteString(w, _commandTopic);
-        Put(w, [0x01]); // QoS 1
+        ClientId = _device.DeviceId,
+        Username = _device.DeviceId,
+        Password = Encoding.UTF8.GetBytes(_broker.PasswordFor(_device.DeviceId) ?? ""),
+        CleanSession = true,
+        KeepAlivePeriod = 0, // off: the stream of readings is the sign of life, and the run ends by itself
+        WillFlag = true,
+        WillTopic = _statusTopic,
+        WillMessage = Encoding.UTF8.GetBytes(StatusMessage.Json(false, _eventNow())),
+        WillQoS = MqttQualityOfServiceLevel.AtLeastOnce,
+        WillRetain = true,
+    };
+
+    private MqttSubscribePacket Subscribe() => new()
+    {
+        PacketIdentifier = NextId(reading: false),
+        TopicFilters = [new MqttTopicFilter { Topic = _commandTopic, QualityOfServiceLevel = MqttQualityOfServiceLevel.AtLeastOnce }],
+    };
+
+    /// <summary>The retained status, QoS 1, encoded by MQTTnet.</summary>
+    private void WriteStatus(ArrayBufferWriter<byte> w, bool online)
+    {
+        var packet = new MqttPublishPacket
+        {
+            Topic = _statusTopic,
+            PacketIdentifier = NextId(reading: false),
+            QualityOfServiceLevel = MqttQualityOfServiceLevel.AtLeastOnce,
+            Retain = true,
+            PayloadSegment = Encoding.UTF8.GetBytes(StatusMessage.Json(online, _eventNow())),
+        };
+        Encode(_writeFormatter, packet, w);
     }
 
-    /// <summary>A QoS 1 PUBLISH; the payload is encoded straight into the output buffer.</summary>
-    private void WritePublish(ArrayBufferWriter<byte> w, byte[] topic, string payload, bool retain, bool reading)
+    /// <summary>
+    /// A reading's PUBLISH (QoS 1, or 0 in load tests), encoded by MQTTnet: one packet object reused for every reading,
+    /// its topic, packet identifier and payload set each time.
+    /// </summary>
+    private void WriteReading(ArrayBufferWriter<byte> w, string topic, string payload)
     {
-        var payloadLength = Encoding.UTF8.GetByteCount(payload);
-        var id = NextId(reading);
-        Put(w, [retain ? (byte)0x33 : (byte)0x32]);
-        WriteVarInt(w, 2 + topic.Length + 2 + 1 + payloadLength);
-        WriteString(w, topic);
-        Put(w, [(byte)(id >> 8), (byte)id, 0x00]);
-        var span = w.GetSpan(payloadLength);
-        Encoding.UTF8.GetBytes(payload, span);
-        w.Advance(payloadLength);
-    }
+        var length = Encoding.UTF8.GetByteCount(payload);
+        if (_payload.Length < length)
+        {
+            _payload = new byte[Math.Max(length, _payload.Length * 2)];
+        }
 
-    /// <summary>A QoS 0 PUBLISH (load tests only): no packet id, no acknowledgement.</summary>
-    private static void WritePublishQos0(ArrayBufferWriter<byte> w, byte[] topic, string payload)
-    {
-        var payloadLength = Encoding.UTF8.GetByteCount(payload);
-        Put(w, [0x30]);
-        WriteVarInt(w, 2 + topic.Length + 1 + payloadLength);
-        WriteString(w, topic);
-        Put(w, [0x00]);
-        var span = w.GetSpan(payloadLength);
-        Encoding.UTF8.GetBytes(payload, span);
-        w.Advance(payloadLength);
+        Encoding.UTF8.GetBytes(payload, _payload);
+        _reading.Topic = topic;
+        _reading.PacketIdentifier = _qos1 ? NextId(reading: true) : (ushort)0;
+        _reading.PayloadSegment = new ArraySegment<byte>(_payload, 0, length);
+        Encode(_writeFormatter, _reading, w);
     }
 
     private ushort NextId(bool reading)
@@ -506,42 +509,11 @@ internal sealed class PipelinedConnection : IDeviceLink
         return _nextId;
     }
 
-    private static void Put(ArrayBufferWriter<byte> w, ReadOnlySpan<byte> bytes) => w.Write(bytes);
-
-    private static void WriteString(ArrayBufferWriter<byte> w, byte[] bytes)
-    {
-        var span = w.GetSpan(2 + bytes.Length);
-        BinaryPrimitives.WriteUInt16BigEndian(span, (ushort)bytes.Length);
-        bytes.CopyTo(span[2..]);
-        w.Advance(2 + bytes.Length);
-    }
-
-    private static void WriteVarInt(ArrayBufferWriter<byte> w, int value)
-    {
-        do
-        {
-            var b = (byte)(value & 0x7F);
-            value >>= 7;
-            Put(w, [value > 0 ? (byte)(b | 0x80) : b]);
-        }
-        while (value > 0);
-    }
-
-    private static int ReadVarInt(ReadOnlySpan<byte> span, out int value)
-    {
-        value = 0;
-        for (var i = 0; i < 4 && i < span.Length; i++)
-        {
-            value |= (span[i] & 0x7F) << (7 * i);
-            if ((span[i] & 0x80) == 0)
-            {
-                return i + 1;
-            }
-        }
-
-        throw new InvalidDataException("bad variable-length integer");
-    }
-
+    /// <summary>
+    /// Frames one packet: its fixed header's first byte and the Remaining Length (a variable-byte integer). The only
+    /// protocol code of ours: MQTTnet frames inside its channel adapter, which owns the socket; its formatter decodes
+    /// the packet once framed.
+    /// </summary>
     private static bool TryReadHeader(ReadOnlySpan<byte> span, out int headerLength, out int remaining)
     {
         remaining = 0;
@@ -562,46 +534,5 @@ internal sealed class PipelinedConnection : IDeviceLink
         }
 
         throw new InvalidDataException("bad remaining length");
-    }
-
-    /// <summary>The Receive Maximum (property 0x21) of a CONNACK's properties; 65,535 when absent.</summary>
-    private static int ReceiveMaximum(ReadOnlySpan<byte> properties)
-    {
-        if (properties.IsEmpty)
-        {
-            return ushort.MaxValue;
-        }
-
-        var at = ReadVarInt(properties, out var length);
-        var end = Math.Min(properties.Length, at + length);
-        while (at < end)
-        {
-            var id = properties[at++];
-            switch (id)
-            {
-                case 0x21:
-                    return BinaryPrimitives.ReadUInt16BigEndian(properties[at..]);
-                case 0x24 or 0x25 or 0x28 or 0x29 or 0x2A: // one byte
-                    at += 1;
-                    break;
-                case 0x13 or 0x22: // two bytes
-                    at += 2;
-                    break;
-                case 0x11 or 0x27: // four bytes
-                    at += 4;
-                    break;
-                case 0x12 or 0x15 or 0x16 or 0x1A or 0x1C or 0x1F: // string or binary
-                    at += 2 + BinaryPrimitives.ReadUInt16BigEndian(properties[at..]);
-                    break;
-                case 0x26: // user property: two strings
-                    at += 2 + BinaryPrimitives.ReadUInt16BigEndian(properties[at..]);
-                    at += 2 + BinaryPrimitives.ReadUInt16BigEndian(properties[at..]);
-                    break;
-                default:
-                    return ushort.MaxValue;
-            }
-        }
-
-        return ushort.MaxValue;
     }
 }

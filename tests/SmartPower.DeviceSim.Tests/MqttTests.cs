@@ -91,6 +91,43 @@ public sealed class MqttTests
     }
 
     [Fact]
+    public async Task The_max_rate_client_acknowledges_a_command_and_leaves_its_status_or_its_last_will()
+    {
+        var device = new DeviceSpec("m-0055", "xihu-wutong", DeviceKind.Meter, "dwelling", 40, 10, 0, 0, new DeviceLocation(null, null, null, null));
+        var options = new BrokerOptions { Host = "127.0.0.1", Port = Broker.Port, Password = Broker.Password };
+        await using var observer = await Observer.StartAsync(Topics.Status(device), "observer-lean");
+        var stats = new RunStats();
+        var commands = new System.Collections.Concurrent.ConcurrentQueue<CommandMessage>();
+        var connection = new PipelinedConnection(device, options, stats, TimeProvider.System, () => DateTimeOffset.UnixEpoch, commands.Enqueue);
+        await connection.StartAsync(CancellationToken.None);
+        await observer.WaitForAsync(all => all.Any(m => Online(m.Payload) == true), "the online status");
+
+        // A command at QoS 1 reaches the device (decoded by MQTTnet), and every reading is acknowledged.
+        await using var operatorClient = await Observer.StartAsync("nothing/#", "operator-lean");
+        await operatorClient.PublishAsync(Topics.Command(device), "{\"command\":\"stop-port\",\"port\":1,\"alertId\":\"a\",\"reason\":\"r\"}");
+        for (var i = 0; i < 1000; i++)
+        {
+            connection.Enqueue(Topics.Telemetry(device), $"{{\"seq\":{i}}}");
+        }
+
+        await connection.StopAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1000, stats.Sent);
+        Assert.Equal(0, stats.Failed);
+        Assert.Equal(CommandMessage.StopPort, Assert.Single(commands).Command);
+        await observer.WaitForAsync(all => all.Any(m => Online(m.Payload) == false), "the offline status");
+        await connection.DisposeAsync();
+
+        // A connection lost without DISCONNECT: the broker publishes the Last Will, retained.
+        var lost = new PipelinedConnection(device, options, new RunStats(), TimeProvider.System, () => DateTimeOffset.UnixEpoch, _ => { });
+        await lost.StartAsync(CancellationToken.None);
+        await observer.WaitForAsync(all => all.Count(m => Online(m.Payload) == true) >= 2, "the second online status");
+        await lost.DisposeAsync();
+        await observer.WaitForAsync(all => all.Count(m => Online(m.Payload) == false) >= 2, "the Last Will");
+        await using var late = await Observer.StartAsync(Topics.Status(device), "observer-lean-late");
+        await late.WaitForAsync(all => all.Any(m => m.Retain && Online(m.Payload) == false), "the retained Last Will", 10);
+    }
+
+    [Fact]
     public async Task Devices_connect_over_tls_and_refuse_a_certificate_they_cannot_trust()
     {
         using var dir = new TempDir();
