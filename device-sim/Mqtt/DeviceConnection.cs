@@ -22,7 +22,7 @@ internal sealed class DeviceConnection : IDeviceLink
     private readonly TimeProvider _time;
     private readonly Func<DateTimeOffset> _eventNow;
     private readonly Action<CommandMessage> _onCommand;
-    private readonly Random _jitter;
+    private readonly Backoff _backoff;
     private readonly IMqttClient _client;
     private readonly Channel<(string Topic, byte[] Payload)> _outbox =
         Channel.CreateUnbounded<(string, byte[])>(new UnboundedChannelOptions { SingleReader = true });
@@ -41,7 +41,7 @@ internal sealed class DeviceConnection : IDeviceLink
         _time = time;
         _eventNow = eventNow;
         _onCommand = onCommand;
-        _jitter = new Random(StringComparer.Ordinal.GetHashCode(device.DeviceId));
+        _backoff = new Backoff(broker, device.DeviceId);
         StatusTopic = Topics.Status(device);
         CommandTopic = Topics.Command(device);
         _client = Factory.CreateMqttClient();
@@ -174,7 +174,7 @@ internal sealed class DeviceConnection : IDeviceLink
 
     private async Task ConnectWithBackoffAsync(CancellationToken cancellationToken)
     {
-        var delay = _broker.FirstBackoff;
+        _backoff.Restart();
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -193,9 +193,7 @@ internal sealed class DeviceConnection : IDeviceLink
                 _stats.OnConnectionError();
             }
 
-            var jittered = delay * (0.5 + _jitter.NextDouble());
-            await Task.Delay(jittered, _time, cancellationToken).ConfigureAwait(false);
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _broker.MaxBackoff.Ticks));
+            await Task.Delay(_backoff.Next(), _time, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -232,7 +230,7 @@ internal sealed class DeviceConnection : IDeviceLink
             try
             {
                 // A first pause with jitter, so a fleet that lost its broker at once does not return at once.
-                await Task.Delay(_broker.FirstBackoff * (0.5 + _jitter.NextDouble()), _time, _stopping.Token).ConfigureAwait(false);
+                await Task.Delay(_backoff.FirstPause(), _time, _stopping.Token).ConfigureAwait(false);
                 await ConnectWithBackoffAsync(_stopping.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)

@@ -34,7 +34,7 @@ internal sealed class PipelinedConnection : IDeviceLink
     private readonly TimeProvider _time;
     private readonly Func<DateTimeOffset> _eventNow;
     private readonly Action<CommandMessage> _onCommand;
-    private readonly Random _jitter;
+    private readonly Backoff _backoff;
     private readonly bool _qos1;
     private readonly string _statusTopic;
     private readonly string _commandTopic;
@@ -76,7 +76,7 @@ internal sealed class PipelinedConnection : IDeviceLink
         _time = time;
         _eventNow = eventNow;
         _onCommand = onCommand;
-        _jitter = new Random(StringComparer.Ordinal.GetHashCode(device.DeviceId));
+        _backoff = new Backoff(broker, device.DeviceId);
         _qos1 = broker.ReadingQos != MQTTnet.Protocol.MqttQualityOfServiceLevel.AtMostOnce;
         _statusTopic = Topics.Status(device);
         _commandTopic = Topics.Command(device);
@@ -85,7 +85,6 @@ internal sealed class PipelinedConnection : IDeviceLink
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var delay = _broker.FirstBackoff;
         for (var attempt = 1; ; attempt++)
         {
             try
@@ -97,8 +96,7 @@ internal sealed class PipelinedConnection : IDeviceLink
             {
                 _stats.OnConnectionError();
                 _socket?.Dispose();
-                await Task.Delay(delay * (0.5 + _jitter.NextDouble()), _time, cancellationToken).ConfigureAwait(false);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _broker.MaxBackoff.Ticks));
+                await Task.Delay(_backoff.Next(), _time, cancellationToken).ConfigureAwait(false);
             }
             catch (SocketException e)
             {
