@@ -248,7 +248,7 @@ internal sealed partial class ChargingSignature
             // A charger's level is tracked closely, so its switch-off must match it well; other loads are known only
             // by the step they switched on with. A big load may also drop by less than it rose: the rest is a load
             // that switched on in the same instant (a charger plugged in as the kettle starts).
-            var size = load is Candidate c ? c.Level(_edgeFrom) : load.Step;
+            var size = SizeBeforeEdge(load);
             var ratio = drop / Math.Max(size, 1);
             var matches = load is Candidate ? ratio is >= 0.9 and <= 1.1 : ratio is >= 0.7 and <= 1.43;
             var partial = load is not Candidate && ratio is >= 0.4 and < 1 && size - drop >= MinCoincidentW;
@@ -275,10 +275,12 @@ internal sealed partial class ChargingSignature
             return (-1, 0);
         }
 
-        var matched = _loads![best]!;
-        var left = (matched is Candidate c2 ? c2.Level(_edgeFrom) : matched.Step) - drop;
+        var left = SizeBeforeEdge(_loads![best]!) - drop;
         return (best, left >= MinCoincidentW ? left : 0);
     }
+
+    /// <summary>A load's size as the edge began: a candidate's tracked level, any other load's switch-on step.</summary>
+    private double SizeBeforeEdge(Load load) => load is Candidate c ? c.Level(_edgeFrom) : load.Step;
 
     private void Remember(Load load)
     {
