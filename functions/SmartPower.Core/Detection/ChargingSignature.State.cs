@@ -131,19 +131,7 @@ internal sealed partial class ChargingSignature
             w.VarUInt((uint)_changeCount);
             w.Time(_taperSince);
 
-            // The sums of the open stretch are all zero when it has no point, and the pooled ones before the first stretch.
-            w.VarUInt((uint)_n);
-            if (_n > 0)
-            {
-                w.Doubles(_sx, _su, _sy, _sxx, _suu, _sxu, _sxy, _suy, _syy);
-            }
-
-            w.VarUInt((uint)_pooledStretches);
-            if (_pooledStretches > 0)
-            {
-                w.VarUInt((uint)_pooledN);
-                w.Doubles(_pxx, _puu, _pxu, _pxy, _puy, _pyy);
-            }
+            _power.Save(ref w);
         }
 
         public static Candidate Read(ref StateReader r, long startTs, double step, double reactiveFrom, bool confirmed)
@@ -163,21 +151,8 @@ internal sealed partial class ChargingSignature
                 _changeSum = r.Double(),
                 _changeCount = r.Count(QuietWindow, "a candidate's noise window"),
                 _taperSince = r.Time(),
-                _n = r.Count(int.MaxValue, "a candidate's stretch"),
+                _power = PooledTrend.Read(ref r),
             };
-            if (c._n > 0)
-            {
-                (c._sx, c._su, c._sy) = (r.Double(), r.Double(), r.Double());
-                (c._sxx, c._suu, c._sxu, c._sxy, c._suy, c._syy) = (r.Double(), r.Double(), r.Double(), r.Double(), r.Double(), r.Double());
-            }
-
-            c._pooledStretches = r.Count(int.MaxValue, "a candidate's stretches");
-            if (c._pooledStretches > 0)
-            {
-                c._pooledN = r.Count(int.MaxValue, "a candidate's pooled samples");
-                (c._pxx, c._puu, c._pxu, c._pxy, c._puy, c._pyy) = (r.Double(), r.Double(), r.Double(), r.Double(), r.Double(), r.Double());
-            }
-
             return c;
         }
     }

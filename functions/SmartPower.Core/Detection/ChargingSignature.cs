@@ -522,12 +522,7 @@ internal sealed partial class ChargingSignature
         private int _changeCount;
         private long _taperSince;
 
-        // Regression of the candidate's power on time (x, hours) and supply (u = (V/230)^2 - 1), with an intercept
-        // per clean stretch: running sums of the current stretch, and pooled centred sums of earlier ones.
-        private int _n;
-        private double _sx, _su, _sy, _sxx, _suu, _sxu, _sxy, _suy, _syy;
-        private int _pooledN, _pooledStretches;
-        private double _pxx, _puu, _pxu, _pxy, _puy, _pyy;
+        private PooledTrend _power = new(); // the candidate's power regressed on time and supply
 
         public double BaselineNoise { get; } = baselineNoise;
 
@@ -567,17 +562,7 @@ internal sealed partial class ChargingSignature
                 return;
             }
 
-            var x = (ts - StartTs) / 3_600_000.0;
-            _n++;
-            _sx += x;
-            _su += supply;
-            _sy += y;
-            _sxx += x * x;
-            _suu += supply * supply;
-            _sxu += x * supply;
-            _sxy += x * y;
-            _suy += supply * y;
-            _syy += y * y;
+            _power.Add((ts - StartTs) / 3_600_000.0, supply, y);
         }
 
         public void ShiftBaseline(double step)
@@ -598,64 +583,13 @@ internal sealed partial class ChargingSignature
             Fold();
         }
 
-        /// <summary>
-        /// The rise per hour not explained by the supply voltage, its t value and the scatter about the fit. A resistive
-        /// load's power follows V squared; a charger's does not; so a rise that the voltage explains is not a battery's.
-        /// </summary>
-        public (double SlopePerHour, double T, double Scatter, int Samples) Trend()
-        {
-            var open = _n > 1;
-            double Centred(double pooled, double sab, double sa, double sb) => pooled + (open ? sab - (sa * sb / _n) : 0);
-            var xx = Centred(_pxx, _sxx, _sx, _sx);
-            var uu = Centred(_puu, _suu, _su, _su);
-            var xu = Centred(_pxu, _sxu, _sx, _su);
-            var xy = Centred(_pxy, _sxy, _sx, _sy);
-            var uy = Centred(_puy, _suy, _su, _sy);
-            var yy = Centred(_pyy, _syy, _sy, _sy);
-            var samples = _pooledN + (open ? _n : 0);
-            var freedom = samples - _pooledStretches - (open ? 1 : 0) - 2;
-            var det = (xx * uu) - (xu * xu);
-            if (freedom < 10 || xx <= 0)
-            {
-                return (0, 0, 0, samples);
-            }
-
-            if (uu <= 1e-12 * samples || det <= 1e-9 * xx * uu)
-            {
-                // The supply held steady (or moved in step with time): nothing to separate, so the plain rise.
-                var plain = xy / xx;
-                var plainResidual = Math.Max(yy - (plain * xy), 1e-9) / (freedom + 1);
-                return (plain, plain / Math.Sqrt(plainResidual / xx), Math.Sqrt(plainResidual), samples);
-            }
-
-            var slope = ((uu * xy) - (xu * uy)) / det;
-            var voltageGain = ((xx * uy) - (xu * xy)) / det;
-            var residual = Math.Max(yy - (slope * xy) - (voltageGain * uy), 1e-9) / freedom;
-            var slopeError = Math.Sqrt(residual * uu / det);
-            return (slope, slope / slopeError, Math.Sqrt(residual), samples);
-        }
+        /// <inheritdoc cref="PooledTrend.Fit"/>
+        public (double SlopePerHour, double T, double Scatter, int Samples) Trend() => _power.Fit();
 
         public void TrackTaper(long ts, bool low) => _taperSince = low ? (_taperSince == 0 ? ts : _taperSince) : 0;
 
         public long TaperedFor(long ts) => _taperSince == 0 ? 0 : ts - _taperSince;
 
-        /// <summary>Closes the current stretch into the pooled sums (a stretch needs two points to say anything).</summary>
-        private void Fold()
-        {
-            if (_n > 1)
-            {
-                _pxx += _sxx - (_sx * _sx / _n);
-                _puu += _suu - (_su * _su / _n);
-                _pxu += _sxu - (_sx * _su / _n);
-                _pxy += _sxy - (_sx * _sy / _n);
-                _puy += _suy - (_su * _sy / _n);
-                _pyy += _syy - (_sy * _sy / _n);
-                _pooledN += _n;
-                _pooledStretches++;
-            }
-
-            _n = 0;
-            _sx = _su = _sy = _sxx = _suu = _sxu = _sxy = _suy = _syy = 0;
-        }
+        private void Fold() => _power.Fold();
     }
 }
