@@ -222,11 +222,16 @@ public static class ReplayRunner
         return !hasTopic ? RejectReason.BadTopic : hasPayload ? RejectReason.None : RejectReason.MalformedJson;
     }
 
-    /// <summary>One engine and the thread that feeds it batches of lines, in order, through a bounded queue.</summary>
+    /// <summary>
+    /// One engine and the thread that feeds it batches of lines, in order, through a bounded queue. Batches go back to
+    /// the reader once read, so that a replay reuses a few buffers rather than allocating one on the large object heap
+    /// every 2,048 lines (100 MB for a 300,000-line night, and the full collections that go with it).
+    /// </summary>
     private sealed class Partition
     {
         private readonly DetectionEngine _engine;
         private readonly System.Collections.Concurrent.BlockingCollection<Batch> _queue = new(boundedCapacity: 4);
+        private readonly System.Collections.Concurrent.ConcurrentQueue<Batch> _free = new();
         private readonly Thread _thread;
         private Batch _filling = new();
 
@@ -248,7 +253,7 @@ public static class ReplayRunner
             if (_filling.Count >= BatchLines)
             {
                 _queue.Add(_filling);
-                _filling = new Batch();
+                _filling = _free.TryDequeue(out var batch) ? batch : new Batch();
             }
         }
 
@@ -267,6 +272,9 @@ public static class ReplayRunner
                 {
                     Counts.Count(ProcessLine(_engine, batch[i], Book));
                 }
+
+                batch.Clear();
+                _free.Enqueue(batch);
             }
         }
     }
@@ -292,6 +300,12 @@ public static class ReplayRunner
             line.CopyTo(_bytes.AsSpan(_length));
             _length += line.Length;
             _ends.Add(_length);
+        }
+
+        public void Clear()
+        {
+            _ends.Clear();
+            _length = 0;
         }
     }
 }
