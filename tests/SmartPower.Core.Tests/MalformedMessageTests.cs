@@ -142,6 +142,32 @@ public sealed class MalformedMessageTests
     }
 
     [Fact]
+    public void Numbers_read_as_the_same_doubles_as_the_json_reader_gives()
+    {
+        // The parser's short-decimal path against Utf8JsonReader.TryGetDouble: signs, zeros, every point position up to
+        // 15 digits, and what goes to the reader (exponents, 16 and more digits).
+        var random = new Random(7);
+        var numbers = new List<string> { "0", "-0", "0.0", "-0.0", "1", "0.1", "0.3", "230.8", "28015.107", "999999999999999", "0.000000000000001", "1e3", "1.5E-2", "-2e+2", "1234567890123456", "0.1234567890123456789", "12345678901234567890", "0.05", "-0.007", "100.00", "0.00000000000001" };
+        for (var i = 0; i < 20_000; i++)
+        {
+            var digits = string.Concat(Enumerable.Range(0, random.Next(1, 18)).Select(_ => (char)('0' + random.Next(10)))).TrimStart('0');
+            digits = digits.Length == 0 ? "0" : digits;
+            var point = random.Next(digits.Length);
+            var text = random.Next(3) == 0 ? $"0.{new string('0', random.Next(4))}{digits}" : point == 0 ? digits : $"{digits[..point]}.{digits[point..]}";
+            numbers.Add(random.Next(4) == 0 ? "-" + text : text);
+        }
+
+        foreach (var number in numbers)
+        {
+            var reader = new System.Text.Json.Utf8JsonReader(Encoding.UTF8.GetBytes(number));
+            Assert.True(reader.Read());
+            Assert.True(reader.TryGetDouble(out var expected));
+            Assert.True(ReadingParser.TryGetDouble(ref reader, out var actual));
+            Assert.True(BitConverter.DoubleToInt64Bits(expected) == BitConverter.DoubleToInt64Bits(actual), $"{number}: {actual:R}, the reader {expected:R}");
+        }
+    }
+
+    [Fact]
     public void Duplicates_and_older_seq_are_dropped_and_a_restarted_counter_is_not()
     {
         var feed = new Feed();

@@ -1,5 +1,6 @@
 using System.Text;
 using SmartPower.Alerts;
+using SmartPower.Detection;
 using SmartPower.Host;
 
 namespace SmartPower.Tests;
@@ -70,6 +71,31 @@ public sealed class ReplayCommandTests : IDisposable
         Assert.NotEmpty(compact.Alerts);
         Assert.Equal(compact.Alerts, Replay(Story().Select(General)).Alerts);
         Assert.Equal(compact.Alerts, Replay(Story().Select((l, i) => i % 2 == 0 ? General(l) : l)).Alerts);
+    }
+
+    [Fact]
+    public void The_compact_envelope_is_sliced_without_a_json_pass()
+    {
+        var payload = Feed.MeterPayload(0, 1, 9);
+        Assert.True(SmartPower.Replay.ReplayRunner.TrySplitFast(Encoding.UTF8.GetBytes(Line("m-0001", payload)), out var topic, out var sliced));
+        Assert.Equal(Feed.Topic("m-0001"), Encoding.UTF8.GetString(topic));
+        Assert.Equal(payload, Encoding.UTF8.GetString(sliced));
+    }
+
+    [Fact]
+    public void A_compact_line_whose_slice_is_not_its_payload_is_judged_as_json()
+    {
+        // The slice runs to the line's last brace; when more follows the payload, the general reader decides: here
+        // the last of two payloads (JSON's rule), and a payload under 8 KiB beside a long extra field.
+        var good = Feed.MeterPayload(0, 1, 9);
+        var twoPayloads = $"{{\"topic\":\"{Feed.Topic("m-0001")}\",\"payload\":{{\"ts\":\"not a time\"}},\"payload\":{good}}}";
+        var longExtra = $"{{\"topic\":\"{Feed.Topic("m-0002")}\",\"payload\":{good},\"note\":\"{new string('x', 9000)}\"}}";
+        var feed = new Feed();
+        foreach (var line in new[] { twoPayloads, longExtra })
+        {
+            var result = SmartPower.Replay.ReplayRunner.ProcessLine(feed.Engine, Encoding.UTF8.GetBytes(line), feed.Sink);
+            Assert.Equal(MessageOutcome.Accepted, result.Outcome);
+        }
     }
 
     [Fact]

@@ -12,6 +12,9 @@ public static class ReadingParser
 {
     private const int MaxPorts = 64;
 
+    /// <summary>The powers of ten up to 10^15, each an exact double (see <see cref="TryGetDouble"/>).</summary>
+    private static readonly double[] Powers = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+
     [Flags]
     private enum Seen
     {
@@ -272,7 +275,7 @@ public static class ReadingParser
                 else if (reader.ValueTextEquals("powerW"u8))
                 {
                     reader.Read();
-                    if (power is not null || reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out var w) || !double.IsFinite(w))
+                    if (power is not null || reader.TokenType != JsonTokenType.Number || !TryGetDouble(ref reader, out var w) || !double.IsFinite(w))
                     {
                         return new(RejectReason.InvalidValue, "ports.powerW");
                     }
@@ -410,12 +413,53 @@ public static class ReadingParser
             return false;
         }
 
-        if (reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out value) || !double.IsFinite(value))
+        if (reader.TokenType != JsonTokenType.Number || !TryGetDouble(ref reader, out value) || !double.IsFinite(value))
         {
             failure = new(RejectReason.InvalidValue, name);
             return false;
         }
 
+        return true;
+    }
+
+    /// <summary>
+    /// A number token as a double, the same double <see cref="Utf8JsonReader.TryGetDouble"/> gives. A reading's numbers
+    /// are short decimals (<c>230.8</c>, <c>28015.107</c>): up to 15 digits and no exponent, their digits as a whole
+    /// number and a power of ten are both exact doubles, so one division, correctly rounded, is the correctly rounded
+    /// value of the decimal. Any other number goes to the reader.
+    /// </summary>
+    internal static bool TryGetDouble(ref Utf8JsonReader reader, out double value)
+    {
+        var text = reader.HasValueSequence ? default : reader.ValueSpan;
+        var negative = !text.IsEmpty && text[0] == '-';
+        var i = negative ? 1 : 0;
+        long digits = 0;
+        int count = 0, point = -1;
+        for (; i < text.Length; i++)
+        {
+            var c = text[i];
+            if ((uint)(c - '0') <= 9)
+            {
+                digits = (digits * 10) + (c - '0');
+                count++;
+            }
+            else if (c == '.' && point < 0)
+            {
+                point = count;
+            }
+            else
+            {
+                break;
+            }
+        }
+
+        if (text.IsEmpty || i < text.Length || count > 15)
+        {
+            return reader.TryGetDouble(out value);
+        }
+
+        var quotient = digits / Powers[point < 0 ? 0 : count - point];
+        value = negative ? -quotient : quotient;
         return true;
     }
 
