@@ -58,6 +58,17 @@ public sealed partial class QueryShapeTests : CosmosNightTests
     }
 
     [Fact]
+    public void The_station_listing_takes_critical_alerts_and_those_escalation_raised_on_an_indexed_field()
+    {
+        var station = new Api.AlertQuery(new HashSet<string> { "xihu-wutong" }) { State = Alerts.AlertState.Open, CriticalOrRaisedToStation = true, UnresolvedOnly = true };
+        var definition = CosmosStore.AlertQueryDefinition(station);
+        Assert.Contains(" AND (c.severity = @critical OR IS_DEFINED(c.raisedToStationAt))", definition.QueryText, StringComparison.Ordinal);
+        Assert.Equal("critical", definition.GetQueryParameters().Single(p => p.Name == "@critical").Value);
+        AssertIndexed(CosmosSchema.Alerts, definition, ["siteId", "state", "severity", "raisedToStationAt", "resolvedAt", "openedAt", "id"], except: ["id"]);
+        Assert.DoesNotContain("raisedToStationAt", CosmosStore.AlertQueryDefinition(station with { CriticalOrRaisedToStation = false }).QueryText, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_stored_device_document_carries_the_earliest_time_a_watched_device_was_heard_for_the_watchdog_query()
     {
         var processor = new DeviceBatchProcessor(Night.Registry, Store, Store, new RecordingCommands(), Store, new PipelineMetrics());
