@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Azure.Cosmos;
+using Microsoft.Extensions.Logging.Abstractions;
 using SmartPower.Alerts;
 using SmartPower.Cosmos;
 using SmartPower.Escalation;
@@ -13,7 +14,7 @@ namespace SmartPower.Azure.Tests;
 /// <summary>
 /// Escalation on the Cosmos DB store, for real against the test server: the escalation store contract (the same
 /// expectations as SQLite's), a crash between the history write and the outbox writes recovered without loss or
-/// duplication. The watches query runs only on Azure (the server runs no
+/// duplication, and the <c>escalation</c> timer function. The watches query runs only on Azure (the server runs no
 /// SQL; its text and indexed fields are in <see cref="QueryShapeTests"/>): here it is answered by point reads of the
 /// alerts the test stored, with the query's own condition (<see cref="CosmosStore.WatchOf"/>).
 /// </summary>
@@ -138,6 +139,21 @@ public sealed class CosmosEscalationTests : EscalationStoreContractTests
         Assert.Equal(Start.AddMinutes(15), step.At); // the same step, dated when its limit ran out
         Assert.Equal(["escalated manager", "escalated fire-station"], await EscalationDeliveriesAsync(id));
         Assert.Empty(await FeedAsync(id, times: 1)); // nothing left for the change feed to add
+    }
+
+    [Fact]
+    public async Task The_escalation_function_records_a_due_step_and_posts_its_notifications_at_once()
+    {
+        var id = await StoreWarningAsync();
+        Time.Advance(TimeSpan.FromMinutes(16));
+        var notifier = new RecordingNotifier();
+        var function = new EscalationFunction(new Escalator(Escalation, Registry, time: Time), Registry, new OutboxDispatcher(_store, notifier, time: Time), NullLogger<EscalationFunction>.Instance, Time);
+        await function.RunAsync(new Microsoft.Azure.Functions.Worker.TimerInfo(), CancellationToken.None);
+        await function.RunAsync(new Microsoft.Azure.Functions.Worker.TimerInfo(), CancellationToken.None);
+
+        Assert.Equal([RecipientKind.Manager, RecipientKind.FireStation], notifier.Sent.Select(n => n.Recipient.Kind).Order());
+        Assert.All(await GetDeliveriesAsync(id), d => Assert.Equal(d.Kind == EscalationPolicy.Escalated ? DeliveryState.Delivered : DeliveryState.Pending, d.State));
+        Assert.Equal(Start.AddMinutes(15), (await GetAlertAsync(id))!.RaisedToStationAt);
     }
 
     [Fact]
