@@ -74,9 +74,10 @@ public static class CosmosSchema
             // container stays at one or two physical partitions and that query costs what it would with siteId as the
             // key, while /siteId would turn every by-id operation into a query. The history lives in the alert document
             // (a handful of entries an incident), so reading an alert with its history is one point read.
-            // Indexed: only what the API filters and sorts on; the alert body and its history never are. No TTL:
-            // alerts are the record of what happened.
-            Container(Alerts, "/id", null, ["/siteId/?", "/deviceId/?", "/state/?", "/type/?", "/severity/?", "/openedAt/?", "/resolvedAt/?"], [[("/openedAt", CompositePathSortOrder.Descending), ("/id", CompositePathSortOrder.Ascending)], [("/siteId", CompositePathSortOrder.Ascending), ("/openedAt", CompositePathSortOrder.Descending)]]),
+            // Indexed: only what the API filters and sorts on, and what the escalation timer's query filters on
+            // (acknowledgedAt, escalatedAt, reAlarmedAt; raisedToStationAt is the station listing's); the alert body and
+            // its history never are. No TTL: alerts are the record of what happened.
+            Container(Alerts, "/id", null, ["/siteId/?", "/deviceId/?", "/state/?", "/type/?", "/severity/?", "/openedAt/?", "/resolvedAt/?", "/acknowledgedAt/?", "/escalatedAt/?", "/reAlarmedAt/?", "/raisedToStationAt/?"], [[("/openedAt", CompositePathSortOrder.Descending), ("/id", CompositePathSortOrder.Ascending)], [("/siteId", CompositePathSortOrder.Ascending), ("/openedAt", CompositePathSortOrder.Descending)]]),
 
             // Devices: one document per (site, Event Hubs partition), holding the detector state, last reading and
             // status of the site's devices whose messages arrive on that partition (CosmosStore.Devices.cs: grouped

@@ -186,6 +186,7 @@ public sealed partial class CosmosStore
             AcknowledgedBy = Text(root, "acknowledgedBy"),
             ResolvedAt = Time(root, "resolvedAt"),
             ResolvedBy = Text(root, "resolvedBy"),
+            RaisedToStationAt = Time(root, RaisedToStationAt),
         };
     }
 }

@@ -82,10 +82,14 @@ public sealed partial class CosmosStore : IStatusStore
         Where("c.type = @type", "@type", query.Type is { } type ? AlertNames.Of(type) : null);
         Where("c.severity = @severity", "@severity", query.Severity is { } severity ? AlertNames.Of(severity) : null);
 
-        // A station's list: critical alerts, or warnings escalation raised to the station. This store records no
-        // escalation (the Functions app has no escalation timer yet), so no alert here was raised: critical only.
-        // When escalation comes to Azure, this needs "OR c.raisedToStationAt" with that path indexed.
-        Where("c.severity = @critical", "@critical", query.CriticalOrRaisedToStation && query.Severity is null ? AlertNames.Of(Severity.Critical) : null);
+        // A station's list: critical alerts, and warnings escalation raised to the station (raisedToStationAt, set by
+        // the escalation timer's step and absent otherwise; indexed). A severity asked for narrows it as locally.
+        if (query.CriticalOrRaisedToStation)
+        {
+            sql.Append(" AND (c.severity = @critical OR IS_DEFINED(c.raisedToStationAt))");
+            parameters.Add(("@critical", AlertNames.Of(Severity.Critical)));
+        }
+
         Where("c.openedAt >= @from", "@from", query.From?.ToUnixTimeMilliseconds());
         Where("c.openedAt < @to", "@to", query.To?.ToUnixTimeMilliseconds());
         if (query.After is { } after)

@@ -2,13 +2,22 @@ using System.Text.Json;
 using Microsoft.Azure.Functions.Worker;
 using SmartPower.Alerts;
 using SmartPower.Cosmos;
+using SmartPower.Escalation;
 using SmartPower.Notifications;
 using SmartPower.Registry;
 
 namespace SmartPower.Functions;
 
-/// <summary>One history entry of an alert as the change feed shows it: the entry and the alert as it was then.</summary>
-public sealed record AlertChange(string AlertId, string Kind, long AtMs, long StoredAtMs, Alert Alert, string? Actor);
+/// <summary>
+/// One history entry of an alert as the change feed shows it: the entry and the alert as it was then. An escalation
+/// step also carries its reason (<see cref="Note"/>) and whether it raised the alert to the fire station.
+/// </summary>
+public sealed record AlertChange(string AlertId, string Kind, long AtMs, long StoredAtMs, Alert Alert, string? Actor)
+{
+    public string? Note { get; init; }
+
+    public bool RaisedToFireStation { get; init; }
+}
 
 /// <summary>
 /// What is done with the alerts' changes (<see cref="NotifyingAlertChanges"/>). It must be idempotent per (alert, kind,
@@ -48,7 +57,11 @@ public sealed class NotificationFunction(IAlertChanges handler)
                     entry.GetProperty("at").GetInt64(),
                     entry.GetProperty("storedAt").GetInt64(),
                     AlertJson.Parse(entry.GetProperty("alert").GetRawText()),
-                    entry.TryGetProperty("actor", out var actor) && actor.ValueKind == JsonValueKind.String ? actor.GetString() : null));
+                    entry.TryGetProperty("actor", out var actor) && actor.ValueKind == JsonValueKind.String ? actor.GetString() : null)
+                {
+                    Note = entry.TryGetProperty("note", out var note) && note.ValueKind == JsonValueKind.String ? note.GetString() : null,
+                    RaisedToFireStation = entry.TryGetProperty("raisedToFireStation", out var raised) && raised.ValueKind == JsonValueKind.True,
+                });
             }
         }
 
@@ -58,19 +71,22 @@ public sealed class NotificationFunction(IAlertChanges handler)
 
 /// <summary>
 /// The local host's notifier behind the change feed: each engine transition in an alert's history (opened, updated,
-/// cleared) becomes the notifications the core routes to its recipients (<see cref="Notification.For"/>), added to the
-/// Cosmos DB outbox by their deterministic ids (a change delivered again adds nothing) and delivered at once by the
-/// outbox dispatcher, signed webhooks as locally; what fails is retried by the <c>outbox</c> timer.
+/// cleared) and each escalation step (escalated, re-alarmed, with its reason) becomes the notifications the core
+/// routes to its recipients (<see cref="Notification.For"/>), added to the Cosmos DB outbox by their deterministic ids
+/// (a change delivered again adds nothing) and delivered at once by the outbox dispatcher, signed webhooks as locally;
+/// what fails is retried by the <c>outbox</c> timer. The escalation timer adds a step's notifications itself right
+/// after recording it; here they are added only if that did not happen (a crash between the two writes,
+/// <see cref="CosmosStore.RecordAsync"/>), with the same ids and bodies. People's acts notify nobody.
 /// </summary>
 public sealed class NotifyingAlertChanges(DeviceRegistry registry, CosmosStore outbox, OutboxDispatcher dispatcher, TimeProvider? time = null) : IAlertChanges
 {
-    private static readonly HashSet<string> EngineKinds = [.. Enum.GetValues<TransitionKind>().Select(AlertNames.Of)];
+    private static readonly HashSet<string> NotifiedKinds = [.. Enum.GetValues<TransitionKind>().Select(AlertNames.Of), EscalationPolicy.Escalated, EscalationPolicy.ReAlarmed];
 
     public async Task HandleAsync(IReadOnlyList<AlertChange> changes, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(changes);
-        var notifications = changes.Where(c => EngineKinds.Contains(c.Kind))
-            .SelectMany(c => Notification.For(c.Alert, c.Kind, DateTimeOffset.FromUnixTimeMilliseconds(c.AtMs), reason: null, raisedToFireStation: false, registry))
+        var notifications = changes.Where(c => NotifiedKinds.Contains(c.Kind))
+            .SelectMany(c => Notification.For(c.Alert, c.Kind, DateTimeOffset.FromUnixTimeMilliseconds(c.AtMs), c.Note, c.RaisedToFireStation, registry))
             .ToList();
         if (notifications.Count == 0)
         {

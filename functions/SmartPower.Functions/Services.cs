@@ -64,6 +64,14 @@ public static class Services
             new WebhookNotifier(sp.GetRequiredService<HttpClient>(), sp.GetRequiredService<NotificationSettings>().Webhooks, sp.GetRequiredService<TimeProvider>()),
             sp.GetRequiredService<NotificationSettings>().Retry,
             sp.GetRequiredService<TimeProvider>()));
+        // Escalation: the local host's pass over the Cosmos DB store, with the limits of the notification settings'
+        // escalation section (the local host's notifications file format), run by the escalation timer.
+        services.AddSingleton<Escalation.IEscalationStore>(sp => sp.GetRequiredService<CosmosStore>());
+        services.AddSingleton(sp => new Escalation.Escalator(
+            sp.GetRequiredService<Escalation.IEscalationStore>(),
+            sp.GetRequiredService<DeviceRegistry>(),
+            new Escalation.EscalationPolicy(sp.GetRequiredService<NotificationSettings>().Escalation),
+            sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IAlertChanges>(sp => new NotifyingAlertChanges(sp.GetRequiredService<DeviceRegistry>(), sp.GetRequiredService<CosmosStore>(), sp.GetRequiredService<OutboxDispatcher>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp =>
         {

@@ -21,6 +21,10 @@ var containers = [
       { path: '/severity/?' }
       { path: '/openedAt/?' }
       { path: '/resolvedAt/?' }
+      { path: '/acknowledgedAt/?' }
+      { path: '/escalatedAt/?' }
+      { path: '/reAlarmedAt/?' }
+      { path: '/raisedToStationAt/?' }
     ]
     composite: [
       [

@@ -20,7 +20,8 @@ internal static class CosmosServer
 
     public static CosmosClient Client => Shared.Value;
 
-    public static CosmosClient CreateClient()
+    /// <param name="fault">A handler of the test's own after the server's quirk (a simulated crash), or none.</param>
+    public static CosmosClient CreateClient(RequestHandler? fault = null)
     {
         var endpoint = Environment.GetEnvironmentVariable(EndpointVariable);
         if (string.IsNullOrEmpty(endpoint))
@@ -37,6 +38,11 @@ internal static class CosmosServer
             ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator,
         });
         options.CustomHandlers.Add(new MissingDocumentQuirk());
+        if (fault is not null)
+        {
+            options.CustomHandlers.Add(fault);
+        }
+
         return new CosmosClient(endpoint, Key, options);
     }
 

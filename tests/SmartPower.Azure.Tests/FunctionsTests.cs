@@ -80,6 +80,21 @@ public sealed class FunctionsTests : CosmosNightTests
     }
 
     [Fact]
+    public async Task Escalation_takes_its_limits_from_the_notification_settings_as_the_local_host_does()
+    {
+        using var registry = new TempFile(Feed.RegistryJson);
+        var settings = new Dictionary<string, string?>
+        {
+            ["SmartPower:CosmosEndpoint"] = "https://smartpower-test.documents.azure.com:443/",
+            ["SmartPower:RegistryPath"] = registry.Path,
+            ["SmartPower:NotificationsJson"] = """{"escalation":{"acknowledgeWithinMin":10,"reAlarmCriticalAfterMin":20}}""",
+        };
+        await using var provider = new ServiceCollection().AddLogging().AddSmartPower(new ConfigurationBuilder().AddInMemoryCollection(settings).Build()).BuildServiceProvider();
+        var options = provider.GetRequiredService<Escalation.Escalator>().Policy.Options;
+        Assert.Equal((TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(20), TimeSpan.FromMinutes(60)), (options.AcknowledgeWithin, options.ReAlarmCriticalAfter, options.ReAlarmWarningAfter));
+    }
+
+    [Fact]
     public async Task The_app_composes_from_its_settings_without_secrets()
     {
         using var directory = new TempFile(Feed.RegistryJson);
@@ -92,13 +107,16 @@ public sealed class FunctionsTests : CosmosNightTests
             ["SmartPower:StreamSeconds"] = "600", // over Azure's 230 s: held under it
         }).Build();
         var services = new ServiceCollection().AddLogging().AddSmartPower(configuration);
-        services.AddSingleton<DetectionFunction>().AddSingleton<WatchdogFunction>().AddSingleton<NotificationFunction>().AddSingleton<StatusFunctions>().AddSingleton<OutboxFunction>();
+        services.AddSingleton<DetectionFunction>().AddSingleton<WatchdogFunction>().AddSingleton<NotificationFunction>().AddSingleton<StatusFunctions>().AddSingleton<OutboxFunction>().AddSingleton<EscalationFunction>();
         await using var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
         Assert.NotNull(provider.GetRequiredService<DetectionFunction>());
         Assert.NotNull(provider.GetRequiredService<WatchdogFunction>());
         Assert.NotNull(provider.GetRequiredService<NotificationFunction>());
         Assert.NotNull(provider.GetRequiredService<StatusFunctions>());
         Assert.NotNull(provider.GetRequiredService<OutboxFunction>());
+        Assert.NotNull(provider.GetRequiredService<EscalationFunction>());
+        Assert.Equal(NotificationSettings.Default.Escalation, provider.GetRequiredService<Escalation.Escalator>().Policy.Options); // the notification settings' limits
+        Assert.IsType<CosmosStore>(provider.GetRequiredService<Escalation.IEscalationStore>());
         Assert.IsType<NotifyingAlertChanges>(provider.GetRequiredService<IAlertChanges>());
         Assert.Same(NotificationSettings.Default, provider.GetRequiredService<NotificationSettings>()); // an unresolved Key Vault reference counts as unset
         Assert.IsType<LoggedCommands>(provider.GetRequiredService<IDeviceCommands>()); // no broker configured

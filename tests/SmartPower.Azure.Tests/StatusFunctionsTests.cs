@@ -128,16 +128,6 @@ public sealed class StatusFunctionsTests : CosmosNightTests
             [("/openedAt", Microsoft.Azure.Cosmos.CompositePathSortOrder.Descending), ("/id", Microsoft.Azure.Cosmos.CompositePathSortOrder.Ascending)]));
     }
 
-    [Fact]
-    public void A_stations_listing_asks_for_its_critical_alerts_only_as_the_local_store_does()
-    {
-        var station = new AlertQuery(new HashSet<string> { "xihu-wutong" }) { State = AlertState.Open, CriticalOrRaisedToStation = true, UnresolvedOnly = true };
-        var definition = CosmosStore.AlertQueryDefinition(station);
-        Assert.Contains(" AND c.severity = @critical", definition.QueryText, StringComparison.Ordinal);
-        Assert.Equal("critical", definition.GetQueryParameters().Single(p => p.Name == "@critical").Value);
-        Assert.DoesNotContain("@critical", CosmosStore.AlertQueryDefinition(station with { CriticalOrRaisedToStation = false }).QueryText, StringComparison.Ordinal);
-    }
-
     private StatusFunctions Functions() => new(new StatusApi(Night.Registry, Store, Store, Store));
 
     /// <summary>A request as the Functions host hands it over: the key in its header, the body as it came.</summary>

@@ -1,16 +1,14 @@
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Time.Testing;
 using SmartPower.Alerts;
-using SmartPower.Escalation;
 using SmartPower.Notifications;
 using SmartPower.Sqlite;
 
 namespace SmartPower.Pipeline.Tests;
 
 /// <summary>
-/// The SQLite outbox and escalation records: notifications land with their transitions or not at all, a replay adds
-/// none, and an escalation step is in the history once, across restarts. The escalation clock is a
-/// <see cref="FakeTimeProvider"/>: its limits are a quarter of an hour and more.
+/// The SQLite outbox: notifications land with their transitions or not at all, a replay adds none. Escalation's
+/// records are the escalation store contract's (<see cref="SqliteEscalationTests"/>).
 /// </summary>
 public sealed class OutboxStoreTests : IAsyncLifetime
 {
@@ -61,61 +59,8 @@ public sealed class OutboxStoreTests : IAsyncLifetime
         Assert.NotNull(await _store.GetNextDueAsync(CancellationToken.None)); // due at once
     }
 
-    [Fact]
-    public async Task An_escalation_step_is_recorded_once_in_the_history_with_its_reason_and_notifications_across_restarts()
-    {
-        var (opened, _) = Lifecycle(severity: Severity.Warning);
-        var id = opened.Alert.AlertId;
-        await _store.CommitAsync(Batch(opened), CancellationToken.None);
-        var escalator = new Escalator(_store, Story.Registry(), time: _time);
-
-        _time.Advance(TimeSpan.FromMinutes(15) - TimeSpan.FromMilliseconds(1));
-        Assert.Empty(await escalator.RunOnceAsync(CancellationToken.None));
-        _time.Advance(TimeSpan.FromMilliseconds(1));
-        Assert.Single(await escalator.RunOnceAsync(CancellationToken.None));
-        Assert.Empty(await escalator.RunOnceAsync(CancellationToken.None));
-
-        // A restart: the store reopened, a new escalator, later.
-        await _store.DisposeAsync();
-        _store = await SqliteStore.OpenAsync(new SqliteStoreOptions { Path = Database }, _time);
-        _time.Advance(TimeSpan.FromMinutes(10));
-        escalator = new Escalator(_store, Story.Registry(), time: _time);
-        Assert.Empty(await escalator.RunOnceAsync(CancellationToken.None));
-
-        var escalated = Assert.Single(await _store.GetTransitionsAsync(id), t => t.Kind == EscalationPolicy.Escalated);
-        Assert.Equal(Start.AddMinutes(15), escalated.At);
-        Assert.Equal("not acknowledged within 15 min: notified again, and raised to the duty officers of the site's fire station", escalated.Note);
-        Assert.Null(escalated.Actor);
-        var deliveries = await _store.GetDeliveriesAsync(id, CancellationToken.None);
-        Assert.Equal(
-            ["opened manager", "escalated manager", "escalated fire-station"],
-            deliveries.Select(d => $"{d.Kind} {d.Recipient.KindName}"));
-
-        // Acknowledged, and still open an hour later: re-alarmed, once, to the manager and (it was escalated) the fire station.
-        Assert.Equal(HumanActOutcome.Done, await _store.AcknowledgeAsync(id, "pm-zhao", "on my way"));
-        var acknowledged = _time.GetUtcNow();
-        _time.Advance(TimeSpan.FromMinutes(60));
-        var step = Assert.Single(await escalator.RunOnceAsync(CancellationToken.None));
-        Assert.Equal((EscalationPolicy.ReAlarmed, acknowledged.AddMinutes(60)), (step.Kind, step.At));
-        _time.Advance(TimeSpan.FromHours(1));
-        Assert.Empty(await escalator.RunOnceAsync(CancellationToken.None));
-        Assert.Equal(
-            ["opened", "escalated", "acknowledged", "re-alarmed"],
-            (await _store.GetTransitionsAsync(id)).Select(t => t.Kind));
-        Assert.Equal(5, (await _store.GetDeliveriesAsync(id, CancellationToken.None)).Count);
-    }
-
     private static BatchCommit Batch(params AlertTransition[] transitions) =>
         new(0, transitions, [], null) { Notifications = Notification.ForTransitions(transitions, Story.Registry()) };
 
-    /// <summary>A leakage incident on m-0001 opening and clearing: critical at 400 mA, a warning at 150 mA held 5 minutes.</summary>
-    private static (AlertTransition Opened, AlertTransition Cleared) Lifecycle(Severity severity)
-    {
-        var feed = new Feed();
-        var (level, until) = severity == Severity.Critical ? (400.0, 30.0) : (150.0, 600.0);
-        feed.MeterSeries("m-0001", 0, 1500, _ => 5, leakageMa: s => s >= 10 && s < until ? level : 2);
-        var transitions = feed.Of(AlertType.Leakage).ToArray();
-        Assert.All(transitions, t => Assert.Equal(severity, t.Alert.Severity));
-        return (transitions.Single(t => t.Kind == TransitionKind.Opened), transitions.Single(t => t.Kind == TransitionKind.Cleared));
-    }
+    private static (AlertTransition Opened, AlertTransition Cleared) Lifecycle(Severity severity) => EscalationStoreContractTests.Lifecycle(severity);
 }

@@ -11,15 +11,17 @@ public interface IEscalationStore
 
     /// <summary>
     /// Records <paramref name="step"/> in its alert's history (kind, time, reason) and its notifications in the
-    /// outbox, in one transaction. Returns false, writing nothing, when the history already holds the step.
+    /// outbox, in one transaction (a store without a transaction across the two writes them in an order that a crash
+    /// between loses neither and duplicates neither, and says how). Returns false, writing nothing, when the history
+    /// already holds the step.
     /// </summary>
     Task<bool> RecordAsync(EscalationStep step, IReadOnlyList<Notification> notifications, CancellationToken cancellationToken);
 }
 
 /// <summary>
 /// One escalation pass: the policy applied to every open alert at the current time, each due step recorded with its
-/// notifications. Host-agnostic; the local host calls <see cref="RunOnceAsync"/> on a timer, an Azure host would from
-/// a timer trigger. Idempotent: a step is keyed by its alert, kind and due time, so passes that overlap, repeat, or
+/// notifications. Host-agnostic; the local host calls <see cref="RunOnceAsync"/> on a timer, the Azure Functions app
+/// from a timer trigger. Idempotent: a step is keyed by its alert, kind and due time, so passes that overlap, repeat, or
 /// come after a restart record it once.
 /// </summary>
 public sealed class Escalator(IEscalationStore store, DeviceRegistry registry, EscalationPolicy? policy = null, TimeProvider? time = null)
