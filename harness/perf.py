@@ -178,6 +178,7 @@ class Host:
 
     def __init__(self, work, fleet, name, extra, host_dll=None):
         self.dir = os.path.join(work, name)
+        shutil.rmtree(self.dir, ignore_errors=True)  # a fresh log and store every round: an old log would be run again
         os.makedirs(self.dir, exist_ok=True)
         db = os.path.join(self.dir, "host.db")
         shutil.copy(fleet.tokens_db, db)
