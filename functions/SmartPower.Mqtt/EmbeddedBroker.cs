@@ -177,11 +177,20 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
         };
 
         // Telemetry's PUBACK is held back until the log has it durable (HoldAcknowledgementAsync), while this
-        // connection's next messages are read and join the same group commit.
+        // connection's next messages are read and join the same group commit. Should its packet identifier not be
+        // known, it waits here instead, as every message once did: never a PUBACK before durable.
         if (refusal == IngressRefusal.None && !status && message.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtLeastOnce
-            && e.SessionItems[AcksKey] is HeldAcknowledgements acks)
+            && !(e.SessionItems[AcksKey] is HeldAcknowledgements acks && acks.TryHold(admission.Durable)))
         {
-            acks.Hold(admission.Durable);
+            try
+            {
+                await admission.Durable.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                RefuseAfterFailure(e, deviceId, ex);
+                return;
+            }
         }
 
         // Only accepted status messages travel on (retained, and to whoever may read them); telemetry's consumer is the log.
@@ -261,29 +270,37 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
 
     /// <summary>
     /// One connection's PUBACKs held back until their messages are durable, by packet identifier. The receive loop
-    /// (<see cref="Receiving"/>, <see cref="Hold"/>) and the send loop (<see cref="Release"/>) each run one at a time.
+    /// (<see cref="Receiving"/>, <see cref="TryHold"/>) and the send loop (<see cref="Release"/>) each run one at a time.
     /// </summary>
     private sealed class HeldAcknowledgements
     {
         private readonly Dictionary<ushort, Task> _held = [];
-        private ushort _receiving;
+        private int _receiving = -1; // the packet identifier of the PUBLISH being handled, until held
         private volatile bool _failed;
 
         public bool Failed => _failed;
 
         public void Receiving(ushort packetIdentifier) => _receiving = packetIdentifier;
 
-        public void Hold(Task durable)
+        /// <summary>Holds the PUBACK of the PUBLISH just received until <paramref name="durable"/>; false if its identifier is not known.</summary>
+        public bool TryHold(Task durable)
         {
-            if (durable.IsCompletedSuccessfully)
+            var packetIdentifier = _receiving;
+            _receiving = -1;
+            if (packetIdentifier < 0)
             {
-                return;
+                return false;
             }
 
-            lock (_held)
+            if (!durable.IsCompletedSuccessfully)
             {
-                _held[_receiving] = durable;
+                lock (_held)
+                {
+                    _held[(ushort)packetIdentifier] = durable;
+                }
             }
+
+            return true;
         }
 
         /// <summary>What the PUBACK of <paramref name="packetIdentifier"/> waits for (nothing if it was never held).</summary>
