@@ -90,14 +90,19 @@ def mosquitto(d, tokens, extra_users="", extra_conf=""):
 
 
 def start_mosquitto(conf, port):
-    broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # Its log goes to a file: a pipe nobody reads fills after a few hundred connections' lines (64 KiB), and then
+    # mosquitto blocks on it and answers no more CONNECTs (the 1,000-device round stopped at 391 connections).
+    log_path = os.path.join(os.path.dirname(conf), "mosquitto.log")
+    with open(log_path, "w") as log_file:
+        broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL, stderr=log_file)
     for _ in range(50):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return broker
         except OSError:
             if broker.poll() is not None:
-                raise RuntimeError("mosquitto did not start: " + broker.stderr.read())
+                with open(log_path) as f:
+                    raise RuntimeError("mosquitto did not start: " + f.read())
             time.sleep(0.1)
     raise RuntimeError("mosquitto did not listen on port %d" % port)
 
@@ -171,14 +176,15 @@ def mosquitto_relay(work, fleet, rounds_label):
 class Host:
     """`serve` as a process on free ports, with a sampler of /health and /proc."""
 
-    def __init__(self, work, fleet, name, extra):
+    def __init__(self, work, fleet, name, extra, host_dll=None):
         self.dir = os.path.join(work, name)
+        shutil.rmtree(self.dir, ignore_errors=True)  # a fresh log and store every round: an old log would be run again
         os.makedirs(self.dir, exist_ok=True)
         db = os.path.join(self.dir, "host.db")
         shutil.copy(fleet.tokens_db, db)
         self.mqtt, self.http = free_port(), free_port()
         self.out = open(os.path.join(self.dir, "serve.log"), "w")
-        self.proc = subprocess.Popen(["dotnet", BIN["host"], "serve", "--registry", fleet.registry, "--db", db, "--mqtt-port", str(self.mqtt),
+        self.proc = subprocess.Popen(["dotnet", host_dll or BIN["host"], "serve", "--registry", fleet.registry, "--db", db, "--mqtt-port", str(self.mqtt),
                                       "--http-port", str(self.http), "--rate", "100000", *extra], stdout=self.out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
         while True:
@@ -222,14 +228,15 @@ class Host:
         return peak
 
 
-def pipeline(work, fleet, fsync):
-    """The same load through the whole local pipeline; waits until detection has processed every reading."""
-    name = "serve-fsync" if fsync else "serve-no-fsync"
-    host = Host(work, fleet, name, [] if fsync else ["--no-fsync"])
+def pipeline(work, fleet, fsync, host_dll=None, label="", speed=None):
+    """The same load through the whole local pipeline; waits until detection has processed every reading.
+    speed: paced at that many simulated seconds a second (a sustainable rate) instead of at max rate."""
+    name = label + ("serve-fsync" if fsync else "serve-no-fsync") + (f" paced x{speed:g}" if speed else "")
+    host = Host(work, fleet, name.replace(" ", "-"), [] if fsync else ["--no-fsync"], host_dll)
     try:
         cpu0, t0 = cpu_seconds(host.proc.pid), time.monotonic()
         out, wall, sim_cpu, _ = timed(["dotnet", BIN["sim"], "run", "--broker", f"127.0.0.1:{host.mqtt}", "--password-file", fleet.tokens,
-                                       *fleet.args, "--max-rate", "--no-progress"])
+                                       *fleet.args, *(["--speed", f"{speed:g}"] if speed else ["--max-rate"]), "--no-progress"])
         sim = sim_rate(out)
         deadline = time.monotonic() + 300
         while host.processed() < fleet.readings and time.monotonic() < deadline:
@@ -247,37 +254,55 @@ def pipeline(work, fleet, fsync):
     sustained = (fleet.readings - first[1]) / (done - first[0]) if first and done > first[0] else 0
     return {"what": name, "sim": sim, "processed": samples[-1][1] if samples else 0, "sustained_rate": sustained,
             "median_interval_rate": statistics.median(rates) if rates else 0, "moving_samples": len(moving),
-            "host_cpu_s": cpu, "host_cores": cpu / max(done - t0, 1e-9), "host_peak_mb": peak, "sim_cpu_s": sim_cpu,
+            "host_cpu_s": cpu, "host_cpu_us_per_reading": cpu * 1e6 / fleet.readings, "host_cores": cpu / max(done - t0, 1e-9),
+            "host_peak_mb": peak, "sim_cpu_s": sim_cpu,
             "latency": health.get("alertLatencyMs"), "transitions": health.get("alertTransitionsStored"),
             "refused": health.get("refusedAtIngress"), "load": os.getloadavg()}
 
 
-def throughput(work, sites, hours, rounds):
+def throughput(work, sites, hours, rounds, baseline=None, paced=None):
+    """baseline: another build's host (its bin/ root), run beside this one on the same load in every round.
+    paced: a readings/s rate at which each host is also run paced (the simulator at --speed), for latency below saturation."""
     log(f"== throughput: simulator max rate (city-10k, {sites} site(s) of 250 devices, {hours} h of readings), {rounds} round(s)")
     fleet = Fleet(work, ["--scenario", "city-10k", "--sites", str(sites), "--hours", str(hours)], BIN["host"])
     log(f"   {fleet.devices:,} devices, {fleet.readings:,} readings a run")
+    hosts = [("", None)]
+    if baseline:
+        hosts.insert(0, ("baseline ", os.path.join(baseline, "functions/SmartPower.Host/bin/Release/net10.0/SmartPower.Host.dll")))
+    speed = paced * 10 / fleet.devices if paced else None  # every device reads every 10 s of simulated time
     results = []
     for r in range(rounds):
-        for step in (lambda: mosquitto_relay(work, fleet, f"round {r + 1}"), lambda: pipeline(work, fleet, True), lambda: pipeline(work, fleet, False)):
+        steps = [lambda: mosquitto_relay(work, fleet, f"round {r + 1}")]
+        for fsync in (True, False):
+            for label, dll in hosts:
+                steps.append(lambda fsync=fsync, label=label, dll=dll: pipeline(work, fleet, fsync, dll, label))
+        for label, dll in hosts if speed else []:
+            for fsync in (True, False):
+                steps.append(lambda fsync=fsync, label=label, dll=dll: pipeline(work, fleet, fsync, dll, label, speed))
+        for step in steps:
             result = step()
             result["round"] = r + 1
             results.append(result)
             log("   " + json.dumps(result))
     summary = {}
-    for key in ("mosquitto relay", "serve-fsync", "serve-no-fsync"):
-        rows = [x for x in results if x["what"].startswith(key)]
+    for key in dict.fromkeys(x["what"].split(" round")[0] for x in results):
+        rows = [x for x in results if x["what"].split(" round")[0] == key]
         rate = [x["relay_rate"] if key == "mosquitto relay" else x["sustained_rate"] for x in rows]
         summary[key] = {"median_rate": statistics.median(rate), "rates": [round(x) for x in rate],
-                        "sim_ack_rate": statistics.median([x["sim"]["rate"] for x in rows])}
+                        "sim_ack_rate": statistics.median([x["sim"]["rate"] for x in rows]),
+                        "load": [round(x["load"][0], 1) for x in rows]}
         if key != "mosquitto relay":
             summary[key]["p50_stored_ms"] = statistics.median([x["latency"]["stored"]["p50"] or 0 for x in rows])
             summary[key]["p99_stored_ms"] = statistics.median([x["latency"]["stored"]["p99"] or 0 for x in rows])
             summary[key]["p99_pushed_ms"] = statistics.median([x["latency"]["pushed"]["p99"] or 0 for x in rows])
+            summary[key]["transitions"] = statistics.median([x["transitions"] or 0 for x in rows])
             summary[key]["host_cores"] = statistics.median([x["host_cores"] for x in rows])
+            summary[key]["host_cpu_us_per_reading"] = statistics.median([x["host_cpu_us_per_reading"] for x in rows])
             summary[key]["host_peak_mb"] = max(x["host_peak_mb"] for x in rows)
     base = summary["mosquitto relay"]["median_rate"]
-    for key in ("serve-fsync", "serve-no-fsync"):
-        summary[key]["ratio_to_mosquitto"] = summary[key]["median_rate"] / base if base else 0
+    for key in summary:
+        if key != "mosquitto relay":
+            summary[key]["ratio_to_mosquitto"] = summary[key]["median_rate"] / base if base else 0
     log("   summary " + json.dumps(summary, indent=1))
     return {"fleet": {"devices": fleet.devices, "readings": fleet.readings, "args": fleet.args}, "runs": results, "summary": summary}
 
@@ -358,6 +383,8 @@ def main():
     p.add_argument("--connections", type=int, default=10_000)
     p.add_argument("--connection-seconds", type=int, default=60)
     p.add_argument("--json", help="also write every figure here")
+    p.add_argument("--baseline-build", help="throughput: also run the host of this other build (a checkout with its Release bin/) on the same load")
+    p.add_argument("--paced", type=float, help="throughput: also run each host paced at this many readings/s (latency below saturation)")
     a = p.parse_args()
     parts = a.only.split(",")
     work = tempfile.mkdtemp(prefix="smartpower-bench-")
@@ -368,7 +395,7 @@ def main():
         if "simulator" in parts:
             report["simulator"] = simulator(work, a.rounds)
         if "throughput" in parts:
-            report["throughput"] = throughput(work, a.sites, a.hours, a.rounds)
+            report["throughput"] = throughput(work, a.sites, a.hours, a.rounds, a.baseline_build, a.paced)
         if "replay" in parts:
             report["replay"] = benchmarks("replay-vs-python", "300000", str(max(3, a.rounds)))
         if "scale" in parts:

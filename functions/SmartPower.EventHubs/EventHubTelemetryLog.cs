@@ -87,7 +87,8 @@ public sealed class EventHubTelemetryLog : ITelemetryLog, IAsyncDisposable
     public async ValueTask AppendAsync(TelemetryMessage message, CancellationToken cancellationToken)
     {
         var id = Interlocked.Increment(ref _next).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var data = new EventData(message.Payload) { MessageId = id, ContentType = "application/json" };
+        // A copy: the producer buffers the event past a cancelled wait, and the payload may be a broker's reused buffer.
+        var data = new EventData(message.Payload.ToArray()) { MessageId = id, ContentType = "application/json" };
         data.Properties[TopicProperty] = message.Topic;
         data.Properties[ArrivedAtProperty] = message.ArrivedAtMs;
         var accepted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

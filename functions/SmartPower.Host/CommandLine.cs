@@ -24,7 +24,7 @@ public static class CommandLine
 
           smartpower serve --registry FILE [--db FILE] [--mqtt-port N] [--http-port N] [--partitions N]
                            [--broker HOST:PORT [--share-group NAME|none] [--bridge-id ID]] [--tls-cert FILE.pfx --tls-password P --mqtt-tls-port N]
-                           [--rate N] [--checkpoint-ms N] [--no-fsync] [--notifications FILE] [--log-dir DIR]
+                           [--rate N] [--checkpoint-ms N] [--no-fsync] [--max-lag-kb N] [--notifications FILE] [--log-dir DIR]
           smartpower serve --demo [--db FILE] [--mqtt-port N] [--http-port N] [--notifications FILE]
               Runs the whole pipeline in one process: an embedded MQTT broker (devices connect with
               username = deviceId, password = a token from 'tokens issue'), the telemetry log
@@ -34,9 +34,12 @@ public static class CommandLine
               a mosquitto restart) and --bridge-id ID (the persistent session's client id, default
               smartpower-bridge-HOSTNAME: keep it across restarts).
               HTTP: /health (JSON) and /metrics (OpenTelemetry, Prometheus format).
-              Defaults: MQTT 1883, HTTP 8080, 2 partitions, 5 messages/s per device (--rate),
+              Defaults: MQTT 1883, HTTP 8080, 2 partitions, 5 messages/s per device (--rate; bursts of
+              60 or a second's worth, whichever is more),
               detector state checkpointed every 2000 ms (--checkpoint-ms); --no-fsync acknowledges
-              once the OS has a message (survives a killed process, not a power cut).
+              once the OS has a message (survives a killed process, not a power cut); --max-lag-kb:
+              devices wait for their PUBACK while a partition's detection is this far behind (default
+              256), which keeps alert latency low when readings come faster than detection runs.
               Ctrl+C drains the log and checkpoints before exiting.
               --notifications: webhooks per property manager and fire station, their retry schedule
               and escalation's limits (JSON, see README); without it nothing is posted, and alerts
@@ -147,7 +150,7 @@ public static class CommandLine
 
     private static readonly string[] ServeOptions =
         ["--registry", "--db", "--mqtt-port", "--http-port", "--partitions", "--broker", "--tls-cert", "--tls-password", "--mqtt-tls-port", "--rate", "--checkpoint-ms",
-            "--notifications", "--log-dir", "--share-group", "--bridge-id"];
+            "--max-lag-kb", "--notifications", "--log-dir", "--share-group", "--bridge-id"];
 
     private static int ServeCommand(Options options, TextWriter stdout)
     {
@@ -159,12 +162,14 @@ public static class CommandLine
             Partitions = options.Integer("--partitions", 2, 1, 64),
             FlushToDisk = !options.Flag("--no-fsync"),
             LogDirectory = options.Text("--log-dir", null),
+            MaxLagBytes = options.Integer("--max-lag-kb", (int)(LocalPipelineOptions.DefaultMaxLagBytes >> 10), 16, 1 << 20) * 1024L,
         };
         pipeline.Broker.Port = options.Integer("--mqtt-port", 1883, 1, 65535);
         pipeline.Broker.TlsCertificatePath = options.Text("--tls-cert", null);
         pipeline.Broker.TlsCertificatePassword = options.Text("--tls-password", null);
         pipeline.Broker.TlsPort = options.Integer("--mqtt-tls-port", 8883, 1, 65535);
         pipeline.Ingress.RatePerSecond = options.Integer("--rate", 5, 1, 100_000);
+        pipeline.Ingress.RateBurst = Math.Max(pipeline.Ingress.RateBurst, pipeline.Ingress.RatePerSecond); // a second's worth at least
         pipeline.Consumer.CheckpointInterval = TimeSpan.FromMilliseconds(options.Integer("--checkpoint-ms", 2000, 10, 3_600_000));
         if (options.Text("--broker", null) is { } broker)
         {

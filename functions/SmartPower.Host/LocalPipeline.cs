@@ -32,6 +32,16 @@ public sealed class LocalPipelineOptions
     /// <summary>Whether the log flushes to disk before acknowledging (see <see cref="FileTelemetryLogOptions.FlushToDisk"/>).</summary>
     public bool FlushToDisk { get; set; } = true;
 
+    /// <summary>The default of <see cref="MaxLagBytes"/>: about 1,000 readings a partition.</summary>
+    public const long DefaultMaxLagBytes = 256 << 10;
+
+    /// <summary>
+    /// How far a partition's detection may fall behind the log before appends wait (<see cref="FileTelemetryLogOptions.MaxLagBytes"/>):
+    /// back-pressure to the devices, so that under overload readings wait unacknowledged on the devices rather than
+    /// queue in the log, and an alert's latency stays near the time detection takes for this much.
+    /// </summary>
+    public long MaxLagBytes { get; set; } = DefaultMaxLagBytes;
+
     /// <summary>Webhooks, their retry schedule and escalation's limits (<c>--notifications FILE</c>); by default no webhooks.</summary>
     public NotificationSettings Notifications { get; set; } = NotificationSettings.Default;
 
@@ -97,6 +107,7 @@ public sealed class LocalPipeline : IAsyncDisposable
             Directory = options.LogDirectory ?? options.DatabasePath + ".log",
             Partitions = options.Partitions,
             FlushToDisk = options.FlushToDisk,
+            MaxLagBytes = options.MaxLagBytes,
         });
         var metrics = new PipelineMetrics();
         var ingress = new Ingress(registry, log, options.Ingress, loggers.CreateLogger("SmartPower.Ingress"));

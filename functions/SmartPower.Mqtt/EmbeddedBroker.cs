@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
 using MQTTnet;
+using MQTTnet.Packets;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
 using SmartPower.Contract;
@@ -36,6 +37,7 @@ public sealed class EmbeddedBrokerOptions
 public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
 {
     private const string DeviceKey = "smartpower.deviceId";
+    private const string AcksKey = "smartpower.acks";
     private const string ServerClientId = "smartpower";
     private readonly MqttServer _server;
     private readonly Ingress _ingress;
@@ -64,7 +66,9 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
 
         _server = new MqttServerFactory().CreateMqttServer(builder.Build());
         _server.ValidatingConnectionAsync += ValidateAsync;
+        _server.InterceptingInboundPacketAsync += NoteInboundAsync;
         _server.InterceptingPublishAsync += InterceptPublishAsync;
+        _server.InterceptingOutboundPacketAsync += HoldAcknowledgementAsync;
         _server.InterceptingSubscriptionAsync += InterceptSubscriptionAsync;
     }
 
@@ -123,6 +127,8 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
         }
 
         e.SessionItems[DeviceKey] = deviceId;
+        e.SessionItems[AcksKey] = new HeldAcknowledgements();
+        _ingress.Reconnected(deviceId); // its connection with unacknowledged messages, if any, is gone
     }
 
     private async Task InterceptPublishAsync(InterceptingPublishEventArgs e)
@@ -140,23 +146,28 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
         }
 
         var message = e.ApplicationMessage;
-        var payload = System.Buffers.BuffersExtensions.ToArray(message.Payload); // a copy: MQTTnet reuses its buffers after we return
 
-        IngressRefusal refusal;
+        // MQTTnet's own buffer, not a copy: it stays valid until this handler returns, and the log has taken (encoded)
+        // the record by then. A payload in pieces is joined once.
+        var payload = message.Payload.IsSingleSegment ? message.Payload.First : System.Buffers.BuffersExtensions.ToArray(message.Payload);
+        var status = message.Topic.EndsWith("/status", StringComparison.Ordinal);
+        Admission admission;
         try
         {
-            refusal = await _ingress.AcceptAsync(deviceId, message.Topic, payload, e.CancellationToken).ConfigureAwait(false);
+            admission = await _ingress.AdmitAsync(deviceId, message.Topic, payload, e.CancellationToken).ConfigureAwait(false);
+            if (status)
+            {
+                await admission.Durable.ConfigureAwait(false); // travels on (retained, the Last Will's counterpart) only once durable
+            }
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            // The log could not take it: no PUBACK success, so the device keeps the message and sends it again.
-            _logger.LogError(ex, "telemetry log append failed for {Device}", deviceId);
-            e.ProcessPublish = false;
-            e.CloseConnection = true;
-            e.Response.ReasonCode = MqttPubAckReasonCode.UnspecifiedError;
+            // The log could not take it: no PUBACK, and the connection closes, so the device sends it again.
+            RefuseAfterFailure(e, deviceId, ex);
             return;
         }
 
+        var refusal = admission.Refusal;
         e.Response.ReasonCode = refusal switch
         {
             IngressRefusal.None => MqttPubAckReasonCode.Success,
@@ -165,8 +176,84 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
             _ => MqttPubAckReasonCode.NotAuthorized,
         };
 
+        // Telemetry's PUBACK is held back until the log has it durable (HoldAcknowledgementAsync), while this
+        // connection's next messages are read and join the same group commit. Should its packet identifier not be
+        // known, it waits here instead, as every message once did: never a PUBACK before durable.
+        if (refusal == IngressRefusal.None && !status && message.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtLeastOnce
+            && !(e.SessionItems[AcksKey] is HeldAcknowledgements acks && acks.TryHold(admission.Durable)))
+        {
+            try
+            {
+                await admission.Durable.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                RefuseAfterFailure(e, deviceId, ex);
+                return;
+            }
+        }
+
         // Only accepted status messages travel on (retained, and to whoever may read them); telemetry's consumer is the log.
-        e.ProcessPublish = refusal == IngressRefusal.None && message.Topic.EndsWith("/status", StringComparison.Ordinal);
+        e.ProcessPublish = refusal == IngressRefusal.None && status;
+    }
+
+    private void RefuseAfterFailure(InterceptingPublishEventArgs e, string deviceId, Exception ex)
+    {
+        _logger.LogError(ex, "telemetry log append failed for {Device}", deviceId);
+        e.ProcessPublish = false;
+        e.CloseConnection = true;
+        e.Response.ReasonCode = MqttPubAckReasonCode.UnspecifiedError;
+    }
+
+    /// <summary>Notes the packet identifier of a device's QoS 1 PUBLISH, which the publish interceptor that follows holds the PUBACK of.</summary>
+    private static Task NoteInboundAsync(InterceptingPacketEventArgs e)
+    {
+        if (e.Packet is MqttPublishPacket { QualityOfServiceLevel: MqttQualityOfServiceLevel.AtLeastOnce } publish && e.SessionItems?[AcksKey] is HeldAcknowledgements acks)
+        {
+            acks.Receiving(publish.PacketIdentifier);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Lets a telemetry PUBACK go only once its message is durable in the log (this connection's send loop waits
+    /// meanwhile; its receive loop goes on). If the write failed, no PUBACK goes, nor any after it on this connection,
+    /// and the connection is closed: the device keeps its messages and sends them again once connected.
+    /// </summary>
+    private async Task HoldAcknowledgementAsync(InterceptingPacketEventArgs e)
+    {
+        if (e.Packet is not MqttPubAckPacket ack || e.SessionItems?[AcksKey] is not HeldAcknowledgements acks)
+        {
+            return;
+        }
+
+        try
+        {
+            await acks.Release(ack.PacketIdentifier).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            if (acks.Fail())
+            {
+                _logger.LogError(ex, "telemetry log write failed for {Device}: not acknowledged, disconnecting it", e.ClientId);
+                _ = Task.Run(() => DisconnectAsync(e.ClientId));
+            }
+        }
+
+        e.ProcessPacket = !acks.Failed;
+    }
+
+    private async Task DisconnectAsync(string clientId)
+    {
+        try
+        {
+            await _server.DisconnectClientAsync(clientId, new MqttServerClientDisconnectOptions { ReasonCode = MqttDisconnectReasonCode.UnspecifiedError }).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            _logger.LogWarning(ex, "could not disconnect {Device} after a failed log write", clientId);
+        }
     }
 
     private Task InterceptSubscriptionAsync(InterceptingSubscriptionEventArgs e)
@@ -179,5 +266,58 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
         }
 
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// One connection's PUBACKs held back until their messages are durable, by packet identifier. The receive loop
+    /// (<see cref="Receiving"/>, <see cref="TryHold"/>) and the send loop (<see cref="Release"/>) each run one at a time.
+    /// </summary>
+    private sealed class HeldAcknowledgements
+    {
+        private readonly Dictionary<ushort, Task> _held = [];
+        private int _receiving = -1; // the packet identifier of the PUBLISH being handled, until held
+        private volatile bool _failed;
+
+        public bool Failed => _failed;
+
+        public void Receiving(ushort packetIdentifier) => _receiving = packetIdentifier;
+
+        /// <summary>Holds the PUBACK of the PUBLISH just received until <paramref name="durable"/>; false if its identifier is not known.</summary>
+        public bool TryHold(Task durable)
+        {
+            var packetIdentifier = _receiving;
+            _receiving = -1;
+            if (packetIdentifier < 0)
+            {
+                return false;
+            }
+
+            if (!durable.IsCompletedSuccessfully)
+            {
+                lock (_held)
+                {
+                    _held[(ushort)packetIdentifier] = durable;
+                }
+            }
+
+            return true;
+        }
+
+        /// <summary>What the PUBACK of <paramref name="packetIdentifier"/> waits for (nothing if it was never held).</summary>
+        public Task Release(ushort packetIdentifier)
+        {
+            lock (_held)
+            {
+                return _held.Remove(packetIdentifier, out var durable) ? durable : Task.CompletedTask;
+            }
+        }
+
+        /// <summary>Marks the connection failed; true the first time.</summary>
+        public bool Fail()
+        {
+            var first = !_failed;
+            _failed = true;
+            return first;
+        }
     }
 }

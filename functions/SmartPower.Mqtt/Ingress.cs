@@ -21,6 +21,9 @@ public enum IngressRefusal
     AuthThrottled,
 }
 
+/// <summary>A message offered to the ingress: refused (and why), or taken by the log and durable once <see cref="Durable"/> completes.</summary>
+public readonly record struct Admission(IngressRefusal Refusal, Task Durable);
+
 /// <summary>Limits the ingress enforces on every device.</summary>
 public sealed class IngressOptions
 {
@@ -155,6 +158,28 @@ public sealed class Ingress : IDisposable
         Interlocked.Increment(ref _appended);
         return IngressRefusal.None;
     }
+
+    /// <summary>
+    /// Checks a message and, if allowed, hands it to the log; completes once the log has taken it (the payload is no
+    /// longer needed), with <see cref="Admission.Durable"/> completing once it is durable: the embedded broker reads a
+    /// device's next message meanwhile and holds the acknowledgement back until then. Throws, like the log, when it
+    /// cannot take the message (the device must connect again, see <see cref="Reconnected"/>).
+    /// </summary>
+    public async ValueTask<Admission> AdmitAsync(string deviceId, string topic, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        var refusal = Check(deviceId, topic, payload.Length, out var device);
+        if (refusal != IngressRefusal.None)
+        {
+            return new Admission(Count(refusal, deviceId, topic), Task.CompletedTask);
+        }
+
+        var durable = await _log.TakeAsync(new TelemetryMessage(device!.DeviceId, topic, payload, _time.GetUtcNow().ToUnixTimeMilliseconds()), cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref _appended);
+        return new Admission(IngressRefusal.None, durable);
+    }
+
+    /// <summary>A device connected again: messages it sends are taken again after a failed write (see <see cref="ITelemetryLog.TakeAsync"/>).</summary>
+    public void Reconnected(string deviceId) => _log.Reopen(deviceId);
 
     public void Dispose() => _meter.Dispose();
 

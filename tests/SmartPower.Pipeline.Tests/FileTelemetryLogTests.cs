@@ -158,6 +158,44 @@ public sealed class FileTelemetryLogTests : IDisposable
         Assert.Equal(acknowledged, await ReadNumbersAsync(reopened));
     }
 
+    [Fact]
+    public async Task After_a_failed_write_a_devices_later_messages_are_refused_until_it_connects_again()
+    {
+        using var disk = SmallFilesystem.Mount(_directory.File("small-fence"), 1);
+        var options = new FileTelemetryLogOptions { Directory = Path.Combine(disk.Path, "log"), Partitions = 1, FlushToDisk = true };
+        var pad = new string('x', 3000);
+        SmartPower.Pipeline.TelemetryMessage Padded(string device, int n) => new(device, Feed.Topic(device), Encoding.UTF8.GetBytes($$"""{"n":{{n}},"pad":"{{pad}}"}"""), n);
+        await using var log = FileTelemetryLog.Open(options);
+        SmartPower.Pipeline.ITelemetryLog port = log;
+        await await port.TakeAsync(Padded("m-0001", 0), CancellationToken.None);
+
+        // Taken, not yet durable, when the disk is full: its write fails, and so does the next message's take.
+        disk.Fill();
+        var failed = 0;
+        for (var n = 1; n < 20 && failed == 0; n++)
+        {
+            try
+            {
+                await await port.TakeAsync(Padded("m-0001", n), CancellationToken.None);
+            }
+            catch (IOException)
+            {
+                failed = n;
+            }
+        }
+
+        Assert.True(failed > 0, "the full disk must have failed a write");
+        disk.Free();
+        await Assert.ThrowsAsync<IOException>(async () => await port.TakeAsync(Padded("m-0001", failed + 1), CancellationToken.None));
+        await await port.TakeAsync(Padded("m-0002", 100), CancellationToken.None); // other devices go on
+        await log.AppendAsync(Padded("m-0001", 101), CancellationToken.None); // a caller that waits for each message is not held back
+
+        port.Reopen("m-0001");
+        await await port.TakeAsync(Padded("m-0001", failed), CancellationToken.None); // sent again once connected again
+        var numbers = await ReadNumbersAsync(log);
+        Assert.Equal([.. Enumerable.Range(0, failed), 100, 101, failed], numbers);
+    }
+
     public void Dispose() => _directory.Dispose();
 
     private static async Task<List<int>> ReadNumbersAsync(FileTelemetryLog log)

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Text;
-using System.Threading.Channels;
 using Microsoft.Win32.SafeHandles;
 using SmartPower.Pipeline;
 
@@ -20,8 +19,8 @@ public sealed class FileTelemetryLogOptions
     /// <summary>Appends wait (back-pressure to MQTT) while a partition's consumer is this far behind.</summary>
     public long MaxLagBytes { get; set; } = 64L << 20;
 
-    /// <summary>Messages queued for a partition's writer before appends wait.</summary>
-    public int WriteQueue { get; set; } = 8192;
+    /// <summary>Messages a partition's next group commit takes before appends wait (while the current one is written).</summary>
+    public int WriteQueue { get; set; } = 2048;
 
     /// <summary>
     /// Whether each write batch is flushed to the disk (fsync) before its messages are acknowledged. Off, a record is
@@ -75,8 +74,13 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
     /// <summary>Why the last write of some partition failed (disk full), or null when every partition's last write succeeded.</summary>
     public string? Failure => _partitions.Select(p => p.Failure).FirstOrDefault(f => f is not null);
 
-    public ValueTask AppendAsync(TelemetryMessage message, CancellationToken cancellationToken) =>
-        _partitions[DevicePartitioner.Of(message.DeviceId, _partitions.Length)].AppendAsync(message, cancellationToken);
+    public ValueTask AppendAsync(TelemetryMessage message, CancellationToken cancellationToken) => PartitionOf(message.DeviceId).AppendAsync(message, cancellationToken);
+
+    public ValueTask<Task> TakeAsync(TelemetryMessage message, CancellationToken cancellationToken) => PartitionOf(message.DeviceId).TakeAsync(message, cancellationToken);
+
+    public void Reopen(string deviceId) => PartitionOf(deviceId).Reopen(deviceId);
+
+    private FilePartition PartitionOf(string deviceId) => _partitions[DevicePartitioner.Of(deviceId, _partitions.Length)];
 
     /// <summary>Stops taking appends and finishes writing those queued.</summary>
     public async ValueTask DisposeAsync()
@@ -93,7 +97,9 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
         private const int MaxRecordBytes = 64 * 1024;
         private readonly string _directory;
         private readonly FileTelemetryLogOptions _options;
-        private readonly Channel<(TelemetryMessage Message, TaskCompletionSource Done)> _queue;
+        private const int MaxBatchBytes = 4 << 20;
+        private readonly object _gate = new();
+        private readonly SemaphoreSlim _wake = new(0);
         private readonly SortedList<long, string> _segments = [];
         private readonly object _segmentsLock = new();
         private readonly Task _writer;
@@ -102,6 +108,13 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
         private long _end;
         private long _consumed;
         private bool _torn;
+        private bool _closed;
+        private System.Buffers.ArrayBufferWriter<byte> _open = new(1 << 16);
+        private int _openCount;
+        private List<string> _openDevices = new(1024);
+        private readonly HashSet<string> _fenced = new(StringComparer.Ordinal);
+        private TaskCompletionSource _openCommit = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private TaskCompletionSource _room = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private TaskCompletionSource _grown = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -127,7 +140,6 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
             _active.SetLength(_end - _activeStart); // cut a torn record off the end
             _active.Position = _end - _activeStart;
             _consumed = _segments.Keys[0];
-            _queue = Channel.CreateBounded<(TelemetryMessage, TaskCompletionSource)>(new BoundedChannelOptions(options.WriteQueue) { SingleReader = true });
             _writer = Task.Run(WriteLoopAsync);
         }
 
@@ -139,9 +151,57 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
 
         public async ValueTask AppendAsync(TelemetryMessage message, CancellationToken cancellationToken)
         {
-            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            await _queue.Writer.WriteAsync((message, done), cancellationToken).ConfigureAwait(false);
-            await done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            var durable = await EnqueueAsync(message, fenced: false, cancellationToken).ConfigureAwait(false);
+            await (cancellationToken.CanBeCanceled ? durable.WaitAsync(cancellationToken) : durable).ConfigureAwait(false);
+        }
+
+        public ValueTask<Task> TakeAsync(TelemetryMessage message, CancellationToken cancellationToken) => EnqueueAsync(message, fenced: true, cancellationToken);
+
+        public void Reopen(string deviceId)
+        {
+            lock (_gate)
+            {
+                _fenced.Remove(deviceId);
+            }
+        }
+
+        /// <summary>
+        /// Encodes the message into the open group commit at once (the payload is neither kept nor copied anywhere
+        /// else); the task returned completes once that commit is durable: one completion a group commit, not one a
+        /// message. Waits only while the open commit is full.
+        /// </summary>
+        private async ValueTask<Task> EnqueueAsync(TelemetryMessage message, bool fenced, CancellationToken cancellationToken)
+        {
+            while (true)
+            {
+                Task wait;
+                lock (_gate)
+                {
+                    ObjectDisposedException.ThrowIf(_closed, this);
+                    if (fenced && _fenced.Contains(message.DeviceId))
+                    {
+                        throw new IOException($"log partition {Partition}: a write of {message.DeviceId}'s messages failed; refused until it connects again");
+                    }
+
+                    // The open commit counts toward the lag: while the consumer is behind, appends wait (on the devices)
+                    // rather than queue here with their arrival time running.
+                    if (_openCount < _options.WriteQueue && _open.WrittenCount < Math.Min(MaxBatchBytes, _options.MaxLagBytes))
+                    {
+                        _open.Advance(Encode(message, _open.GetSpan(MaxRecordBytes)[..MaxRecordBytes]));
+                        _openDevices.Add(message.DeviceId);
+                        if (++_openCount == 1)
+                        {
+                            _wake.Release(); // once a non-empty commit: the writer takes each one once
+                        }
+
+                        return _openCommit.Task;
+                    }
+
+                    wait = _room.Task; // the open commit is full: wait until the writer takes it
+                }
+
+                await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
 
         public async ValueTask<LogBatch> ReadAsync(long position, int maxRecords, TimeSpan wait, CancellationToken cancellationToken)
@@ -219,9 +279,18 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
 
         public async ValueTask DisposeAsync()
         {
-            _queue.Writer.TryComplete();
+            lock (_gate)
+            {
+                if (!_closed)
+                {
+                    _closed = true;
+                    _wake.Release();
+                }
+            }
+
             await _writer.ConfigureAwait(false);
             await _active.DisposeAsync().ConfigureAwait(false);
+            _wake.Dispose();
         }
 
         private void NoteConsumed(long position)
@@ -235,12 +304,18 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
 
         private async Task WriteLoopAsync()
         {
-            var batch = new List<TaskCompletionSource>(1024);
-            var pending = new System.Buffers.ArrayBufferWriter<byte>(1 << 16);
-            while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
+            var writing = new System.Buffers.ArrayBufferWriter<byte>(1 << 16);
+            var writingDevices = new List<string>(1024);
+            while (true)
             {
-                // Back-pressure: let the consumer catch up before writing more.
-                while (EndPosition - Volatile.Read(ref _consumed) >= _options.MaxLagBytes)
+                if (!Volatile.Read(ref _closed))
+                {
+                    await _wake.WaitAsync().ConfigureAwait(false);
+                }
+
+                // Back-pressure: let the consumer catch up before writing more (appends fill the open commit meanwhile,
+                // then wait for room).
+                while (EndPosition - Volatile.Read(ref _consumed) >= _options.MaxLagBytes && !Volatile.Read(ref _closed))
                 {
                     var drained = Volatile.Read(ref _drained);
                     if (EndPosition - Volatile.Read(ref _consumed) >= _options.MaxLagBytes)
@@ -251,28 +326,36 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
                     Interlocked.CompareExchange(ref _drained, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), drained);
                 }
 
-                // A batch is encoded whole, then written with one call and flushed: if the disk is full, the file is cut
-                // back to the last durable record and every append of the batch fails (not acknowledged, so devices send
-                // it again), rather than leave a torn record in the middle of the log for later records to follow.
-                pending.Clear();
-                while (batch.Count < 4096 && pending.WrittenCount < (4 << 20) && _queue.Reader.TryRead(out var item))
+                // Take the open commit whole; appends go on into the other buffer while this one is written.
+                TaskCompletionSource commit;
+                int count;
+                lock (_gate)
                 {
-                    try
+                    count = _openCount;
+                    (writing, _open) = (_open, writing);
+                    (writingDevices, _openDevices) = (_openDevices, writingDevices);
+                    _open.Clear();
+                    _openDevices.Clear();
+                    _openCount = 0;
+                    commit = _openCommit;
+                    _openCommit = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    _room.TrySetResult();
+                    _room = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    if (count == 0 && _closed)
                     {
-                        pending.Advance(Encode(item.Message, pending.GetSpan(MaxRecordBytes)[..MaxRecordBytes]));
-                        batch.Add(item.Done);
-                    }
-                    catch (ArgumentException ex)
-                    {
-                        item.Done.TrySetException(ex);
+                        commit.TrySetException(new ObjectDisposedException(nameof(FileTelemetryLog)));
+                        return;
                     }
                 }
 
-                if (batch.Count == 0)
+                if (count == 0)
                 {
                     continue;
                 }
 
+                // A commit is written with one call and flushed: if the disk is full, the file is cut back to the last
+                // durable record and every append of the commit fails (not acknowledged, so devices send it again),
+                // rather than leave a torn record in the middle of the log for later records to follow.
                 try
                 {
                     if (_end - _activeStart >= _options.SegmentBytes)
@@ -287,7 +370,7 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
                     }
 
                     _active.Position = _end - _activeStart;
-                    _active.Write(pending.WrittenSpan);
+                    _active.Write(writing.WrittenSpan);
                     _active.Flush(flushToDisk: _options.FlushToDisk);
                     Failure = null;
                 }
@@ -295,24 +378,43 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
                 {
                     Failure = $"log partition {Partition}: {ex.Message}";
                     CutBack();
-                    foreach (var done in batch)
-                    {
-                        done.TrySetException(ex);
-                    }
-
-                    batch.Clear();
+                    commit.TrySetException(ex);
+                    FailOpenCommit(writingDevices)?.TrySetException(ex);
                     continue;
                 }
 
-                Volatile.Write(ref _end, _end + pending.WrittenCount);
+                Volatile.Write(ref _end, _end + writing.WrittenCount);
                 var grown = Interlocked.Exchange(ref _grown, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
                 grown.TrySetResult();
-                foreach (var done in batch)
+                commit.TrySetResult();
+            }
+        }
+
+        /// <summary>
+        /// After a failed write: its devices' later messages may already wait in the open commit, and must not become
+        /// durable ahead of the failed ones (the devices send those again, and a reading older than the last is
+        /// dropped). So the open commit fails too, and its devices and the failed write's are refused until they connect
+        /// again. Returns the open commit's completion to fail, if it held anything.
+        /// </summary>
+        private TaskCompletionSource? FailOpenCommit(List<string> failed)
+        {
+            lock (_gate)
+            {
+                _fenced.UnionWith(failed);
+                if (_openCount == 0)
                 {
-                    done.TrySetResult();
+                    return null;
                 }
 
-                batch.Clear();
+                _fenced.UnionWith(_openDevices);
+                var open = _openCommit;
+                _openCommit = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                _open.Clear();
+                _openDevices.Clear();
+                _openCount = 0;
+                _room.TrySetResult();
+                _room = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                return open;
             }
         }
 
