@@ -78,7 +78,7 @@ public sealed class NotificationFunction(IAlertChanges handler)
 /// after recording it; here they are added only if that did not happen (a crash between the two writes,
 /// <see cref="CosmosStore.RecordAsync"/>), with the same ids and bodies. People's acts notify nobody.
 /// </summary>
-public sealed class NotifyingAlertChanges(DeviceRegistry registry, CosmosStore outbox, OutboxDispatcher dispatcher, TimeProvider? time = null) : IAlertChanges
+public sealed class NotifyingAlertChanges(DeviceRegistry registry, CosmosStore outbox, OutboxDispatcher dispatcher) : IAlertChanges
 {
     private static readonly HashSet<string> NotifiedKinds = [.. Enum.GetValues<TransitionKind>().Select(AlertNames.Of), EscalationPolicy.Escalated, EscalationPolicy.ReAlarmed];
 
@@ -93,12 +93,8 @@ public sealed class NotifyingAlertChanges(DeviceRegistry registry, CosmosStore o
             return;
         }
 
-        var now = (time ?? TimeProvider.System).GetUtcNow();
         var added = await outbox.AddNotificationsAsync(notifications, cancellationToken).ConfigureAwait(false);
-        foreach (var n in added)
-        {
-            await dispatcher.DeliverAsync(new PendingNotification(n.NotificationId, n.Recipient, n.Body, 0, now), cancellationToken).ConfigureAwait(false);
-        }
+        await dispatcher.DeliverNewAsync(added, cancellationToken).ConfigureAwait(false);
     }
 }
 

@@ -72,7 +72,7 @@ public static class Services
             sp.GetRequiredService<DeviceRegistry>(),
             new Escalation.EscalationPolicy(sp.GetRequiredService<NotificationSettings>().Escalation),
             sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton<IAlertChanges>(sp => new NotifyingAlertChanges(sp.GetRequiredService<DeviceRegistry>(), sp.GetRequiredService<CosmosStore>(), sp.GetRequiredService<OutboxDispatcher>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IAlertChanges>(sp => new NotifyingAlertChanges(sp.GetRequiredService<DeviceRegistry>(), sp.GetRequiredService<CosmosStore>(), sp.GetRequiredService<OutboxDispatcher>()));
         services.AddSingleton(sp =>
         {
             var store = sp.GetRequiredService<CosmosStore>();

@@ -163,7 +163,7 @@ public sealed class CosmosEscalationTests : EscalationStoreContractTests
         var id = await StoreWarningAsync();
         Time.Advance(TimeSpan.FromMinutes(16));
         var notifier = new RecordingNotifier();
-        var function = new EscalationFunction(new Escalator(Escalation, Registry, time: Time), Registry, new OutboxDispatcher(_store, notifier, time: Time), NullLogger<EscalationFunction>.Instance, Time);
+        var function = new EscalationFunction(new Escalator(Escalation, Registry, time: Time), Registry, new OutboxDispatcher(_store, notifier, time: Time), NullLogger<EscalationFunction>.Instance);
         await function.RunAsync(new Microsoft.Azure.Functions.Worker.TimerInfo(), CancellationToken.None);
         await function.RunAsync(new Microsoft.Azure.Functions.Worker.TimerInfo(), CancellationToken.None);
 
@@ -209,7 +209,7 @@ public sealed class CosmosEscalationTests : EscalationStoreContractTests
     private async Task<IReadOnlyList<PendingNotification>> FeedAsync(string id, int times)
     {
         var notifier = new RecordingNotifier();
-        var function = new NotificationFunction(new NotifyingAlertChanges(Registry, _store, new OutboxDispatcher(_store, notifier, time: Time), Time));
+        var function = new NotificationFunction(new NotifyingAlertChanges(Registry, _store, new OutboxDispatcher(_store, notifier, time: Time)));
         using var response = await CosmosServer.Client.GetContainer(_options.Database, CosmosSchema.Alerts).ReadItemStreamAsync(id, new PartitionKey(id));
         using var document = await JsonDocument.ParseAsync(response.Content);
         for (var i = 0; i < times; i++)

@@ -8,7 +8,7 @@ namespace SmartPower.Notifications;
 /// notification's new state. A failure is tried again on the <see cref="DeliveryRetry"/> schedule; the outbox is the
 /// only state, so a host that dies mid-delivery resends on restart whatever was not recorded as delivered (a receiver
 /// may then see a notification twice, with the same idempotency key). Host-agnostic: the local host runs
-/// <see cref="RunAsync"/>; a host fed by a change feed can call <see cref="DeliverAsync"/> per new notification and
+/// <see cref="RunAsync"/>; a host fed by a change feed can call <see cref="DeliverNewAsync"/> with new notifications and
 /// <see cref="DeliverDueAsync"/> on a timer for the retries. The clock is a <see cref="TimeProvider"/>.
 /// </summary>
 public sealed class OutboxDispatcher
@@ -63,6 +63,20 @@ public sealed class OutboxDispatcher
             {
                 return attempts;
             }
+        }
+    }
+
+    /// <summary>
+    /// The first attempt, now, at each of <paramref name="added"/>, notifications just added to the outbox: for a host
+    /// that is told of them (a change feed, its own escalation timer) rather than waking <see cref="RunAsync"/>.
+    /// </summary>
+    public async Task DeliverNewAsync(IEnumerable<Notification> added, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(added);
+        var now = _time.GetUtcNow();
+        foreach (var n in added)
+        {
+            await DeliverAsync(new PendingNotification(n.NotificationId, n.Recipient, n.Body, 0, now), cancellationToken).ConfigureAwait(false);
         }
     }
 
