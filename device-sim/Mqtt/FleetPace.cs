@@ -18,9 +18,17 @@ internal sealed class FleetPace
     public const long StepMs = 10_000;
 
     private const int Ring = 8;
+    private static readonly TimeSpan Recheck = TimeSpan.FromMilliseconds(100);
+    private long _heldTooLong;
     private readonly long[] _unsent = new long[Ring];
     private long _waitingFor = -1;
     private TaskCompletionSource? _signal;
+
+    /// <summary>How long a step waits for the slowest connected device at the most.</summary>
+    public static readonly TimeSpan MaxHold = TimeSpan.FromSeconds(5);
+
+    /// <summary>Steps generated after waiting <see cref="MaxHold"/> for a device that had still not sent.</summary>
+    public long HeldTooLong => Interlocked.Read(ref _heldTooLong);
 
     /// <summary>The step being generated: readings queued now belong to it.</summary>
     public long Current { get; private set; }
@@ -28,20 +36,39 @@ internal sealed class FleetPace
     /// <summary>True when step <paramref name="step"/> may be generated: every counted reading of step - 2 and before is sent.</summary>
     public bool Ready(long step) => step < 2 || Interlocked.Read(ref _unsent[(step - 2) % Ring]) == 0;
 
-    /// <summary>Waits until <paramref name="step"/> may be generated, then makes it current.</summary>
+    /// <summary>
+    /// Waits until <paramref name="step"/> may be generated, or <see cref="MaxHold"/> at the most (a device stuck
+    /// without being disconnected must not stop the fleet: the others go on, as real ones would), then makes it current.
+    /// </summary>
     public async Task WaitAsync(long step, CancellationToken cancellationToken)
     {
+        var until = Environment.TickCount64 + (long)MaxHold.TotalMilliseconds;
         while (!Ready(step))
         {
+            if (Environment.TickCount64 >= until)
+            {
+                Interlocked.Increment(ref _heldTooLong);
+                break;
+            }
+
+            // Full fences (Interlocked), not Volatile.Write: the check below must not be read before these writes are
+            // seen, or a release in between sees neither and the wait is never woken (a paced run hung so).
             var signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            Volatile.Write(ref _signal, signal);
-            Volatile.Write(ref _waitingFor, step - 2);
+            Interlocked.Exchange(ref _signal, signal);
+            Interlocked.Exchange(ref _waitingFor, step - 2);
             if (Ready(step))
             {
                 break; // sent meanwhile
             }
 
-            await signal.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await signal.Task.WaitAsync(Recheck, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // Looked again anyway: a missed wake-up costs this long, never the run.
+            }
         }
 
         Current = Math.Max(Current, step);
@@ -51,7 +78,7 @@ internal sealed class FleetPace
 
     private void Release(long step)
     {
-        if (Interlocked.Decrement(ref _unsent[step % Ring]) == 0 && Volatile.Read(ref _waitingFor) == step)
+        if (Interlocked.Decrement(ref _unsent[step % Ring]) == 0 && Interlocked.Read(ref _waitingFor) == step)
         {
             Interlocked.Exchange(ref _signal, null)?.TrySetResult();
         }
