@@ -70,10 +70,16 @@ internal sealed class DeviceConnection : IDeviceLink
     /// <summary>Queues a message for publishing (QoS 1, in order).</summary>
     public void Enqueue(string topic, string payload)
     {
+        // Counted before it is in the outbox: once it is there the pump may send it (and count it sent) at once, and a
+        // reading counted sent before it was counted queued would hold its step unsent for good.
+        _tickets.Queued();
         if (_outbox.Writer.TryWrite((topic, Encoding.UTF8.GetBytes(payload))))
         {
             _stats.OnQueued();
-            _tickets.Queued();
+        }
+        else
+        {
+            _tickets.Sent(); // the outbox is closed: the run is over and no step waits any more
         }
     }
 
