@@ -62,6 +62,9 @@ internal sealed class LiveRun : IAsyncDisposable
 
     public int Devices => _connections.Length;
 
+    /// <summary>Paced steps generated only after waiting <see cref="FleetPace.MaxHold"/> for a device that had still not sent.</summary>
+    public long StepsHeldTooLong => _pace.HeldTooLong;
+
     /// <summary>Wall time from the start until every device was connected (its first connection).</summary>
     public TimeSpan ConnectTime { get; private set; }
 
