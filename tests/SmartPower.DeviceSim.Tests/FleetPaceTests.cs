@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using SmartPower.DeviceSim.Mqtt;
 
 namespace SmartPower.DeviceSim.Tests;
@@ -42,5 +43,20 @@ public sealed class FleetPaceTests
         Assert.False(pace.Ready(4));
         device.Sent();
         Assert.True(pace.Ready(4));
+    }
+
+    [Fact]
+    public async Task A_step_held_by_a_device_that_never_sends_goes_ahead_after_the_limit_and_is_counted()
+    {
+        var pace = new FleetPace();
+        var stuck = new FleetPace.Tickets(pace);
+        await pace.WaitAsync(0, CancellationToken.None);
+        stuck.Queued(); // connected, and never sends it
+        var started = Stopwatch.GetTimestamp();
+
+        await pace.WaitAsync(2, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(Stopwatch.GetElapsedTime(started) >= FleetPace.MaxHold - TimeSpan.FromMilliseconds(50), "the step did not wait for the device");
+        Assert.Equal(1, pace.HeldTooLong);
+        Assert.Equal(2, pace.Current);
     }
 }
