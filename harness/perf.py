@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -180,7 +181,7 @@ class Host:
         self.dir = os.path.join(work, name)
         shutil.rmtree(self.dir, ignore_errors=True)  # a fresh log and store every round: an old log would be run again
         os.makedirs(self.dir, exist_ok=True)
-        db = os.path.join(self.dir, "host.db")
+        db = self.db = os.path.join(self.dir, "host.db")
         shutil.copy(fleet.tokens_db, db)
         self.mqtt, self.http = free_port(), free_port()
         self.out = open(os.path.join(self.dir, "serve.log"), "w")
@@ -215,6 +216,12 @@ class Host:
                 pass
             self._stop.wait(0.5)
 
+    def offline_incidents(self):
+        """Offline incidents in the store (after stop): the night's real ones, and any a fleet run apart in event time
+        causes (opened and cleared at once), the spurious ones of docs/benchmarks.md section 1."""
+        with sqlite3.connect(self.db) as store:
+            return store.execute("SELECT COUNT(*) FROM alerts WHERE type = 'offline'").fetchone()[0]
+
     def processed(self):
         return self.samples[-1][1] if self.samples else 0
 
@@ -247,6 +254,7 @@ def pipeline(work, fleet, fsync, host_dll=None, label="", speed=None):
         samples = [s for s in host.samples if s[0] >= t0]
     finally:
         peak = host.stop()
+    offline = host.offline_incidents()
     # Sustained: processed readings per second between the first and last sample that moved (connect time excluded).
     moving = [s for s in samples if 0 < s[1] < fleet.readings]
     rates = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(samples, samples[1:]) if b[1] > a[1] and a[1] > 0]
@@ -256,7 +264,7 @@ def pipeline(work, fleet, fsync, host_dll=None, label="", speed=None):
             "median_interval_rate": statistics.median(rates) if rates else 0, "moving_samples": len(moving),
             "host_cpu_s": cpu, "host_cpu_us_per_reading": cpu * 1e6 / fleet.readings, "host_cores": cpu / max(done - t0, 1e-9),
             "host_peak_mb": peak, "sim_cpu_s": sim_cpu,
-            "latency": health.get("alertLatencyMs"), "transitions": health.get("alertTransitionsStored"),
+            "latency": health.get("alertLatencyMs"), "transitions": health.get("alertTransitionsStored"), "offline_incidents": offline,
             "refused": health.get("refusedAtIngress"), "load": os.getloadavg()}
 
 
@@ -296,6 +304,7 @@ def throughput(work, sites, hours, rounds, baseline=None, paced=None):
             summary[key]["p99_stored_ms"] = statistics.median([x["latency"]["stored"]["p99"] or 0 for x in rows])
             summary[key]["p99_pushed_ms"] = statistics.median([x["latency"]["pushed"]["p99"] or 0 for x in rows])
             summary[key]["transitions"] = statistics.median([x["transitions"] or 0 for x in rows])
+            summary[key]["offline_incidents"] = statistics.median([x["offline_incidents"] for x in rows])
             summary[key]["host_cores"] = statistics.median([x["host_cores"] for x in rows])
             summary[key]["host_cpu_us_per_reading"] = statistics.median([x["host_cpu_us_per_reading"] for x in rows])
             summary[key]["host_peak_mb"] = max(x["host_peak_mb"] for x in rows)

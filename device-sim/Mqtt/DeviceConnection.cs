@@ -22,6 +22,7 @@ internal sealed class DeviceConnection : IDeviceLink
     private readonly TimeProvider _time;
     private readonly Func<DateTimeOffset> _eventNow;
     private readonly Action<CommandMessage> _onCommand;
+    private readonly FleetPace.Tickets _tickets;
     private readonly Backoff _backoff;
     private readonly IMqttClient _client;
     private readonly Channel<(string Topic, byte[] Payload)> _outbox =
@@ -33,7 +34,9 @@ internal sealed class DeviceConnection : IDeviceLink
     private int _reconnecting;
 
     /// <param name="eventNow">The simulated time now, for the <c>ts</c> of status messages.</param>
-    public DeviceConnection(DeviceSpec device, BrokerOptions broker, RunStats stats, TimeProvider time, Func<DateTimeOffset> eventNow, Action<CommandMessage> onCommand)
+    /// <param name="tickets">This device's readings not yet sent, as the fleet's pace counts them.</param>
+    public DeviceConnection(DeviceSpec device, BrokerOptions broker, RunStats stats, TimeProvider time, Func<DateTimeOffset> eventNow, Action<CommandMessage> onCommand,
+        FleetPace.Tickets? tickets = null)
     {
         _device = device;
         _broker = broker;
@@ -41,6 +44,7 @@ internal sealed class DeviceConnection : IDeviceLink
         _time = time;
         _eventNow = eventNow;
         _onCommand = onCommand;
+        _tickets = tickets ?? new FleetPace.Tickets(null);
         _backoff = new Backoff(broker, device.DeviceId);
         StatusTopic = Topics.Status(device);
         CommandTopic = Topics.Command(device);
@@ -66,9 +70,16 @@ internal sealed class DeviceConnection : IDeviceLink
     /// <summary>Queues a message for publishing (QoS 1, in order).</summary>
     public void Enqueue(string topic, string payload)
     {
+        // Counted before it is in the outbox: once it is there the pump may send it (and count it sent) at once, and a
+        // reading counted sent before it was counted queued would hold its step unsent for good.
+        _tickets.Queued();
         if (_outbox.Writer.TryWrite((topic, Encoding.UTF8.GetBytes(payload))))
         {
             _stats.OnQueued();
+        }
+        else
+        {
+            _tickets.Sent(); // the outbox is closed: the run is over and no step waits any more
         }
     }
 
@@ -83,6 +94,7 @@ internal sealed class DeviceConnection : IDeviceLink
             return;
         }
 
+        _tickets.Offline();
         var options = new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.DisconnectWithWillMessage).Build();
         try
         {
@@ -185,6 +197,7 @@ internal sealed class DeviceConnection : IDeviceLink
                     .WithTopicFilter(CommandTopic, MqttQualityOfServiceLevel.AtLeastOnce).Build(), cancellationToken).ConfigureAwait(false);
                 await _client.PublishAsync(Status(online: true), cancellationToken).ConfigureAwait(false);
                 _stats.OnConnected();
+                _tickets.Online();
                 _connected.TrySetResult();
                 return;
             }
@@ -202,6 +215,7 @@ internal sealed class DeviceConnection : IDeviceLink
         if (e.ClientWasConnected)
         {
             _stats.OnDisconnected();
+            _tickets.Offline();
             if (e.Reason != MqttClientDisconnectReason.NormalDisconnection && !_stopping.IsCancellationRequested)
             {
                 _stats.OnConnectionError();
@@ -269,6 +283,7 @@ internal sealed class DeviceConnection : IDeviceLink
                     .Build();
                 await _connected.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
                 inFlight.Enqueue((message, Send(message, cancellationToken)));
+                _tickets.Sent();
             }
 
             while (inFlight.Count > 0)

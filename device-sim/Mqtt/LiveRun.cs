@@ -42,6 +42,7 @@ internal sealed class LiveRun : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly IDeviceLink[] _connections;
     private readonly List<Task> _drops = [];
+    private readonly FleetPace _pace = new();
 
     public LiveRun(NightRun night, BrokerOptions broker, LiveRunOptions options, TimeProvider time)
     {
@@ -50,7 +51,7 @@ internal sealed class LiveRun : IAsyncDisposable
         _time = time;
         _connections = night.Devices.Select(d => options.MaxRate && !broker.Tls
             ? (IDeviceLink)new PipelinedConnection(d.Spec, broker, Stats, time, EventNow, Command(d))
-            : new DeviceConnection(d.Spec, broker, Stats, time, EventNow, Command(d))).ToArray();
+            : new DeviceConnection(d.Spec, broker, Stats, time, EventNow, Command(d), new FleetPace.Tickets(options.MaxRate ? null : _pace))).ToArray();
     }
 
     public RunStats Stats { get; } = new();
@@ -60,6 +61,9 @@ internal sealed class LiveRun : IAsyncDisposable
     public int IncidentsInjected => _night.IncidentsInjectedBy(_night.SimulatedMs);
 
     public int Devices => _connections.Length;
+
+    /// <summary>Paced steps generated only after waiting <see cref="FleetPace.MaxHold"/> for a device that had still not sent.</summary>
+    public long StepsHeldTooLong => _pace.HeldTooLong;
 
     /// <summary>Wall time from the start until every device was connected (its first connection).</summary>
     public TimeSpan ConnectTime { get; private set; }
@@ -101,7 +105,11 @@ internal sealed class LiveRun : IAsyncDisposable
                 else
                 {
                     var due = (long)(_time.GetElapsedTime(started).TotalMilliseconds * _options.Speed);
-                    _night.Advance(due, Publish, parallel: false);
+                    while (_night.SimulatedMs < Math.Min(due, _night.DurationMs) && !cancellationToken.IsCancellationRequested)
+                    {
+                        await AdvancePacedAsync(due, cancellationToken).ConfigureAwait(false);
+                    }
+
                     await Task.Delay(TimeSpan.FromMilliseconds(50), _time, cancellationToken).ConfigureAwait(false);
                 }
             }
@@ -121,6 +129,18 @@ internal sealed class LiveRun : IAsyncDisposable
         {
             await c.DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// A paced run's step: simulates up to <paramref name="untilMs"/> but no further than the end of the current step
+    /// of <see cref="FleetPace"/>, once the pace allows that step (every connected device has sent what it had of two
+    /// steps before). A run that falls behind the wall clock catches up step by step, never a minute at once.
+    /// </summary>
+    private async Task AdvancePacedAsync(long untilMs, CancellationToken cancellationToken)
+    {
+        var step = _night.SimulatedMs / FleetPace.StepMs;
+        await _pace.WaitAsync(step, cancellationToken).ConfigureAwait(false);
+        _night.Advance(Math.Min(untilMs, (step + 1) * FleetPace.StepMs), Publish, parallel: false);
     }
 
     private DateTimeOffset EventNow() => _night.Start.AddMilliseconds(_night.SimulatedMs);

@@ -37,12 +37,27 @@ internal sealed class MosquittoBroker : IDisposable
         }
     }
 
-    public static async Task<MosquittoBroker> StartAsync(string directory)
+    /// <param name="users">When given, only these user names, each with its password, may connect (mosquitto_passwd).</param>
+    public static async Task<MosquittoBroker> StartAsync(string directory, IReadOnlyDictionary<string, string>? users = null)
     {
         Directory.CreateDirectory(directory);
         var broker = new MosquittoBroker(directory, TestDevice.FreePort());
+        var access = "allow_anonymous true\n";
+        if (users is not null)
+        {
+            var passwords = Path.Combine(directory, "passwd");
+            await File.WriteAllLinesAsync(passwords, users.Select(u => $"{u.Key}:{u.Value}"));
+            using var hash = Process.Start("mosquitto_passwd", ["-U", passwords]) ?? throw new InvalidOperationException("mosquitto_passwd did not start");
+            await hash.WaitForExitAsync();
+            if (hash.ExitCode != 0)
+            {
+                throw new InvalidOperationException($"mosquitto_passwd exited with {hash.ExitCode}");
+            }
+            access = $"allow_anonymous false\npassword_file {passwords}\n";
+        }
+
         await File.WriteAllTextAsync(broker._config,
-            $"listener {broker.Port} 127.0.0.1\nallow_anonymous true\nuser root\npersistence true\npersistence_location {directory}/\nmax_queued_messages 100000\nlog_dest stderr\nlog_type all\n");
+            $"listener {broker.Port} 127.0.0.1\n{access}user root\npersistence true\npersistence_location {directory}/\nmax_queued_messages 100000\nlog_dest stderr\nlog_type all\n");
         await broker.StartAgainAsync();
         return broker;
     }
