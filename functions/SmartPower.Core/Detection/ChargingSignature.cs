@@ -305,8 +305,9 @@ internal sealed partial class ChargingSignature
             }
 
             // A watched load that drops by a part of itself, when nothing else matches, was two loads switched on together
-            // (a charger plugged in as the TV comes on): what stays is watched on its own.
-            if (load is Candidate { Confirmed: false } && ratio is >= 0.25 and < 0.75 && size - drop >= MinCoincidentW)
+            // (a charger plugged in as the TV comes on): what stays is watched on its own. Both parts must be loads of
+            // their own, at least MinCoincidentW: a smaller fall is another load changing state (a PC, an air-conditioner).
+            if (load is Candidate { Confirmed: false } && ratio is >= 0.25 and < 0.75 && size - drop >= MinCoincidentW && drop >= MinCoincidentW)
             {
                 split = i;
             }
