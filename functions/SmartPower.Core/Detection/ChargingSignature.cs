@@ -35,8 +35,10 @@ namespace SmartPower.Detection;
 /// non-active power fell by at least half of the candidate's over the minute after (a TV, a PC or an inverter
 /// air-conditioner of about the charger's real power going off takes little with it); and a motor (a load that
 /// started with an inrush: a fridge compressor) settles as it runs, so it switches off by less than it switched on
-/// (up to 30% less): that fall came between steps and was taken off every candidate watched since before the motor
-/// started, so it is given back to them at the motor's switch-off.</item>
+/// (up to 30% less): that fall came between steps and was taken off the candidates watched while it settled, so it is
+/// given back to them at the motor's switch-off: all of it to those watched since before the motor started, and to a
+/// candidate that started after it the share that came later, taking the settling as exponential and over within the
+/// motor's young time (a time constant of a third of it).</item>
 /// <item><b>Noise (evidence only).</b> The mean sample-to-sample change in the first undisturbed window after the
 /// step is compared with the circuit's noise before it and reported with the alert, but it vetoes nothing: a TV or PC
 /// switched on beside the charger, or a busy circuit, makes the window noisy as often as the load itself does.</item>
@@ -76,6 +78,7 @@ internal sealed partial class ChargingSignature
     private const int MaxCandidates = 3;
     private const double NoiseEmaWeight = 1.0 / 32;
     private const long YoungLoadMs = 30 * 60_000;
+    private const long SettleTimeConstantMs = YoungLoadMs / 3; // a motor's settling, taken as exponential, is over when it stops being young
     private const long ForgetLoadMs = 12 * 3_600_000L;
     private const long TaperClearMs = 10 * 60_000;
     private const long MaxChargeMs = 24 * 3_600_000L;
@@ -630,10 +633,12 @@ internal sealed partial class ChargingSignature
         }
 
         /// <summary>
-        /// A motor that started while this load was watched switched off by <paramref name="settledBy"/> less than it
-        /// switched on: the circuit fell by that much between steps as it settled, which was the motor's, not this load's.
+        /// A motor switched off by <paramref name="settledBy"/> less than it switched on: the circuit fell by that much
+        /// between steps as it settled, which was the motor's, not this load's. All of it if this load was watched
+        /// before the motor started; if it started while the motor settled, the share that came after it.
         /// </summary>
-        public void UndoMotorSettling(double settledBy, long motorStartTs) => _baseline -= StartTs < motorStartTs ? settledBy : 0;
+        public void UndoMotorSettling(double settledBy, long motorStartTs) =>
+            _baseline -= StartTs < motorStartTs ? settledBy : settledBy * Math.Exp(-(StartTs - motorStartTs) / (double)SettleTimeConstantMs);
 
         /// <summary>A switch-off matched this candidate: the circuit's non-active power after it is measured before it ends.</summary>
         public void BeginEnding(long ts, double reactiveFrom) => (EndingTs, _endingFrom, _endingSum, _endingCount) = (ts, reactiveFrom, 0, 0);
