@@ -130,6 +130,13 @@ internal sealed partial class ChargingSignature
             w.Doubles(_baseline, BaselineNoise, CurrentLevel, SmoothLevel, _changeSum);
             w.VarUInt((uint)_changeCount);
             w.Time(_taperSince);
+            w.Time(EndingTs);
+            if (EndingTs != 0)
+            {
+                // A matched switch-off whose non-active power is still being measured.
+                w.Doubles(_endingFrom, _endingSum);
+                w.VarUInt((uint)_endingCount);
+            }
 
             _power.Save(ref w);
         }
@@ -151,8 +158,15 @@ internal sealed partial class ChargingSignature
                 _changeSum = r.Double(),
                 _changeCount = r.Count(QuietWindow, "a candidate's noise window"),
                 _taperSince = r.Time(),
-                _power = PooledTrend.Read(ref r),
+                EndingTs = r.Time(),
             };
+            if (c.EndingTs != 0)
+            {
+                (c._endingFrom, c._endingSum) = (r.Double(), r.Double());
+                c._endingCount = r.Count(ReactiveSamples - 1, "a switch-off's non-active power samples");
+            }
+
+            c._power = PooledTrend.Read(ref r);
             return c;
         }
     }

@@ -30,7 +30,15 @@ namespace SmartPower.Detection;
 /// to three quarters of itself when nothing else matches (a charger plugged in as the TV came on, the TV going off).
 /// A paired candidate's non-active power is the circuit's after the fall less what it had before the pair switched
 /// on, and it must show at least <c>ChargerPairedMinReactiveRatio</c> of it. Every step moves the candidates'
-/// baselines, so loads switching beside a charger do not disturb its estimated power.</item>
+/// baselines, so loads switching beside a charger do not disturb its estimated power. Two corrections from the
+/// physics: a switch-off matched to a candidate with a rectifier's non-active power ends it only if the circuit's
+/// non-active power fell by at least half of the candidate's over the minute after (a TV, a PC or an inverter
+/// air-conditioner of about the charger's real power going off takes little with it); and a motor (a load that
+/// started with an inrush: a fridge compressor) settles as it runs, so it switches off by less than it switched on
+/// (up to 30% less): that fall came between steps and was taken off the candidates watched while it settled, so it is
+/// given back to them at the motor's switch-off: all of it to those watched since before the motor started, and to a
+/// candidate that started after it the share that came later, taking the settling as exponential and over within the
+/// motor's young time (a time constant of a third of it).</item>
 /// <item><b>Noise (evidence only).</b> The mean sample-to-sample change in the first undisturbed window after the
 /// step is compared with the circuit's noise before it and reported with the alert, but it vetoes nothing: a TV or PC
 /// switched on beside the charger, or a busy circuit, makes the window noisy as often as the load itself does.</item>
@@ -70,6 +78,7 @@ internal sealed partial class ChargingSignature
     private const int MaxCandidates = 3;
     private const double NoiseEmaWeight = 1.0 / 32;
     private const long YoungLoadMs = 30 * 60_000;
+    private const long SettleTimeConstantMs = YoungLoadMs / 3; // a motor's settling, taken as exponential, is over when it stops being young
     private const long ForgetLoadMs = 12 * 3_600_000L;
     private const long TaperClearMs = 10 * 60_000;
     private const long MaxChargeMs = 24 * 3_600_000L;
@@ -78,6 +87,9 @@ internal sealed partial class ChargingSignature
     private const double MinCoincidentW = 80;
     private const double ReactiveEmaWeight = 1.0 / 4;
     private const int ReactiveSamples = 6;
+    private const double MinCheckedReactive = 30;
+    private const double EndReactiveShare = 0.5;
+    private const double MaxSettleShare = 0.3;
 
     private double _p1;
     private double _p2;
@@ -172,6 +184,16 @@ internal sealed partial class ChargingSignature
         for (var i = 0; i < _loads.Length; i++)
         {
             _loads[i]?.AddReactive(reactiveFiltered);
+            if (_loads[i] is Candidate { EndingTs: > 0 } ending)
+            {
+                if (ending.AddEndingReactive(reactiveFiltered) >= ReactiveSamples)
+                {
+                    DecideEnding(ending, i, ref incident, sink);
+                }
+
+                continue;
+            }
+
             if (_loads[i] is Candidate c)
             {
                 c.Add(ts, filtered, supply, change, clean);
@@ -188,9 +210,15 @@ internal sealed partial class ChargingSignature
         var t = device.Thresholds;
         var coincident = 0.0;
         var coincidentReactiveFrom = double.NaN;
+        var settledBy = 0.0;
+        var motorStartTs = 0L;
         for (var i = 0; _loads is not null && i < _loads.Length; i++)
         {
             _loads[i]?.EndReactive();
+            if (_loads[i] is Candidate { EndingTs: > 0 } ending)
+            {
+                DecideEnding(ending, i, ref incident, sink); // another load switched: decide on what the circuit showed so far
+            }
         }
 
         if (step < 0 && !ramp)
@@ -205,6 +233,20 @@ internal sealed partial class ChargingSignature
                 coincidentReactiveFrom = double.IsNaN(pair.ReactiveRatio) ? double.NaN : _edgeReactiveFrom - pair.Reactive;
             }
 
+            if (ended >= 0 && remainder == 0 && _loads![ended] is { Motor: true } motor && motor.Step + step <= MaxSettleShare * motor.Step)
+            {
+                // A motor switched off by less than it switched on: the difference is what it settled by while it ran.
+                settledBy = Math.Max(0, motor.Step + step);
+                motorStartTs = motor.StartTs;
+            }
+
+            if (ended >= 0 && remainder == 0 && _loads![ended] is Candidate { Confirmed: false, EndingTs: 0 } ending && ending.Reactive >= MinCheckedReactive)
+            {
+                // A rectifier takes its non-active power with it: the candidate ends once the minute after shows it did.
+                ending.BeginEnding(_edgeStartTs, _edgeReactiveFrom);
+                ended = -1;
+            }
+
             if (ended >= 0)
             {
                 End(ended, _edgeStartTs, ref incident, sink);
@@ -214,6 +256,14 @@ internal sealed partial class ChargingSignature
         for (var i = 0; _loads is not null && i < _loads.Length; i++)
         {
             (_loads[i] as Candidate)?.ShiftBaseline(step);
+        }
+
+        if (settledBy > 0)
+        {
+            for (var i = 0; _loads is not null && i < _loads.Length; i++)
+            {
+                (_loads[i] as Candidate)?.UndoMotorSettling(settledBy, motorStartTs);
+            }
         }
 
         if (coincident >= t.ChargerMinStepW && coincident <= t.ChargerMaxStepW)
@@ -258,8 +308,9 @@ internal sealed partial class ChargingSignature
             }
 
             // A watched load that drops by a part of itself, when nothing else matches, was two loads switched on together
-            // (a charger plugged in as the TV comes on): what stays is watched on its own.
-            if (load is Candidate { Confirmed: false } && ratio is >= 0.25 and < 0.75 && size - drop >= MinCoincidentW)
+            // (a charger plugged in as the TV comes on): what stays is watched on its own. Both parts must be loads of
+            // their own, at least MinCoincidentW: a smaller fall is another load changing state (a PC, an air-conditioner).
+            if (load is Candidate { Confirmed: false } && ratio is >= 0.25 and < 0.75 && size - drop >= MinCoincidentW && drop >= MinCoincidentW)
             {
                 split = i;
             }
@@ -428,6 +479,16 @@ internal sealed partial class ChargingSignature
         incident.Raise(ts, severity, level, evidence, sink);
     }
 
+    /// <summary>Ends a candidate whose switch-off was matched if the circuit's non-active power fell with it; else it was another load's.</summary>
+    private void DecideEnding(Candidate c, int slot, ref Incident? incident, IDetectionSink sink)
+    {
+        var (endTs, reactiveDrop) = c.EndEnding();
+        if (double.IsNaN(reactiveDrop) || reactiveDrop >= EndReactiveShare * c.Reactive)
+        {
+            End(slot, endTs, ref incident, sink);
+        }
+    }
+
     private void End(int slot, long ts, ref Incident? incident, IDetectionSink sink)
     {
         var ended = _loads![slot]!;
@@ -521,6 +582,9 @@ internal sealed partial class ChargingSignature
         private double _changeSum;
         private int _changeCount;
         private long _taperSince;
+        private double _endingFrom;
+        private double _endingSum;
+        private int _endingCount;
 
         private PooledTrend _power = new(); // the candidate's power regressed on time and supply
 
@@ -536,6 +600,9 @@ internal sealed partial class ChargingSignature
         public bool Paired { get; init; }
 
         public double CurrentLevel { get; private set; } = step;
+
+        /// <summary>When a switch-off matched to this candidate began (0 when none is being checked).</summary>
+        public long EndingTs { get; private set; }
 
         /// <summary>The level smoothed over about two minutes, for decisions that a noisy circuit would otherwise sway.</summary>
         public double SmoothLevel { get; private set; } = step;
@@ -563,6 +630,33 @@ internal sealed partial class ChargingSignature
             }
 
             _power.Add((ts - StartTs) / 3_600_000.0, supply, y);
+        }
+
+        /// <summary>
+        /// A motor switched off by <paramref name="settledBy"/> less than it switched on: the circuit fell by that much
+        /// between steps as it settled, which was the motor's, not this load's. All of it if this load was watched
+        /// before the motor started; if it started while the motor settled, the share that came after it.
+        /// </summary>
+        public void UndoMotorSettling(double settledBy, long motorStartTs) =>
+            _baseline -= StartTs < motorStartTs ? settledBy : settledBy * Math.Exp(-(StartTs - motorStartTs) / (double)SettleTimeConstantMs);
+
+        /// <summary>A switch-off matched this candidate: the circuit's non-active power after it is measured before it ends.</summary>
+        public void BeginEnding(long ts, double reactiveFrom) => (EndingTs, _endingFrom, _endingSum, _endingCount) = (ts, reactiveFrom, 0, 0);
+
+        /// <summary>Adds a sample of the circuit's non-active power after the switch-off; the number so far.</summary>
+        public int AddEndingReactive(double reactive)
+        {
+            _endingSum += reactive;
+            return ++_endingCount;
+        }
+
+        /// <summary>The switch-off's time and how much non-active power the circuit lost with it (NaN when unmeasured).</summary>
+        public (long Ts, double ReactiveDrop) EndEnding()
+        {
+            var drop = _endingCount == 0 || double.IsNaN(_endingFrom) ? double.NaN : _endingFrom - (_endingSum / _endingCount);
+            var ts = EndingTs;
+            EndingTs = 0;
+            return (ts, drop);
         }
 
         public void ShiftBaseline(double step)
