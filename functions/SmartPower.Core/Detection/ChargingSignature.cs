@@ -59,7 +59,8 @@ namespace SmartPower.Detection;
 /// drift, so within <c>ChargerQuickWithinS</c> (20 min) a candidate is also called on its switch-on alone when all of
 /// the signature that can be seen by then is there: a step of at least <c>ChargerQuickMinStepW</c>, a rectifier's
 /// non-active power (<c>ChargerQuickMinReactiveRatio</c>), little noise of its own (<c>ChargerQuickMaxNoisePct</c> of
-/// the step), held within <c>ChargerQuickLevelPct</c> of the step, a smooth (<c>ChargerQuickMaxScatterPct</c>) and not
+/// the step, measured over at least 12 undisturbed samples: a circuit so busy that no such window came yet has not
+/// shown it), held within <c>ChargerQuickLevelPct</c> of the step, a smooth (<c>ChargerQuickMaxScatterPct</c>) and not
 /// falling (<c>ChargerQuickMinTrendT</c>) trend, measured over at least half the time since the step.</item>
 /// </list>
 /// A confirmed candidate opens one illegal-charging incident per meter: critical on a common-area circuit
@@ -447,7 +448,7 @@ internal sealed partial class ChargingSignature
         var quick = held <= t.ChargerQuickWithinS * 1000
             && c.Step >= t.ChargerQuickMinStepW
             && c.ReactiveRatio >= t.ChargerQuickMinReactiveRatio
-            && c.NoiseAfter <= t.ChargerQuickMaxNoisePct / 100 * c.Step
+            && c.NoiseMeasured && c.NoiseAfter <= t.ChargerQuickMaxNoisePct / 100 * c.Step
             && Math.Abs(level - c.Step) <= t.ChargerQuickLevelPct / 100 * c.Step
             && trend.Samples * device.ReportIntervalS * 1000L * 2 >= held
             && trend.T > t.ChargerQuickMinTrendT
@@ -609,6 +610,12 @@ internal sealed partial class ChargingSignature
 
         /// <summary>Mean sample-to-sample change in the first undisturbed window after the step (evidence for the alert).</summary>
         public double NoiseAfter => _changeCount == 0 ? 0 : _changeSum / _changeCount;
+
+        /// <summary>
+        /// True once an undisturbed window after the step was long enough to say how noisy the load is: before that,
+        /// <see cref="NoiseAfter"/> is 0 for want of a measurement, not for want of noise.
+        /// </summary>
+        public bool NoiseMeasured => _changeCount >= MinQuietSamples;
 
         public double Level(double circuitPower) => circuitPower - _baseline;
 
