@@ -43,32 +43,11 @@ public sealed class CosmosEscalationTests : EscalationStoreContractTests
 
     protected override Task<HumanActOutcome> AcknowledgeAsync(string alertId, string actor, string? note) => _store.AcknowledgeAsync(alertId, actor, note);
 
-    /// <summary>
-    /// The whole outbox container read as a feed (no SQL: the server lists a container's documents), this alert's. A
-    /// client of its own: the server reuses resource ids across the databases tests create and drop, and a shared
-    /// client's cache of them goes stale (a feed is routed by id, unlike a point read).
-    /// </summary>
+    /// <summary>The whole outbox container read as a feed (no SQL: the server lists a container's documents), this alert's.</summary>
     protected override async Task<IReadOnlyList<NotificationDelivery>> GetDeliveriesAsync(string alertId)
     {
-        // Even a new client can meet an id another test's drop and create has just reused: list again, a few times.
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                return await ListDeliveriesAsync(alertId);
-            }
-            catch (CosmosException ex) when (attempt < 5 && (ex.Message + ex.ResponseBody).Contains("Stale cache", StringComparison.Ordinal))
-            {
-                await Task.Delay(50 * attempt);
-            }
-        }
-    }
-
-    private async Task<IReadOnlyList<NotificationDelivery>> ListDeliveriesAsync(string alertId)
-    {
         var ids = new List<string>();
-        using var client = CosmosServer.CreateClient();
-        using var feed = client.GetContainer(_options.Database, CosmosSchema.Outbox).GetItemQueryStreamIterator();
+        using var feed = CosmosServer.Client.GetContainer(_options.Database, CosmosSchema.Outbox).GetItemQueryStreamIterator();
         while (feed.HasMoreResults)
         {
             using var page = await feed.ReadNextAsync();

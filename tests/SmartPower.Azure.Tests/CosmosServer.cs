@@ -50,9 +50,29 @@ internal static class CosmosServer
     public static async Task<CosmosStore> NewStoreAsync(DeviceRegistry registry, CosmosStoreOptions? options = null, TimeProvider? time = null)
     {
         options ??= new CosmosStoreOptions();
-        options.Database = "t" + Guid.NewGuid().ToString("N")[..12];
+        options.Database = await NewDatabaseAsync();
         await CosmosStore.EnsureCreatedAsync(Client, options);
         return new CosmosStore(Client, registry, options, time);
+    }
+
+    /// <summary>
+    /// The name of a new database whose requests the server can route. It numbers its databases and writes their
+    /// resource ids in plain base64, so one in 64 (the 62nd, the 63rd, ...) gets an id with a '+' or a '/' (Cosmos DB
+    /// writes '-' for '/'); the SDK addresses a feed by resource id, the server cannot route a path with that '/' in it,
+    /// and the SDK reports "Stale cache for rid". Such a database is left unused, and the next one taken.
+    /// </summary>
+    private static async Task<string> NewDatabaseAsync()
+    {
+        while (true)
+        {
+            var name = "t" + Guid.NewGuid().ToString("N")[..12];
+            var created = await Client.CreateDatabaseAsync(name);
+            var resourceId = created.Resource.SelfLink.Trim('/')["dbs/".Length..]; // "/dbs/{resource id}/"
+            if (resourceId.AsSpan().IndexOfAny('+', '/') < 0)
+            {
+                return name;
+            }
+        }
     }
 
     public static Task DropAsync(CosmosStoreOptions options) => Client.GetDatabase(options.Database).DeleteAsync();
