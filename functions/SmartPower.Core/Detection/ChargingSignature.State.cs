@@ -85,12 +85,12 @@ internal sealed partial class ChargingSignature
         {
             w.Byte(Kind);
             w.Time(StartTs);
-            w.Doubles(Step, _reactiveRatio, _reactiveFrom);
-            if (!double.IsNaN(_reactiveFrom))
+            w.Doubles(Step, _reactiveRatio, _reactiveAfterStep.From);
+            if (_reactiveAfterStep.Measuring)
             {
                 // Still measuring the step's non-active power.
-                w.Double(_reactiveSum);
-                w.VarUInt((uint)_reactiveCount);
+                w.Double(_reactiveAfterStep.Sum);
+                w.VarUInt((uint)_reactiveAfterStep.Count);
             }
 
             SaveOwn(ref w);
@@ -115,7 +115,7 @@ internal sealed partial class ChargingSignature
                 Watched or ConfirmedCharger => Candidate.Read(ref r, startTs, step, from, kind == ConfirmedCharger),
                 _ => throw new StateFormatException($"a load's kind is {kind}"),
             };
-            (load._reactiveRatio, load._reactiveSum, load._reactiveCount) = (ratio, sum, count);
+            (load._reactiveRatio, load._reactiveAfterStep) = (ratio, AfterEdge.Restored(from, sum, count));
             return load;
         }
     }
@@ -134,8 +134,8 @@ internal sealed partial class ChargingSignature
             if (EndingTs != 0)
             {
                 // A matched switch-off whose non-active power is still being measured.
-                w.Doubles(_endingFrom, _endingSum);
-                w.VarUInt((uint)_endingCount);
+                w.Doubles(_reactiveAfterEnding.From, _reactiveAfterEnding.Sum);
+                w.VarUInt((uint)_reactiveAfterEnding.Count);
             }
 
             _power.Save(ref w);
@@ -162,8 +162,8 @@ internal sealed partial class ChargingSignature
             };
             if (c.EndingTs != 0)
             {
-                (c._endingFrom, c._endingSum) = (r.Double(), r.Double());
-                c._endingCount = r.Count(ReactiveSamples - 1, "a switch-off's non-active power samples");
+                var (from, sum) = (r.Double(), r.Double());
+                c._reactiveAfterEnding = AfterEdge.Restored(from, sum, r.Count(ReactiveSamples - 1, "a switch-off's non-active power samples"));
             }
 
             c._power = PooledTrend.Read(ref r);

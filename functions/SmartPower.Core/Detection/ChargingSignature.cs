@@ -528,9 +528,7 @@ internal sealed partial class ChargingSignature
     /// <summary>A load that switched on in one step, remembered so that its switch-off can be recognised.</summary>
     private partial class Load(long startTs, double step, double reactiveFrom, bool motor = false)
     {
-        private double _reactiveFrom = reactiveFrom;
-        private double _reactiveSum;
-        private int _reactiveCount;
+        private AfterEdge _reactiveAfterStep = new(reactiveFrom);
         private double _reactiveRatio = double.NaN;
 
         public long StartTs { get; } = startTs;
@@ -554,26 +552,50 @@ internal sealed partial class ChargingSignature
 
         public void AddReactive(double reactive)
         {
-            if (!double.IsNaN(_reactiveFrom))
+            if (_reactiveAfterStep.Measuring && _reactiveAfterStep.Add(reactive) == ReactiveSamples)
             {
-                _reactiveSum += reactive;
-                if (++_reactiveCount == ReactiveSamples)
-                {
-                    EndReactive();
-                }
+                EndReactive();
             }
         }
 
         /// <summary>Ends the measurement with what it has: another load switched, so the circuit no longer shows this one alone.</summary>
         public void EndReactive()
         {
-            if (!double.IsNaN(_reactiveFrom) && _reactiveCount > 0)
+            var change = _reactiveAfterStep.Change;
+            if (!double.IsNaN(change))
             {
-                _reactiveRatio = ((_reactiveSum / _reactiveCount) - _reactiveFrom) / Step;
+                _reactiveRatio = change / Step;
             }
 
-            _reactiveFrom = double.NaN;
+            _reactiveAfterStep = AfterEdge.None;
         }
+    }
+
+    /// <summary>The circuit's non-active power over the samples after an edge, against its level before the edge.</summary>
+    private struct AfterEdge(double from)
+    {
+        public static AfterEdge None => new(double.NaN);
+
+        /// <summary>The level before the edge; NaN when nothing is being measured.</summary>
+        public double From { get; } = from;
+
+        public double Sum { get; private set; }
+
+        public int Count { get; private set; }
+
+        public readonly bool Measuring => !double.IsNaN(From);
+
+        /// <summary>The mean after the edge less the level before it; NaN when nothing was measured.</summary>
+        public readonly double Change => Count == 0 || !Measuring ? double.NaN : (Sum / Count) - From;
+
+        /// <summary>Adds a sample taken after the edge; the number so far.</summary>
+        public int Add(double reactive)
+        {
+            Sum += reactive;
+            return ++Count;
+        }
+
+        public static AfterEdge Restored(double from, double sum, int count) => new(from) { Sum = sum, Count = count };
     }
 
     /// <summary>A load that might be a charger: its baseline, and running sums for noise and trend.</summary>
@@ -583,9 +605,7 @@ internal sealed partial class ChargingSignature
         private double _changeSum;
         private int _changeCount;
         private long _taperSince;
-        private double _endingFrom;
-        private double _endingSum;
-        private int _endingCount;
+        private AfterEdge _reactiveAfterEnding = AfterEdge.None;
 
         private PooledTrend _power = new(); // the candidate's power regressed on time and supply
 
@@ -648,19 +668,15 @@ internal sealed partial class ChargingSignature
             _baseline -= StartTs < motorStartTs ? settledBy : settledBy * Math.Exp(-(StartTs - motorStartTs) / (double)SettleTimeConstantMs);
 
         /// <summary>A switch-off matched this candidate: the circuit's non-active power after it is measured before it ends.</summary>
-        public void BeginEnding(long ts, double reactiveFrom) => (EndingTs, _endingFrom, _endingSum, _endingCount) = (ts, reactiveFrom, 0, 0);
+        public void BeginEnding(long ts, double reactiveFrom) => (EndingTs, _reactiveAfterEnding) = (ts, new AfterEdge(reactiveFrom));
 
         /// <summary>Adds a sample of the circuit's non-active power after the switch-off; the number so far.</summary>
-        public int AddEndingReactive(double reactive)
-        {
-            _endingSum += reactive;
-            return ++_endingCount;
-        }
+        public int AddEndingReactive(double reactive) => _reactiveAfterEnding.Add(reactive);
 
         /// <summary>The switch-off's time and how much non-active power the circuit lost with it (NaN when unmeasured).</summary>
         public (long Ts, double ReactiveDrop) EndEnding()
         {
-            var drop = _endingCount == 0 || double.IsNaN(_endingFrom) ? double.NaN : _endingFrom - (_endingSum / _endingCount);
+            var drop = -_reactiveAfterEnding.Change;
             var ts = EndingTs;
             EndingTs = 0;
             return (ts, drop);
