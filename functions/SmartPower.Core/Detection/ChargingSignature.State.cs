@@ -139,6 +139,7 @@ internal sealed partial class ChargingSignature
             }
 
             _power.Save(ref w);
+            _settled.Save(ref w);
         }
 
         public static Candidate Read(ref StateReader r, long startTs, double step, double reactiveFrom, bool confirmed)
@@ -167,6 +168,7 @@ internal sealed partial class ChargingSignature
             }
 
             c._power = PooledTrend.Read(ref r);
+            c._settled = PooledTrend.Read(ref r);
             return c;
         }
     }

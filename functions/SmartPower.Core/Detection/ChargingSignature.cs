@@ -44,8 +44,8 @@ namespace SmartPower.Detection;
 /// switched on beside the charger, or a busy circuit, makes the window noisy as often as the load itself does.</item>
 /// <item><b>Rising slowly and smoothly.</b> In the constant-current phase the input power is battery voltage x
 /// current / efficiency, and the battery voltage climbs, so the power rises by a few percent an hour. The
-/// candidate's power is regressed on time over the stretches when no recently switched load is on (a fridge
-/// settling through its cycle would fake a trend), pooled between steps so that a misjudged baseline shift
+/// candidate's power is regressed on time over the <i>clean</i> samples, those taken while no motor is young (a
+/// fridge settling after it starts would fake a trend), pooled between steps so that a misjudged baseline shift
 /// cannot fake one either. The supply voltage enters as a second regressor (a resistive load follows V squared);
 /// when it held steady there is nothing to separate and the plain rise on time is used. The rise must be at least
 /// <c>ChargerMinRisePctPerHour</c>, amount to <c>ChargerMinRiseW</c>, with a t value of at least
@@ -61,7 +61,12 @@ namespace SmartPower.Detection;
 /// non-active power (<c>ChargerQuickMinReactiveRatio</c>), little noise of its own (<c>ChargerQuickMaxNoisePct</c> of
 /// the step, measured over at least 12 undisturbed samples: a circuit so busy that no such window came yet has not
 /// shown it), held within <c>ChargerQuickLevelPct</c> of the step, a smooth (<c>ChargerQuickMaxScatterPct</c>) and not
-/// falling (<c>ChargerQuickMinTrendT</c>) trend, measured over at least half the time since the step.</item>
+/// falling (<c>ChargerQuickMinTrendT</c>) trend, measured over at least half the time since the step. This trend may
+/// also use the samples taken while a motor is young: a motor's settling is an exponential fall from its start (time
+/// constant a third of its young time) by at most 30% of its step, so each motor's step decayed from its start enters
+/// the fit as a third regressor whose share, bounded to 0-30%, takes the settling out instead of the slope on time.
+/// When the motors' decayed steps moved by under a watt over the fit, or in step with time, there is no settling to
+/// take out and only the clean samples count.</item>
 /// </list>
 /// A confirmed candidate opens one illegal-charging incident per meter: critical on a common-area circuit
 /// (a flying wire or a charger in the stairwell), warning in a dwelling. The incident clears when every
@@ -90,7 +95,7 @@ internal sealed partial class ChargingSignature
     private const int ReactiveSamples = 6;
     private const double MinCheckedReactive = 30;
     private const double EndReactiveShare = 0.5;
-    private const double MaxSettleShare = 0.3;
+    internal const double MaxSettleShare = 0.3; // a motor settles by at most this share of its switch-on step
 
     private double _p1;
     private double _p2;
@@ -180,7 +185,7 @@ internal sealed partial class ChargingSignature
             return;
         }
 
-        var clean = !HasYoungMotor(ts);
+        var (settling, young) = MotorSettling(ts);
         var supply = (voltageV / NominalV * (voltageV / NominalV)) - 1;
         for (var i = 0; i < _loads.Length; i++)
         {
@@ -197,7 +202,7 @@ internal sealed partial class ChargingSignature
 
             if (_loads[i] is Candidate c)
             {
-                c.Add(ts, filtered, supply, change, clean);
+                c.Add(ts, filtered, supply, settling, change, !young);
                 Evaluate(c, i, ts, device, ref incident, sink);
             }
         }
@@ -373,9 +378,15 @@ internal sealed partial class ChargingSignature
         _loads[slot] = load;
     }
 
-    /// <summary>True while a motor load (one that started with an inrush: a fridge compressor) is young: it settles as it runs, which would fake a trend.</summary>
-    private bool HasYoungMotor(long ts)
+    /// <summary>
+    /// The motor loads (those that started with an inrush: a fridge compressor) as a trend sees them: a motor draws more
+    /// as it starts and settles as it runs, an exponential fall from its start that would fake a falling trend. Returns
+    /// the sum of their switch-on steps, each decayed by its age over the settling time constant (the fall still to come
+    /// is a share of it), and whether any is young.
+    /// </summary>
+    private (double Settling, bool Young) MotorSettling(long ts)
     {
+        var settling = 0.0;
         var young = false;
         for (var i = 0; i < _loads!.Length; i++)
         {
@@ -385,14 +396,15 @@ internal sealed partial class ChargingSignature
                 {
                     _loads[i] = null;
                 }
-                else if (load.Motor && ts - load.StartTs < YoungLoadMs)
+                else if (load.Motor)
                 {
-                    young = true;
+                    settling += load.Step * Math.Exp(-(ts - load.StartTs) / (double)SettleTimeConstantMs);
+                    young |= ts - load.StartTs < YoungLoadMs;
                 }
             }
         }
 
-        return young;
+        return (settling, young);
     }
 
     private int CandidateCount()
@@ -444,15 +456,24 @@ internal sealed partial class ChargingSignature
         }
 
         var trend = c.Trend();
+
+        // The quick call may also use the samples taken while a motor was young when its fit takes the motor's settling
+        // out; when the settling was too small to fit, or moved in step with time, only the clean samples.
+        var quickTrend = c.SettledTrend();
+        if (!quickTrend.SettlingFitted)
+        {
+            quickTrend = trend;
+        }
+
         var risePct = trend.SlopePerHour / level * 100;
         var quick = held <= t.ChargerQuickWithinS * 1000
             && c.Step >= t.ChargerQuickMinStepW
             && c.ReactiveRatio >= t.ChargerQuickMinReactiveRatio
             && c.NoiseMeasured && c.NoiseAfter <= t.ChargerQuickMaxNoisePct / 100 * c.Step
             && Math.Abs(level - c.Step) <= t.ChargerQuickLevelPct / 100 * c.Step
-            && trend.Samples * device.ReportIntervalS * 1000L * 2 >= held
-            && trend.T > t.ChargerQuickMinTrendT
-            && trend.Scatter <= t.ChargerQuickMaxScatterPct / 100 * c.Step;
+            && quickTrend.Samples * device.ReportIntervalS * 1000L * 2 >= held
+            && quickTrend.T > t.ChargerQuickMinTrendT
+            && quickTrend.Scatter <= t.ChargerQuickMaxScatterPct / 100 * c.Step;
         var rising = (!c.Paired || c.ReactiveRatio >= t.ChargerPairedMinReactiveRatio)
             && trend.Samples >= MinCleanSamples
             && trend.Scatter <= t.ChargerMaxScatterW + (t.ChargerMaxScatterPct / 100 * c.Step)
@@ -607,7 +628,8 @@ internal sealed partial class ChargingSignature
         private long _taperSince;
         private AfterEdge _reactiveAfterEnding = AfterEdge.None;
 
-        private PooledTrend _power = new(); // the candidate's power regressed on time and supply
+        private PooledTrend _power = new(); // the candidate's power regressed on time and supply, over clean samples
+        private PooledTrend _settled = new(); // the same over every sample, with the motors' settling as a third regressor
 
         public double BaselineNoise { get; } = baselineNoise;
 
@@ -639,7 +661,7 @@ internal sealed partial class ChargingSignature
 
         public double Level(double circuitPower) => circuitPower - _baseline;
 
-        public void Add(long ts, double circuitPower, double supply, double change, bool clean)
+        public void Add(long ts, double circuitPower, double supply, double settling, double change, bool clean)
         {
             var y = circuitPower - _baseline;
             CurrentLevel = y;
@@ -650,13 +672,15 @@ internal sealed partial class ChargingSignature
                 _changeCount++;
             }
 
+            var hours = (ts - StartTs) / 3_600_000.0;
+            _settled.Add(hours, supply, settling, y);
             if (!clean)
             {
-                Fold();
+                _power.Fold();
                 return;
             }
 
-            _power.Add((ts - StartTs) / 3_600_000.0, supply, y);
+            _power.Add(hours, supply, 0, y);
         }
 
         /// <summary>
@@ -700,13 +724,20 @@ internal sealed partial class ChargingSignature
             Fold();
         }
 
-        /// <inheritdoc cref="PooledTrend.Fit"/>
-        public (double SlopePerHour, double T, double Scatter, int Samples) Trend() => _power.Fit();
+        /// <summary>The trend over the clean samples (no motor young).</summary>
+        public (double SlopePerHour, double T, double Scatter, int Samples, bool SettlingFitted) Trend() => _power.Fit();
+
+        /// <summary>The trend over every sample, a young motor's settling taken out by the fit.</summary>
+        public (double SlopePerHour, double T, double Scatter, int Samples, bool SettlingFitted) SettledTrend() => _settled.Fit();
 
         public void TrackTaper(long ts, bool low) => _taperSince = low ? (_taperSince == 0 ? ts : _taperSince) : 0;
 
         public long TaperedFor(long ts) => _taperSince == 0 ? 0 : ts - _taperSince;
 
-        private void Fold() => _power.Fold();
+        private void Fold()
+        {
+            _power.Fold();
+            _settled.Fold();
+        }
     }
 }

@@ -44,9 +44,11 @@ namespace SmartPower.Detection;
 /// the samples so far; a candidate then has <c>u8</c> paired (1: found as what stayed when a load that switched on with
 /// it switched off), <c>f64</c> baseline, baseline noise, current level, smooth level, noise sum, <c>uvar</c> noise count,
 /// <c>time</c> tapering since, <c>time</c> matched switch-off being checked (0: none), [not 0] <c>f64</c> non-active power
-/// before it and sum since, <c>uvar</c> samples since, <c>uvar</c> n of the open stretch, [n &gt; 0] its nine <c>f64</c> regression sums (x, u, y, xx, uu,
-/// xu, xy, uy, yy), <c>uvar</c> pooled stretches, [&gt; 0] <c>uvar</c> pooled n and the six <c>f64</c> pooled centred sums
-/// (xx, uu, xu, xy, uy, yy).</para>
+/// before it and sum since, then two <c>trend</c>s: over the clean samples (s is 0), and over every sample with the
+/// motors' settling.</para>
+/// <para><b>trend</b> (a <see cref="PooledTrend"/>): <c>uvar</c> n of the open stretch, [n &gt; 0] its fourteen <c>f64</c>
+/// regression sums (x, u, s, y, xx, uu, ss, xu, xs, us, xy, uy, sy, yy), <c>uvar</c> pooled stretches, [&gt; 0] <c>uvar</c>
+/// pooled n and the ten <c>f64</c> pooled centred sums (xx, uu, ss, xu, xs, us, xy, uy, sy, yy).</para>
 /// <para><b>clock</b> (a <see cref="StreamClock"/>): <c>var</c> now, <c>var</c> max seen - now, <c>var</c> computed-at - now
 /// (wrapping), <c>uvar</c> distinct devices and per device <c>ascii</c> id and <c>var</c> its last timestamp - now; <c>uvar</c>
 /// readings in the ring (up to 64), <c>uvar</c> next slot, and per reading <c>u8</c> its device's place in that list.</para>
@@ -56,7 +58,7 @@ namespace SmartPower.Detection;
 internal static class StateFormat
 {
     /// <summary>Bumped whenever the layout above changes; an older or newer blob is refused, never misread.</summary>
-    public const byte Version = 4; // 2: a device's heard-at time (offline measured on the stream's clock); 3: a charging load's non-active power; 4: a candidate's switch-off being checked
+    public const byte Version = 5; // 2: a device's heard-at time (offline measured on the stream's clock); 3: a charging load's non-active power; 4: a candidate's switch-off being checked; 5: a candidate's trend with the motors' settling
 
     private const int HeaderBytes = 4;
     private const int ChecksumBytes = sizeof(uint);
