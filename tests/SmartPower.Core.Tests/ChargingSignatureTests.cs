@@ -188,4 +188,75 @@ public sealed class ChargingSignatureTests
         var feed = Run("m-0001", 4 * Hour, t => 60 + (t >= 600 ? 1800 * (1 + (0.05 * t / Hour)) : 0)); // a heater
         Assert.DoesNotContain(feed.Opened, a => a.Type == AlertType.IllegalCharging);
     }
+
+    /// <summary>
+    /// A 180 W charger (power factor 0.8) on a circuit too noisy for the rise rule (4% scatter) or the quick call to speak,
+    /// its input rising 3%/h in constant current, then tapering with a 30-minute time constant from 2 h 30 min after the
+    /// plug-in; <paramref name="reactivePerWatt"/> 0 makes the same shape a resistive load's.
+    /// </summary>
+    private static Func<double, (double P, double Q)> NoisyChargerThenTaper(double reactivePerWatt, int seed)
+    {
+        var noise = new Random(seed);
+        return t =>
+        {
+            var since = t - 1800;
+            if (since < 0)
+            {
+                return (40, 10);
+            }
+
+            var watts = since < 2.5 * Hour ? 180 * (1 + (0.03 * since / Hour)) : 193.5 * Math.Exp(-(since - (2.5 * Hour)) / 1800);
+            watts *= 1 + (0.04 * Normal(noise));
+            return (40 + watts, 10 + (reactivePerWatt * watts));
+        };
+    }
+
+    [Fact]
+    public void A_charger_whose_rise_never_showed_is_found_in_its_taper_before_the_charge_ends()
+    {
+        var feed = RunPq("m-0001", 5 * Hour, NoisyChargerThenTaper(0.75, seed: 11));
+        var alert = Assert.Single(feed.Opened);
+
+        // Half the peak after 0.69 time constants (21 min), then 10 minutes to see it stay down.
+        var taperStart = Feed.T0.AddSeconds(1800 + (2.5 * Hour));
+        Assert.InRange((alert.OpenedAt - taperStart).TotalMinutes, 25, 45);
+    }
+
+    [Fact]
+    public void The_same_fall_without_a_rectifiers_non_active_power_or_rising_back_is_not_a_taper()
+    {
+        // A resistive load (a heater easing off on its thermostat) of the same shape.
+        Assert.Empty(RunPq("m-0001", 5 * Hour, NoisyChargerThenTaper(0, seed: 11)).Opened);
+
+        // A rectifier load hunting: down to half over 15 minutes, back up over 15, for hours (an inverter modulating).
+        var noise = new Random(13);
+        Assert.Empty(RunPq("m-0001", 6 * Hour, t =>
+        {
+            var since = t - 1800;
+            if (since < 0)
+            {
+                return (40, 10);
+            }
+
+            var swing = since < Hour ? 1 : 0.75 + (0.25 * Math.Cos(2 * Math.PI * (since - Hour) / 1800));
+            var watts = 180 * swing * (1 + (0.04 * Normal(noise)));
+            return (40 + watts, 10 + (0.75 * watts));
+        }).Opened);
+    }
+
+    [Fact]
+    public void A_stairwell_fitting_that_keeps_coming_on_is_not_called_a_charger_but_a_charger_beside_it_is()
+    {
+        // A 120 W LED fitting (power factor 0.9) on a motion sensor: on 3 minutes in every 10 for an hour, then held on
+        // for 40 minutes by people passing. Quiet, level and rectifier-like: a new load of this size would be a quick call.
+        static (double P, double Q) Fitting(double t) =>
+            (t < 3600 && t % 600 < 180) || (t >= 3600 && t < 6000) ? (120, 58) : (0, 0);
+
+        Assert.Empty(RunPq("m-0100", 2.5 * Hour, t => Add((30, 15), Fitting(t))).Opened);
+
+        var feed = RunPq("m-0100", 2.5 * Hour, t => Add(Add((30, 15), Fitting(t)), FlatCharger(t - 4200)));
+        var alert = Assert.Single(feed.Opened);
+        Assert.Equal(Severity.Critical, alert.Severity);
+        Assert.InRange((alert.OpenedAt - Feed.T0.AddSeconds(4200)).TotalMinutes, 10, 20);
+    }
 }

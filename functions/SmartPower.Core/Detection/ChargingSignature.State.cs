@@ -31,6 +31,7 @@ internal sealed partial class ChargingSignature
 
         w.Byte(MaxLoads);
         w.VarUInt(occupied);
+        _memory!.Save(ref w);
         foreach (var load in _loads)
         {
             load?.Save(ref w);
@@ -69,6 +70,7 @@ internal sealed partial class ChargingSignature
         }
 
         _loads = new Load?[MaxLoads];
+        _memory = CircuitMemory.Read(ref r);
         for (var i = 0; i < MaxLoads; i++)
         {
             _loads[i] = (occupied & (1UL << i)) == 0 ? null : Load.Read(ref r);
@@ -126,8 +128,10 @@ internal sealed partial class ChargingSignature
 
         protected override void SaveOwn(ref StateWriter w)
         {
-            w.Byte(Paired ? (byte)1 : (byte)0);
-            w.Doubles(_baseline, BaselineNoise, CurrentLevel, SmoothLevel, _changeSum);
+            w.Byte((byte)((Paired ? 1 : 0) | (Recurring ? 2 : 0)));
+            w.Doubles(_baseline, BaselineNoise, CurrentLevel, SmoothLevel, _changeSum, Peak, _fallMin, _reactiveDriftAtPeak, _trendTAtPeak);
+            w.Time(PeakTs);
+            w.Time(HalvedTs);
             w.VarUInt((uint)_changeCount);
             w.Time(_taperSince);
             w.Time(EndingTs);
@@ -144,19 +148,26 @@ internal sealed partial class ChargingSignature
 
         public static Candidate Read(ref StateReader r, long startTs, double step, double reactiveFrom, bool confirmed)
         {
-            var paired = r.Byte() switch
+            var flags = r.Byte();
+            if (flags > 3)
             {
-                0 => false,
-                1 => true,
-                var other => throw new StateFormatException($"a candidate's paired flag is {other}"),
-            };
+                throw new StateFormatException($"a candidate's flags are {flags}");
+            }
+
             var c = new Candidate(startTs, step, r.Double(), baselineNoise: r.Double(), reactiveFrom)
             {
-                Paired = paired,
+                Paired = (flags & 1) != 0,
+                Recurring = (flags & 2) != 0,
                 Confirmed = confirmed,
                 CurrentLevel = r.Double(),
                 SmoothLevel = r.Double(),
                 _changeSum = r.Double(),
+                Peak = r.Double(),
+                _fallMin = r.Double(),
+                _reactiveDriftAtPeak = r.Double(),
+                _trendTAtPeak = r.Double(),
+                PeakTs = r.Time(),
+                HalvedTs = r.Time(),
                 _changeCount = r.Count(QuietWindow, "a candidate's noise window"),
                 _taperSince = r.Time(),
                 EndingTs = r.Time(),
@@ -171,5 +182,22 @@ internal sealed partial class ChargingSignature
             c._settled = PooledTrend.Read(ref r);
             return c;
         }
+    }
+
+    private sealed partial class CircuitMemory
+    {
+        public void Save(ref StateWriter w)
+        {
+            w.Doubles(ReactiveDrift, _lastQuietReactive, _switchedOffW);
+            w.Time(_switchedOffTs);
+        }
+
+        public static CircuitMemory Read(ref StateReader r) => new()
+        {
+            ReactiveDrift = r.Double(),
+            _lastQuietReactive = r.Double(),
+            _switchedOffW = r.Double(),
+            _switchedOffTs = r.Time(),
+        };
     }
 }

@@ -66,7 +66,18 @@ namespace SmartPower.Detection;
 /// constant a third of its young time) by at most 30% of its step, so each motor's step decayed from its start enters
 /// the fit as a third regressor whose share, bounded to 0-30%, takes the settling out instead of the slope on time.
 /// When the motors' decayed steps moved by under a watt over the fit, or in step with time, there is no settling to
-/// take out and only the clean samples count.</item>
+/// take out and only the clean samples count. On a common-area circuit a step the size of a load that switched on and
+/// off there within the hour gets no quick call: that is a fitting on a motion sensor or timer coming on again, quiet,
+/// level and rectifier-like as an LED driver is, not a charger carried in.</item>
+/// <item><b>The taper.</b> A charge ends in its constant-voltage phase: the current, and with it the input power, falls
+/// exponentially to a tenth or less over half an hour to two hours, which no household appliance of that size and power
+/// factor does. A candidate with a clear rectifier's non-active power (<c>ChargerTaperMinReactiveRatio</c>, above a TV's
+/// or PC's) that never showed the rise is watched on for its taper up to <c>ChargerTaperWithinS</c> (8 h) after its
+/// step, and called when, after at least 45 minutes at its charge and not falling then, its level fell smoothly (no
+/// rise back of more than 5% of its peak) over at least 10 minutes to half its peak and is still there 10 minutes later
+/// (an air-conditioner hunting up and down comes back within its period), its trend falling, while the circuit's
+/// non-active power fell between steps by the share this load's step showed (within 1.5x): the same rectifier
+/// tapering, not another load's drift. Such a call comes hours after the plug-in, but before the charge ends.</item>
 /// </list>
 /// A confirmed candidate opens one illegal-charging incident per meter: critical on a common-area circuit
 /// (a flying wire or a charger in the stairwell), warning in a dwelling. The incident clears when every
@@ -75,6 +86,7 @@ namespace SmartPower.Detection;
 /// </summary>
 internal sealed partial class ChargingSignature
 {
+
     private const double MinEdgeW = 10;
     private const double EdgeNoiseFactor = 5;
     private const int QuietWindow = 30;
@@ -95,6 +107,15 @@ internal sealed partial class ChargingSignature
     private const int ReactiveSamples = 6;
     private const double MinCheckedReactive = 30;
     private const double EndReactiveShare = 0.5;
+    private const long TaperMinChargeMs = 45 * 60_000;
+    private const long TaperMinFallMs = 10 * 60_000;
+    private const long TaperStayMs = 10 * 60_000;
+    private const double TaperReriseShare = 0.05;
+    private const double TaperChargeMinTrendT = -1;
+    private const double TaperReactiveMatch = 1.5;
+    private const double TaperFall = 0.5;
+    private const long RecurringWithinMs = 60 * 60_000;
+    private const double RecurringMatch = 0.1;
     internal const double MaxSettleShare = 0.3; // a motor settles by at most this share of its switch-on step
 
     private double _p1;
@@ -115,6 +136,8 @@ internal sealed partial class ChargingSignature
     private double _reactive = double.NaN;
     private double _edgeReactiveFrom;
     private Load?[]? _loads;
+    private CircuitMemory? _memory; // allocated with the load table: a quiet meter has neither
+
 
     public void Observe(long ts, double powerW, double voltageV, double currentA, Device device, long gapMs, ref Incident? incident, IDetectionSink sink)
     {
@@ -163,6 +186,7 @@ internal sealed partial class ChargingSignature
                 CloseEdge(previous, device, ref incident, sink);
             }
 
+            _memory?.EdgeBegan();
             _edgeSum = delta;
             _edgeFrom = previous;
             _edgeReactiveFrom = _reactive;
@@ -185,6 +209,7 @@ internal sealed partial class ChargingSignature
             return;
         }
 
+        _memory!.AddQuietReactive(reactiveFiltered);
         var (settling, young) = MotorSettling(ts);
         var supply = (voltageV / NominalV * (voltageV / NominalV)) - 1;
         for (var i = 0; i < _loads.Length; i++)
@@ -202,7 +227,7 @@ internal sealed partial class ChargingSignature
 
             if (_loads[i] is Candidate c)
             {
-                c.Add(ts, filtered, supply, settling, change, !young);
+                c.Add(ts, filtered, supply, settling, change, !young, _memory.ReactiveDrift);
                 Evaluate(c, i, ts, device, ref incident, sink);
             }
         }
@@ -237,6 +262,11 @@ internal sealed partial class ChargingSignature
                 coincident = remainder;
                 var pair = _loads![ended]!;
                 coincidentReactiveFrom = double.IsNaN(pair.ReactiveRatio) ? double.NaN : _edgeReactiveFrom - pair.Reactive;
+            }
+
+            if (ended >= 0 && remainder == 0)
+            {
+                _memory!.SwitchedOff(-step, _edgeStartTs); // a load switched off at the size it switched on
             }
 
             if (ended >= 0 && remainder == 0 && _loads![ended] is { Motor: true } motor && motor.Step + step <= MaxSettleShare * motor.Step)
@@ -284,7 +314,11 @@ internal sealed partial class ChargingSignature
 
         var inrush = _edgePeakRaw - settled > 0.5 * step;
         var charger = step >= t.ChargerMinStepW && step <= t.ChargerMaxStepW && !inrush;
-        Remember(charger ? new Candidate(_edgeStartTs, step, _edgeFrom, double.IsNaN(_noise) ? 0 : _noise, _edgeReactiveFrom) : new Load(_edgeStartTs, step, _edgeReactiveFrom, inrush));
+        // On a common-area circuit the loads are fittings on motion sensors and timers, switching on and off at the same
+        // size all evening: a step the size of a load that switched off within the hour is that fitting again.
+        var recurring = device.Circuit == Contract.Circuit.CommonArea && _memory is { } memory && memory.SwitchedOffAtSize(step, _edgeStartTs);
+
+        Remember(charger ? new Candidate(_edgeStartTs, step, _edgeFrom, double.IsNaN(_noise) ? 0 : _noise, _edgeReactiveFrom) { Recurring = recurring } : new Load(_edgeStartTs, step, _edgeReactiveFrom, inrush));
     }
 
     /// <summary>
@@ -342,6 +376,7 @@ internal sealed partial class ChargingSignature
     private void Remember(Load load)
     {
         _loads ??= new Load?[MaxLoads];
+        _memory ??= new CircuitMemory();
         if (load is Candidate && CandidateCount() >= MaxCandidates)
         {
             // Room for the newcomer: the longest-watched unconfirmed candidate becomes just another load.
@@ -434,20 +469,32 @@ internal sealed partial class ChargingSignature
             return;
         }
 
-        if (level < 0.4 * c.Step || c.Level(0) > MinEdgeW)
+        var taperWatch = c.ReactiveRatio >= t.ChargerTaperMinReactiveRatio;
+        if ((level < 0.4 * c.Step && !(taperWatch && c.Falling)) || c.Level(0) > MinEdgeW)
         {
-            // Faded away without a clean switch-off, or more load than the circuit carries (a switch-off was
-            // taken for another load's): not a charger we can follow.
+            // Faded away without a clean switch-off (unless it may be tapering), or more load than the circuit carries
+            // (a switch-off was taken for another load's): not a charger we can follow.
             _loads![slot] = null;
             return;
         }
 
         // The noise after the step is evidence only: a busy circuit (a TV or a PC switched on beside the charger,
         // a fridge cycling) makes it as often as the load itself, so it cannot veto a candidate.
+        if (taperWatch && c.ShowsTaper(ts, level, _memory!.ReactiveDrift) && c.Trend().T < 0
+            && c.Peak >= 0.6 * t.ChargerMinStepW && c.Peak <= 1.3 * t.ChargerMaxStepW)
+        {
+            Confirm(c, ts, level, device, ref incident, sink, c.Trend().SlopePerHour / c.Peak * 100, c.Trend().T);
+            return;
+        }
+
         if (held > t.ChargerDecideWithinS * 1000)
         {
-            _loads![slot] = c.Resized(level); // something else: remember it only to recognise its switch-off
-            return;
+            if (!taperWatch || held > t.ChargerTaperWithinS * 1000)
+            {
+                _loads![slot] = c.Resized(level); // something else: remember it only to recognise its switch-off
+            }
+
+            return; // a rectifier's load is watched on for a taper only
         }
 
         if (held < t.ChargerMinHoldS * 1000 || level < 0.6 * t.ChargerMinStepW || level > 1.3 * t.ChargerMaxStepW)
@@ -466,7 +513,7 @@ internal sealed partial class ChargingSignature
         }
 
         var risePct = trend.SlopePerHour / level * 100;
-        var quick = held <= t.ChargerQuickWithinS * 1000
+        var quick = held <= t.ChargerQuickWithinS * 1000 && !c.Recurring
             && c.Step >= t.ChargerQuickMinStepW
             && c.ReactiveRatio >= t.ChargerQuickMinReactiveRatio
             && c.NoiseMeasured && c.NoiseAfter <= t.ChargerQuickMaxNoisePct / 100 * c.Step
@@ -485,7 +532,12 @@ internal sealed partial class ChargingSignature
             return;
         }
 
+        Confirm(c, ts, level, device, ref incident, sink, risePct, trend.T);
+    }
 
+    private static void Confirm(Candidate c, long ts, double level, Device device, ref Incident? incident, IDetectionSink sink, double risePct, double trendT)
+    {
+        var held = ts - c.StartTs;
         c.Confirmed = true;
         var severity = device.Circuit == Contract.Circuit.CommonArea ? Severity.Critical : Severity.Warning;
         incident ??= new Incident(device, AlertType.IllegalCharging);
@@ -493,7 +545,7 @@ internal sealed partial class ChargingSignature
             new("stepW", c.Step),
             new("powerW", level),
             new("risePctPerHour", risePct),
-            new("trendT", trend.T),
+            new("trendT", trendT),
             new("noiseW", c.NoiseAfter),
             new("reactiveRatio", double.IsNaN(c.ReactiveRatio) ? 0 : c.ReactiveRatio),
             new("baselineNoiseW", c.BaselineNoise),
@@ -535,6 +587,7 @@ internal sealed partial class ChargingSignature
     {
         _samples = 0;
         _edgeLength = 0;
+        _memory?.EdgeBegan();
         for (var i = 0; _loads is not null && i < _loads.Length; i++)
         {
             if (_loads[i] is not Candidate { Confirmed: true })
@@ -542,6 +595,40 @@ internal sealed partial class ChargingSignature
                 _loads[i] = null;
             }
         }
+    }
+
+    /// <summary>What the detector keeps of the circuit itself once appliances switch on it, beside its load table.</summary>
+    private sealed partial class CircuitMemory
+    {
+        private double _lastQuietReactive = double.NaN;
+        private double _switchedOffW;
+        private long _switchedOffTs; // 0: none yet
+
+        /// <summary>
+        /// The circuit's non-active power summed over its sample-to-sample changes between edges: what its loads drifted
+        /// by, not what switched. A charger's taper takes its own non-active power down with its real power.
+        /// </summary>
+        public double ReactiveDrift { get; private set; }
+
+        public void AddQuietReactive(double reactive)
+        {
+            if (!double.IsNaN(_lastQuietReactive))
+            {
+                ReactiveDrift += reactive - _lastQuietReactive;
+            }
+
+            _lastQuietReactive = reactive;
+        }
+
+        /// <summary>An edge began (or the data had a gap): the change across it is a switching, not a drift.</summary>
+        public void EdgeBegan() => _lastQuietReactive = double.NaN;
+
+        /// <summary>Notes a load that switched off at the size it switched on.</summary>
+        public void SwitchedOff(double watts, long ts) => (_switchedOffW, _switchedOffTs) = (watts, ts);
+
+        /// <summary>A load of this size switched on and off within <see cref="RecurringWithinMs"/>.</summary>
+        public bool SwitchedOffAtSize(double step, long ts) =>
+            _switchedOffTs != 0 && ts - _switchedOffTs <= RecurringWithinMs && Math.Abs(_switchedOffW - step) <= RecurringMatch * step;
     }
 
     private static double Median(double a, double b, double c) => Math.Max(Math.Min(a, b), Math.Min(Math.Max(a, b), c));
@@ -631,6 +718,15 @@ internal sealed partial class ChargingSignature
         private PooledTrend _power = new(); // the candidate's power regressed on time and supply, over clean samples
         private PooledTrend _settled = new(); // the same over every sample, with the motors' settling as a third regressor
 
+        private double _fallMin = step;
+        private double _reactiveDriftAtPeak;
+        private double _trendTAtPeak;
+
+        /// <summary>The highest smoothed level since the level last rose back (the start of a fall), and when.</summary>
+        public double Peak { get; private set; } = step;
+
+        public long PeakTs { get; private set; } = startTs;
+
         public double BaselineNoise { get; } = baselineNoise;
 
         public bool Confirmed { get; set; }
@@ -641,6 +737,9 @@ internal sealed partial class ChargingSignature
         /// non-active power as well.
         /// </summary>
         public bool Paired { get; init; }
+
+        /// <summary>The size of a load that switched on and off on this common-area circuit within the hour: a fitting, not a new load.</summary>
+        public bool Recurring { get; init; }
 
         public double CurrentLevel { get; private set; } = step;
 
@@ -661,11 +760,48 @@ internal sealed partial class ChargingSignature
 
         public double Level(double circuitPower) => circuitPower - _baseline;
 
-        public void Add(long ts, double circuitPower, double supply, double settling, double change, bool clean)
+        /// <summary>When the level had fallen to half of <see cref="Peak"/> without rising back; 0 while it has not.</summary>
+        public long HalvedTs { get; private set; }
+
+        /// <summary>Fell to half its peak after holding its charge for a while: it may be a charger's taper.</summary>
+        public bool Falling => HalvedTs > 0 && PeakTs - StartTs >= TaperMinChargeMs;
+
+        /// <summary>
+        /// A charger's constant-voltage taper: after at least <see cref="TaperMinChargeMs"/> at its charge, not falling
+        /// (the trend's t value above <see cref="TaperChargeMinTrendT"/> at the peak: in constant current it rises), the level fell
+        /// smoothly (no rise back of more than <see cref="TaperReriseShare"/> of the peak) over at least
+        /// <see cref="TaperMinFallMs"/> to half its peak and is still there <see cref="TaperStayMs"/> later (a load that
+        /// hunts up and down comes back within its period), and the circuit's non-active power fell between steps with
+        /// it, by the share this load's step showed (within <see cref="TaperReactiveMatch"/>x): the same load tapering.
+        /// </summary>
+        public bool ShowsTaper(long ts, double level, double reactiveDrift)
+        {
+            if (!Falling || ts - HalvedTs < TaperStayMs || HalvedTs - PeakTs < TaperMinFallMs || level > TaperFall * Peak
+                || _trendTAtPeak <= TaperChargeMinTrendT)
+            {
+                return false;
+            }
+
+            var reactivePerWatt = (_reactiveDriftAtPeak - reactiveDrift) / (Peak - level);
+            return reactivePerWatt <= TaperReactiveMatch * ReactiveRatio && reactivePerWatt * TaperReactiveMatch >= ReactiveRatio;
+        }
+
+        public void Add(long ts, double circuitPower, double supply, double settling, double change, bool clean, double reactiveDrift)
         {
             var y = circuitPower - _baseline;
             CurrentLevel = y;
             SmoothLevel += (y - SmoothLevel) / 12;
+            if (SmoothLevel > Peak || SmoothLevel > _fallMin + (TaperReriseShare * Peak))
+            {
+                (Peak, PeakTs, _fallMin, _reactiveDriftAtPeak, HalvedTs) = (SmoothLevel, ts, SmoothLevel, reactiveDrift, 0);
+                _trendTAtPeak = _power.Fit().T;
+            }
+            else
+            {
+                _fallMin = Math.Min(_fallMin, SmoothLevel);
+                HalvedTs = HalvedTs == 0 && SmoothLevel <= TaperFall * Peak ? ts : HalvedTs;
+            }
+
             if (_changeCount < QuietWindow)
             {
                 _changeSum += change;

@@ -38,11 +38,15 @@ namespace SmartPower.Detection;
 /// <para><b>charging</b> (a <see cref="ChargingSignature"/>): <c>u8</c> samples (0-2), <c>time</c> last, <c>f64</c> the two
 /// previous powers, the filtered level, the two previous non-active powers, <c>uvar</c> edge length, [edge] <c>f64</c> edge sum, from, raw peak, non-active
 /// power before the edge, <c>time</c> edge start; <c>f64</c> noise, non-active power; <c>u8</c> load slots (0: no table
-/// yet, else 8), [table] <c>uvar</c> bit mask of the occupied slots and a <c>load</c> for each, slot 0 first (slots keep their places: matching and evaluation go in slot order).</para>
+/// yet, else 8), [table] <c>uvar</c> bit mask of the occupied slots, <c>f64</c> the circuit's non-active power drift between
+/// edges, its last sample between edges (NaN after an edge), the size of the last load that switched off at its own size,
+/// <c>time</c> when (0: none), and a <c>load</c> for each occupied slot, slot 0 first (slots keep their places: matching and evaluation go in slot order).</para>
 /// <para><b>load</b>: <c>u8</c> kind (0 load, 1 motor load, 2 candidate, 3 confirmed charger), <c>time</c> start, <c>f64</c> step,
 /// reactive ratio and non-active power before the step (NaN once measured), [not NaN] <c>f64</c> sum and <c>uvar</c> count of
-/// the samples so far; a candidate then has <c>u8</c> paired (1: found as what stayed when a load that switched on with
-/// it switched off), <c>f64</c> baseline, baseline noise, current level, smooth level, noise sum, <c>uvar</c> noise count,
+/// the samples so far; a candidate then has <c>u8</c> flags (1 paired: found as what stayed when a load that switched on with
+/// it switched off; 2 recurring: the size of a common-area fitting that cycled within the hour), <c>f64</c> baseline,
+/// baseline noise, current level, smooth level, noise sum, peak level, lowest level since, the circuit's non-active power
+/// drift at the peak, the trend's t value at the peak, <c>time</c> peak, <c>time</c> fallen to half the peak (0: not), <c>uvar</c> noise count,
 /// <c>time</c> tapering since, <c>time</c> matched switch-off being checked (0: none), [not 0] <c>f64</c> non-active power
 /// before it and sum since, then two <c>trend</c>s: over the clean samples (s is 0), and over every sample with the
 /// motors' settling.</para>
@@ -58,7 +62,7 @@ namespace SmartPower.Detection;
 internal static class StateFormat
 {
     /// <summary>Bumped whenever the layout above changes; an older or newer blob is refused, never misread.</summary>
-    public const byte Version = 5; // 2: a device's heard-at time (offline measured on the stream's clock); 3: a charging load's non-active power; 4: a candidate's switch-off being checked; 5: a candidate's trend with the motors' settling
+    public const byte Version = 6; // 2: a device's heard-at time (offline measured on the stream's clock); 3: a charging load's non-active power; 4: a candidate's switch-off being checked; 5: a candidate's trend with the motors' settling; 6: a candidate's peak and taper, the circuit's non-active power drift and last switched-off load
 
     private const int HeaderBytes = 4;
     private const int ChecksumBytes = sizeof(uint);

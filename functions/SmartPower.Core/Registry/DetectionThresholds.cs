@@ -145,4 +145,15 @@ public sealed record DetectionThresholds
 
     /// <summary>The trend must not be falling: its t value above this.</summary>
     public double ChargerQuickMinTrendT { get; init; } = -1;
+
+    // The taper: a charger recognised late, from the end of its charge, when its rise never showed.
+
+    /// <summary>
+    /// A load with at least this much non-active power per watt at its step (a rectifier without power-factor
+    /// correction, clear of a TV's or PC's 0.33) that did not show the rise is watched on for its constant-voltage taper.
+    /// </summary>
+    public double ChargerTaperMinReactiveRatio { get; init; } = 0.4;
+
+    /// <summary>How long after its step such a load is watched for its taper (a charge runs 2-7 hours).</summary>
+    public double ChargerTaperWithinS { get; init; } = 8 * 3600;
 }
