@@ -480,10 +480,10 @@ internal sealed partial class ChargingSignature
 
         // The noise after the step is evidence only: a busy circuit (a TV or a PC switched on beside the charger,
         // a fridge cycling) makes it as often as the load itself, so it cannot veto a candidate.
-        if (taperWatch && c.ShowsTaper(ts, level, _memory!.ReactiveDrift) && c.Trend().T < 0
-            && c.Peak >= 0.6 * t.ChargerMinStepW && c.Peak <= 1.3 * t.ChargerMaxStepW)
+        if (taperWatch && c.ShowsTaper(ts, level, _memory!.ReactiveDrift) && c.Peak >= 0.6 * t.ChargerMinStepW && c.Peak <= 1.3 * t.ChargerMaxStepW
+            && c.Trend() is { T: < 0 } fall)
         {
-            Confirm(c, ts, level, device, ref incident, sink, c.Trend().SlopePerHour / c.Peak * 100, c.Trend().T);
+            Confirm(c, ts, level, device, ref incident, sink, fall.SlopePerHour / c.Peak * 100, fall.T);
             return;
         }
 
