@@ -16,7 +16,7 @@ internal sealed partial class ChargingSignature
             w.Time(_edgeStartTs);
         }
 
-        w.Doubles(_noise, _reactive);
+        w.Doubles(_noise, _reactiveSquared);
         if (_loads is null)
         {
             w.Byte(0);
@@ -51,7 +51,7 @@ internal sealed partial class ChargingSignature
             _edgeStartTs = r.Time();
         }
 
-        (_noise, _reactive) = (r.Double(), r.Double());
+        (_noise, _reactiveSquared) = (r.Double(), r.Double());
         var slots = r.Byte();
         if (slots == 0)
         {
@@ -87,7 +87,7 @@ internal sealed partial class ChargingSignature
         {
             w.Byte(Kind);
             w.Time(StartTs);
-            w.Doubles(Step, _reactiveRatio, _reactiveAfterStep.From);
+            w.Doubles(Step, OnVoltage, _reactiveRatio, _reactiveAfterStep.From);
             if (_reactiveAfterStep.Measuring)
             {
                 // Still measuring the step's non-active power.
@@ -108,12 +108,13 @@ internal sealed partial class ChargingSignature
             var kind = r.Byte();
             var startTs = r.Time();
             var step = r.Double();
+            var onVoltage = r.Double();
             var ratio = r.Double();
             var from = r.Double();
             var (sum, count) = double.IsNaN(from) ? (0, 0) : (r.Double(), r.Count(ReactiveSamples - 1, "a load's non-active power samples"));
             var load = kind switch
             {
-                Plain or MotorLoad => new Load(startTs, step, from, kind == MotorLoad),
+                Plain or MotorLoad => new Load(startTs, step, from, kind == MotorLoad) { OnVoltage = onVoltage },
                 Watched or ConfirmedCharger => Candidate.Read(ref r, startTs, step, from, kind == ConfirmedCharger),
                 _ => throw new StateFormatException($"a load's kind is {kind}"),
             };
@@ -188,7 +189,7 @@ internal sealed partial class ChargingSignature
     {
         public void Save(ref StateWriter w)
         {
-            w.Doubles(ReactiveDrift, _lastQuietReactive, _switchedOffW);
+            w.Doubles(ReactiveDrift, _lastQuietReactive, _voltage, EdgeVoltageFrom, _switchedOffW);
             w.Time(_switchedOffTs);
         }
 
@@ -196,6 +197,8 @@ internal sealed partial class ChargingSignature
         {
             ReactiveDrift = r.Double(),
             _lastQuietReactive = r.Double(),
+            _voltage = r.Double(),
+            EdgeVoltageFrom = r.Double(),
             _switchedOffW = r.Double(),
             _switchedOffTs = r.Time(),
         };

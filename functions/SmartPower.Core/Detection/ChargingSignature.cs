@@ -23,7 +23,8 @@ namespace SmartPower.Detection;
 /// A charger's rectifier without power-factor correction draws much of it; kettles, heaters, cookers and blankets
 /// none; TVs and PCs over 75 W little (they must correct their power factor).</item>
 /// <item><b>Bookkeeping.</b> Every other step-on is remembered as some other load. A falling step is matched to
-/// the most recent load of about its size (0.7-1.43x; a candidate, whose level is tracked closely, only within 10%)
+/// the most recent load of about its size (0.7-1.43x; a candidate, whose level is tracked closely, only within 10%; a
+/// resistive load's step scaled by the square of the supply voltage since it switched on, as its power follows it)
 /// and ends it, so a fridge switching off beside a charger of the same size ends the fridge, not the charger. A big
 /// load that falls by less than it rose leaves a remainder behind: a charger plugged in as the kettle starts or the
 /// rice cooker stops becomes a <i>paired</i> candidate, and so does what stays of a candidate that falls by a quarter
@@ -106,6 +107,7 @@ internal sealed partial class ChargingSignature
     private const double ReactiveEmaWeight = 1.0 / 4;
     private const int ReactiveSamples = 6;
     private const double MinCheckedReactive = 30;
+    private const double MaxResistiveRatio = 0.15; // a step with less non-active power than this per watt is taken as resistive
     private const double EndReactiveShare = 0.5;
     private const long TaperMinChargeMs = 45 * 60_000;
     private const long TaperMinFallMs = 10 * 60_000;
@@ -133,7 +135,7 @@ internal sealed partial class ChargingSignature
     private double _noise = double.NaN;
     private double _q1;
     private double _q2;
-    private double _reactive = double.NaN;
+    private double _reactiveSquared = double.NaN;
     private double _edgeReactiveFrom;
     private Load?[]? _loads;
     private CircuitMemory? _memory; // allocated with the load table: a quiet meter has neither
@@ -149,9 +151,13 @@ internal sealed partial class ChargingSignature
         _lastTs = ts;
 
         // Non-active power: what the apparent power V x I carries beyond the real power. Additive across the circuit's
-        // loads, it moves with a rectifier or motor switching on, not with a kettle, a heater or a blanket.
+        // loads, it moves with a rectifier or motor switching on, not with a kettle, a heater or a blanket. It is kept
+        // squared (S^2 - P^2, signed) until averaged: the meter's rounding of the current makes each sample's S^2 - P^2
+        // scatter by about 2 S x 0.7 VA either way, so a root taken per sample (negative ones clipped to 0) is biased
+        // upwards, reading a couple of kilowatts of resistive load as tens of var; the mean of the squares is not.
         var apparent = voltageV * currentA;
-        var reactive = Math.Sqrt(Math.Max(0, (apparent * apparent) - (powerW * powerW)));
+        var reactive = (apparent * apparent) - (powerW * powerW);
+        var voltageBefore = _memory?.Voltage(voltageV) ?? 0;
         if (_samples < 2)
         {
             (_p2, _p1) = (_p1, powerW);
@@ -183,13 +189,13 @@ internal sealed partial class ChargingSignature
 
             if (_edgeLength > 0)
             {
-                CloseEdge(previous, device, ref incident, sink);
+                CloseEdge(previous, voltageV, device, ref incident, sink);
             }
 
-            _memory?.EdgeBegan();
             _edgeSum = delta;
             _edgeFrom = previous;
-            _edgeReactiveFrom = _reactive;
+            _edgeReactiveFrom = NonActive(_reactiveSquared);
+            _memory?.EdgeBegan(voltageBefore);
             _edgePeakRaw = peakRaw;
             _edgeStartTs = ts;
             _edgeLength = 1;
@@ -198,10 +204,10 @@ internal sealed partial class ChargingSignature
 
         if (_edgeLength > 0)
         {
-            CloseEdge(filtered, device, ref incident, sink);
+            CloseEdge(filtered, voltageV, device, ref incident, sink);
         }
 
-        _reactive = double.IsNaN(_reactive) ? reactiveFiltered : _reactive + ((reactiveFiltered - _reactive) * ReactiveEmaWeight);
+        _reactiveSquared = double.IsNaN(_reactiveSquared) ? reactiveFiltered : _reactiveSquared + ((reactiveFiltered - _reactiveSquared) * ReactiveEmaWeight);
         var change = Math.Abs(delta);
         _noise = double.IsNaN(_noise) ? change : _noise + ((change - _noise) * NoiseEmaWeight);
         if (_loads is null)
@@ -209,7 +215,7 @@ internal sealed partial class ChargingSignature
             return;
         }
 
-        _memory!.AddQuietReactive(reactiveFiltered);
+        _memory!.AddQuietReactive(NonActive(_reactiveSquared));
         var (settling, young) = MotorSettling(ts);
         var supply = (voltageV / NominalV * (voltageV / NominalV)) - 1;
         for (var i = 0; i < _loads.Length; i++)
@@ -233,7 +239,7 @@ internal sealed partial class ChargingSignature
         }
     }
 
-    private void CloseEdge(double settled, Device device, ref Incident? incident, IDetectionSink sink)
+    private void CloseEdge(double settled, double voltageV, Device device, ref Incident? incident, IDetectionSink sink)
     {
         var step = _edgeSum;
         var ramp = _edgeLength > MaxStepSamples;
@@ -318,7 +324,7 @@ internal sealed partial class ChargingSignature
         // size all evening: a step the size of a load that switched off within the hour is that fitting again.
         var recurring = device.Circuit == Contract.Circuit.CommonArea && _memory is { } memory && memory.SwitchedOffAtSize(step, _edgeStartTs);
 
-        Remember(charger ? new Candidate(_edgeStartTs, step, _edgeFrom, double.IsNaN(_noise) ? 0 : _noise, _edgeReactiveFrom) { Recurring = recurring } : new Load(_edgeStartTs, step, _edgeReactiveFrom, inrush));
+        Remember(charger ? new Candidate(_edgeStartTs, step, _edgeFrom, double.IsNaN(_noise) ? 0 : _noise, _edgeReactiveFrom) { Recurring = recurring } : new Load(_edgeStartTs, step, _edgeReactiveFrom, inrush) { OnVoltage = voltageV });
     }
 
     /// <summary>
@@ -370,8 +376,22 @@ internal sealed partial class ChargingSignature
         return (best, left >= MinCoincidentW ? left : 0);
     }
 
-    /// <summary>A load's size as the edge began: a candidate's tracked level, any other load's switch-on step.</summary>
-    private double SizeBeforeEdge(Load load) => load is Candidate c ? c.Level(_edgeFrom) : load.Step;
+    /// <summary>
+    /// A load's size as the edge began: a candidate's tracked level, any other load's switch-on step; a resistive load's
+    /// (a kettle's, a water heater's) scaled by the square of the supply voltage since it switched on, as its power is
+    /// (2 kW moves by 80 W for 2% of voltage, which would otherwise be left behind as a load that came on with it).
+    /// </summary>
+    private double SizeBeforeEdge(Load load)
+    {
+        if (load is Candidate c)
+        {
+            return c.Level(_edgeFrom);
+        }
+
+        var voltage = _memory!.EdgeVoltageFrom;
+        var resistive = load.ReactiveRatio < MaxResistiveRatio && load.OnVoltage > 0 && voltage > 0; // below 0 is noise about 0
+        return resistive ? load.Step * (voltage / load.OnVoltage) * (voltage / load.OnVoltage) : load.Step;
+    }
 
     private void Remember(Load load)
     {
@@ -587,7 +607,7 @@ internal sealed partial class ChargingSignature
     {
         _samples = 0;
         _edgeLength = 0;
-        _memory?.EdgeBegan();
+        _memory?.EdgeBegan(0);
         for (var i = 0; _loads is not null && i < _loads.Length; i++)
         {
             if (_loads[i] is not Candidate { Confirmed: true })
@@ -601,6 +621,7 @@ internal sealed partial class ChargingSignature
     private sealed partial class CircuitMemory
     {
         private double _lastQuietReactive = double.NaN;
+        private double _voltage;
         private double _switchedOffW;
         private long _switchedOffTs; // 0: none yet
 
@@ -620,8 +641,23 @@ internal sealed partial class ChargingSignature
             _lastQuietReactive = reactive;
         }
 
+        /// <summary>The supply voltage in the sample before the last edge began (0: unknown), as the loads on the circuit then drew.</summary>
+        public double EdgeVoltageFrom { get; private set; }
+
+        /// <summary>Notes this sample's supply voltage; returns the previous sample's (0: none yet).</summary>
+        public double Voltage(double voltage)
+        {
+            var before = _voltage;
+            _voltage = voltage;
+            return before;
+        }
+
         /// <summary>An edge began (or the data had a gap): the change across it is a switching, not a drift.</summary>
-        public void EdgeBegan() => _lastQuietReactive = double.NaN;
+        public void EdgeBegan(double voltageBefore)
+        {
+            _lastQuietReactive = double.NaN;
+            EdgeVoltageFrom = voltageBefore;
+        }
 
         /// <summary>Notes a load that switched off at the size it switched on.</summary>
         public void SwitchedOff(double watts, long ts) => (_switchedOffW, _switchedOffTs) = (watts, ts);
@@ -630,6 +666,9 @@ internal sealed partial class ChargingSignature
         public bool SwitchedOffAtSize(double step, long ts) =>
             _switchedOffTs != 0 && ts - _switchedOffTs <= RecurringWithinMs && Math.Abs(_switchedOffW - step) <= RecurringMatch * step;
     }
+
+    /// <summary>Non-active power from the mean of S^2 - P^2 (NaN stays NaN: nothing measured).</summary>
+    private static double NonActive(double squared) => double.IsNaN(squared) ? double.NaN : Math.Sqrt(Math.Max(0, squared));
 
     private static double Median(double a, double b, double c) => Math.Max(Math.Min(a, b), Math.Min(Math.Max(a, b), c));
 
@@ -645,6 +684,9 @@ internal sealed partial class ChargingSignature
 
         public bool Motor { get; } = motor;
 
+        /// <summary>The supply voltage as it switched on (0 when unknown: a candidate given up, a restored older state).</summary>
+        public double OnVoltage { get; init; }
+
         /// <summary>
         /// The step's non-active power over its real power (tan phi for a sinusoidal load: 0 for a resistive one): the
         /// circuit's non-active power over the first samples after the step less its level before; NaN until measured,
@@ -658,9 +700,9 @@ internal sealed partial class ChargingSignature
         /// <summary>The same load as a plain one of another size (a candidate given up), keeping its non-active power.</summary>
         public Load Resized(double step) => new(StartTs, step, double.NaN, Motor) { _reactiveRatio = Reactive / step };
 
-        public void AddReactive(double reactive)
+        public void AddReactive(double reactiveSquared)
         {
-            if (_reactiveAfterStep.Measuring && _reactiveAfterStep.Add(reactive) == ReactiveSamples)
+            if (_reactiveAfterStep.Measuring && _reactiveAfterStep.Add(reactiveSquared) == ReactiveSamples)
             {
                 EndReactive();
             }
@@ -693,13 +735,13 @@ internal sealed partial class ChargingSignature
 
         public readonly bool Measuring => !double.IsNaN(From);
 
-        /// <summary>The mean after the edge less the level before it; NaN when nothing was measured.</summary>
-        public readonly double Change => Count == 0 || !Measuring ? double.NaN : (Sum / Count) - From;
+        /// <summary>The non-active power after the edge (from the mean of its S^2 - P^2) less the level before it; NaN when nothing was measured.</summary>
+        public readonly double Change => Count == 0 || !Measuring ? double.NaN : NonActive(Sum / Count) - From;
 
-        /// <summary>Adds a sample taken after the edge; the number so far.</summary>
-        public int Add(double reactive)
+        /// <summary>Adds a sample (S^2 - P^2) taken after the edge; the number so far.</summary>
+        public int Add(double reactiveSquared)
         {
-            Sum += reactive;
+            Sum += reactiveSquared;
             return ++Count;
         }
 
@@ -831,7 +873,7 @@ internal sealed partial class ChargingSignature
         public void BeginEnding(long ts, double reactiveFrom) => (EndingTs, _reactiveAfterEnding) = (ts, new AfterEdge(reactiveFrom));
 
         /// <summary>Adds a sample of the circuit's non-active power after the switch-off; the number so far.</summary>
-        public int AddEndingReactive(double reactive) => _reactiveAfterEnding.Add(reactive);
+        public int AddEndingReactive(double reactiveSquared) => _reactiveAfterEnding.Add(reactiveSquared);
 
         /// <summary>The switch-off's time and how much non-active power the circuit lost with it (NaN when unmeasured).</summary>
         public (long Ts, double ReactiveDrop) EndEnding()

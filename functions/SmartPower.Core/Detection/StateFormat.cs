@@ -36,13 +36,14 @@ namespace SmartPower.Detection;
 /// if open <c>ascii</c> alertId, <c>time</c> opened at, <c>f64</c> peak last reported. So an alert open at the save keeps its
 /// id, is updated and cleared under it, and is not opened again.</para>
 /// <para><b>charging</b> (a <see cref="ChargingSignature"/>): <c>u8</c> samples (0-2), <c>time</c> last, <c>f64</c> the two
-/// previous powers, the filtered level, the two previous non-active powers, <c>uvar</c> edge length, [edge] <c>f64</c> edge sum, from, raw peak, non-active
-/// power before the edge, <c>time</c> edge start; <c>f64</c> noise, non-active power; <c>u8</c> load slots (0: no table
+/// previous powers, the filtered level, the two previous squared non-active powers (S^2 - P^2), <c>uvar</c> edge length, [edge] <c>f64</c> edge sum, from, raw peak, non-active
+/// power before the edge, <c>time</c> edge start; <c>f64</c> noise, squared non-active power (its running mean); <c>u8</c> load slots (0: no table
 /// yet, else 8), [table] <c>uvar</c> bit mask of the occupied slots, <c>f64</c> the circuit's non-active power drift between
-/// edges, its last sample between edges (NaN after an edge), the size of the last load that switched off at its own size,
+/// edges, its last sample between edges (NaN after an edge), the supply voltage in the last sample and in the sample before the last
+/// edge (0: unknown), the size of the last load that switched off at its own size,
 /// <c>time</c> when (0: none), and a <c>load</c> for each occupied slot, slot 0 first (slots keep their places: matching and evaluation go in slot order).</para>
 /// <para><b>load</b>: <c>u8</c> kind (0 load, 1 motor load, 2 candidate, 3 confirmed charger), <c>time</c> start, <c>f64</c> step,
-/// reactive ratio and non-active power before the step (NaN once measured), [not NaN] <c>f64</c> sum and <c>uvar</c> count of
+/// supply voltage at the switch-on (0: unknown), reactive ratio and non-active power before the step (NaN once measured), [not NaN] <c>f64</c> sum (of S^2 - P^2) and <c>uvar</c> count of
 /// the samples so far; a candidate then has <c>u8</c> flags (1 paired: found as what stayed when a load that switched on with
 /// it switched off; 2 recurring: the size of a common-area fitting that cycled within the hour), <c>f64</c> baseline,
 /// baseline noise, current level, smooth level, noise sum, peak level, lowest level since, the circuit's non-active power
@@ -62,7 +63,7 @@ namespace SmartPower.Detection;
 internal static class StateFormat
 {
     /// <summary>Bumped whenever the layout above changes; an older or newer blob is refused, never misread.</summary>
-    public const byte Version = 6; // 2: a device's heard-at time (offline measured on the stream's clock); 3: a charging load's non-active power; 4: a candidate's switch-off being checked; 5: a candidate's trend with the motors' settling; 6: a candidate's peak and taper, the circuit's non-active power drift and last switched-off load
+    public const byte Version = 7; // 2: a device's heard-at time (offline measured on the stream's clock); 3: a charging load's non-active power; 4: a candidate's switch-off being checked; 5: a candidate's trend with the motors' settling; 6: a candidate's peak and taper, the circuit's non-active power drift and last switched-off load; 7: non-active power kept squared until averaged, the supply voltage at each load's switch-on
 
     private const int HeaderBytes = 4;
     private const int ChecksumBytes = sizeof(uint);
