@@ -136,6 +136,22 @@ public sealed class ChargingSignatureTests
     }
 
     [Fact]
+    public void A_load_that_rises_by_more_than_a_charge_can_is_not_a_charger()
+    {
+        // A load growing by 45 W an hour from 150 W (an air-conditioner modulating up as the room warms, a PC under a
+        // growing job): 30% an hour is too fast for a battery at first, and by the time that rate relative to its level has
+        // fallen under the 20% an hour a charger may rise at, it has grown by a third, more than any constant-current
+        // phase raises a charger's power (about a fifth).
+        var noise = new Random(11);
+        var feed = RunPq("m-0001", 4 * Hour, t =>
+        {
+            var load = t < 1800 ? 0 : (150 * (1 + (0.3 * (t - 1800) / Hour))) + (3 * Normal(noise));
+            return (40 + load, 10 + (0.3 * load));
+        });
+        Assert.Empty(feed.Opened);
+    }
+
+    [Fact]
     public void A_charger_on_a_common_area_circuit_is_critical()
     {
         var feed = Run("m-0100", 3 * Hour, t => 30 + Charger(t - 600));

@@ -50,7 +50,8 @@ namespace SmartPower.Detection;
 /// cannot fake one either. The supply voltage enters as a second regressor (a resistive load follows V squared);
 /// when it held steady there is nothing to separate and the plain rise on time is used. The rise must be at least
 /// <c>ChargerMinRisePctPerHour</c>, amount to <c>ChargerMinRiseW</c>, with a t value of at least
-/// <c>ChargerMinTrendT</c>, at most <c>ChargerMaxRisePctPerHour</c>, and the scatter about the trend at most
+/// <c>ChargerMinTrendT</c>, at most <c>ChargerMaxRisePctPerHour</c> and, over the time held, at most
+/// <c>ChargerMaxTotalRisePct</c> in all (a charge's constant-current phase raises its power by about a fifth at most), and the scatter about the trend at most
 /// <c>ChargerMaxScatterW</c> + <c>ChargerMaxScatterPct</c>% of the step. Resistive loads (blankets, heaters, lamps)
 /// stay flat or fall as they warm, fridges settle, TVs wander, air-conditioners swing.</item>
 /// <item><b>Held.</b> Nothing is called before <c>ChargerMinHoldS</c> (10 min) of steady load, which outlasts a
@@ -545,6 +546,7 @@ internal sealed partial class ChargingSignature
             && trend.Samples >= MinCleanSamples
             && trend.Scatter <= t.ChargerMaxScatterW + (t.ChargerMaxScatterPct / 100 * c.Step)
             && risePct >= t.ChargerMinRisePctPerHour && risePct <= t.ChargerMaxRisePctPerHour
+            && risePct * held / 3_600_000.0 <= t.ChargerMaxTotalRisePct
             && trend.T >= t.ChargerMinTrendT
             && trend.SlopePerHour * held / 3_600_000.0 >= t.ChargerMinRiseW;
         if (!rising && !quick)

@@ -93,6 +93,13 @@ public sealed record DetectionThresholds
     /// <summary>Most rise, in percent per hour: faster is a modulating load (an inverter air-conditioner), not a battery.</summary>
     public double ChargerMaxRisePctPerHour { get; init; } = 20;
 
+    /// <summary>
+    /// Most rise in all, in percent of the load: the rise per hour times the time held. A charge's constant-current phase
+    /// raises its input power by about a fifth at most (the battery from 3.45 to 4.2 V a cell for lithium, 2.02 to 2.45 V
+    /// for lead-acid); a fitted rise that adds up to more than this is other appliances' drift, not a battery charging.
+    /// </summary>
+    public double ChargerMaxTotalRisePct { get; init; } = 25;
+
     /// <summary>Least statistical confidence (t value of the rising trend) before calling a charger.</summary>
     public double ChargerMinTrendT { get; init; } = 5.0;
 
