@@ -96,9 +96,10 @@ public sealed record DetectionThresholds
     /// <summary>
     /// Most rise in all, in percent of the load: the rise per hour times the time held. A charge's constant-current phase
     /// raises its input power by about a fifth at most (the battery from 3.45 to 4.2 V a cell for lithium, 2.02 to 2.45 V
-    /// for lead-acid); a fitted rise that adds up to more than this is other appliances' drift, not a battery charging.
+    /// for lead-acid); a fitted rise that adds up to more than this (a fifth and a margin for the fit's error: the level and
+    /// slope of a charger tracked under other loads are uncertain by several percent) is other appliances' drift.
     /// </summary>
-    public double ChargerMaxTotalRisePct { get; init; } = 25;
+    public double ChargerMaxTotalRisePct { get; init; } = 30;
 
     /// <summary>Least statistical confidence (t value of the rising trend) before calling a charger.</summary>
     public double ChargerMinTrendT { get; init; } = 5.0;
