@@ -88,7 +88,6 @@ namespace SmartPower.Detection;
 /// </summary>
 internal sealed partial class ChargingSignature
 {
-
     private const double MinEdgeW = 10;
     private const double EdgeNoiseFactor = 5;
     private const int QuietWindow = 30;
@@ -141,7 +140,6 @@ internal sealed partial class ChargingSignature
     private Load?[]? _loads;
     private CircuitMemory? _memory; // allocated with the load table: a quiet meter has neither
 
-
     public void Observe(long ts, double powerW, double voltageV, double currentA, Device device, long gapMs, ref Incident? incident, IDetectionSink sink)
     {
         if (_samples > 0 && ts - _lastTs > gapMs)
@@ -157,12 +155,12 @@ internal sealed partial class ChargingSignature
         // scatter by about 2 S x 0.7 VA either way, so a root taken per sample (negative ones clipped to 0) is biased
         // upwards, reading a couple of kilowatts of resistive load as tens of var; the mean of the squares is not.
         var apparent = voltageV * currentA;
-        var reactive = (apparent * apparent) - (powerW * powerW);
+        var reactiveSquared = (apparent * apparent) - (powerW * powerW);
         var voltageBefore = _memory?.Voltage(voltageV) ?? 0;
         if (_samples < 2)
         {
             (_p2, _p1) = (_p1, powerW);
-            (_q2, _q1) = (_q1, reactive);
+            (_q2, _q1) = (_q1, reactiveSquared);
             _samples++;
             _level = powerW;
             return;
@@ -171,8 +169,8 @@ internal sealed partial class ChargingSignature
         var filtered = Median(_p2, _p1, powerW);
         var peakRaw = Math.Max(Math.Max(_p2, _p1), powerW);
         (_p2, _p1) = (_p1, powerW);
-        var reactiveFiltered = Median(_q2, _q1, reactive); // in step with the filtered power
-        (_q2, _q1) = (_q1, reactive);
+        var reactiveSquaredFiltered = Median(_q2, _q1, reactiveSquared); // in step with the filtered power
+        (_q2, _q1) = (_q1, reactiveSquared);
         var delta = filtered - _level;
         var previous = _level;
         _level = filtered;
@@ -208,7 +206,7 @@ internal sealed partial class ChargingSignature
             CloseEdge(filtered, voltageV, device, ref incident, sink);
         }
 
-        _reactiveSquared = double.IsNaN(_reactiveSquared) ? reactiveFiltered : _reactiveSquared + ((reactiveFiltered - _reactiveSquared) * ReactiveEmaWeight);
+        _reactiveSquared = double.IsNaN(_reactiveSquared) ? reactiveSquaredFiltered : _reactiveSquared + ((reactiveSquaredFiltered - _reactiveSquared) * ReactiveEmaWeight);
         var change = Math.Abs(delta);
         _noise = double.IsNaN(_noise) ? change : _noise + ((change - _noise) * NoiseEmaWeight);
         if (_loads is null)
@@ -221,10 +219,10 @@ internal sealed partial class ChargingSignature
         var supply = (voltageV / NominalV * (voltageV / NominalV)) - 1;
         for (var i = 0; i < _loads.Length; i++)
         {
-            _loads[i]?.AddReactive(reactiveFiltered);
+            _loads[i]?.AddReactive(reactiveSquaredFiltered);
             if (_loads[i] is Candidate { EndingTs: > 0 } ending)
             {
-                if (ending.AddEndingReactive(reactiveFiltered) >= ReactiveSamples)
+                if (ending.AddEndingReactive(reactiveSquaredFiltered) >= ReactiveSamples)
                 {
                     DecideEnding(ending, i, ref incident, sink);
                 }
@@ -534,6 +532,7 @@ internal sealed partial class ChargingSignature
         }
 
         var risePct = trend.SlopePerHour / level * 100;
+        var heldHours = held / 3_600_000.0;
         var quick = held <= t.ChargerQuickWithinS * 1000 && !c.Recurring
             && c.Step >= t.ChargerQuickMinStepW
             && c.ReactiveRatio >= t.ChargerQuickMinReactiveRatio
@@ -546,9 +545,9 @@ internal sealed partial class ChargingSignature
             && trend.Samples >= MinCleanSamples
             && trend.Scatter <= t.ChargerMaxScatterW + (t.ChargerMaxScatterPct / 100 * c.Step)
             && risePct >= t.ChargerMinRisePctPerHour && risePct <= t.ChargerMaxRisePctPerHour
-            && risePct * held / 3_600_000.0 <= t.ChargerMaxTotalRisePct
+            && risePct * heldHours <= t.ChargerMaxTotalRisePct
             && trend.T >= t.ChargerMinTrendT
-            && trend.SlopePerHour * held / 3_600_000.0 >= t.ChargerMinRiseW;
+            && trend.SlopePerHour * heldHours >= t.ChargerMinRiseW;
         if (!rising && !quick)
         {
             return;
