@@ -148,6 +148,11 @@ status=0
 dotnet test SmartPower.sln -c Release --no-build -nologo -v quiet --filter "Category!=Campaign" --logger "console;verbosity=normal" 2>&1 | tee "$log" || status=$?
 passed=$(awk '/^ +Passed: +[0-9]+/ {s+=$2} END {print s+0}' "$log")
 failed=$(awk '/^ +Failed: +[0-9]+/ {s+=$2} END {print s+0}' "$log")
+# The failures again at the very end, with their messages, so that the tail of a CI log names them.
+if [ "$failed" -ne 0 ]; then
+  echo "== failed tests"
+  awk '/^ +Failed [A-Za-z]/ {on=1; n=0} on && /^ +(Passed|Skipped) [A-Za-z]|^\[xUnit/ {on=0} on && n++ < 40 {print}' "$log"
+fi
 echo "${passed} passed, ${failed} failed"
 if [ "$status" -ne 0 ] || [ "$passed" -eq 0 ]; then
   exit 1
