@@ -110,6 +110,7 @@ public sealed class EventHubsTests : CosmosNightTests
         Assert.Equal(("p-0001", Feed.Topic("p-0001", "pile")), (key, data.Properties[EventHubTelemetryLog.TopicProperty]));
         Assert.Equal(0, bridge.Ingress.Appended); // not acknowledged to the broker while Event Hubs has not accepted it
         await producer.AcceptAllAsync();
+        deadline = DateTime.UtcNow.AddSeconds(10);
         while (bridge.Ingress.Appended == 0 && DateTime.UtcNow < deadline)
         {
             await Task.Delay(20);

@@ -39,8 +39,13 @@ public sealed class HealthTests : IDisposable
         for (var i = 0; i < 100; i++)
         {
             health = JsonDocument.Parse(await client.GetStringAsync("/health")).RootElement;
+            // Every count awaited, not just the readings: the broken message comes after them, and is counted only
+            // once the consumer reaches it.
             if (health.GetProperty("readings").GetProperty("accepted").GetInt64() == 20
-                && health.GetProperty("alertsOpen").GetProperty("critical").GetInt64() == 1)
+                && health.GetProperty("rejectedByReason").TryGetProperty("malformed-json", out var malformed) && malformed.GetInt64() == 1
+                && health.GetProperty("refusedAtIngress").TryGetProperty("topic-not-allowed", out var refused) && refused.GetInt64() == 1
+                && health.GetProperty("alertsOpen").GetProperty("critical").GetInt64() == 1
+                && health.GetProperty("partitions").EnumerateArray().All(p => p.GetProperty("lagBytes").GetInt64() == 0))
             {
                 break;
             }

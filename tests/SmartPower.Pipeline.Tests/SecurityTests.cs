@@ -16,7 +16,7 @@ public sealed class SecurityTests : IAsyncLifetime
     public async Task InitializeAsync() => _harness = await PipelineHarness.StartAsync(configure: o =>
     {
         o.Ingress.RateBurst = 20;
-        o.Ingress.AuthLockout = TimeSpan.FromSeconds(1);
+        o.Ingress.AuthLockout = TimeSpan.FromSeconds(3); // long enough that a busy machine's slow connect still falls inside it
     });
 
     public async Task DisposeAsync() => await _harness.DisposeAsync();
@@ -38,7 +38,7 @@ public sealed class SecurityTests : IAsyncLifetime
             Assert.Equal(MqttClientConnectResultCode.BadUserNameOrPassword, await RefusedConnectAsync(guess));
         }
 
-        // Locked out: even the right token is refused until the lockout ends (1 s here, a minute by default).
+        // Locked out: even the right token is refused until the lockout ends (3 s here, a minute by default).
         await using (var right = new TestDevice("m-0001", _harness.Tokens["m-0001"], _harness.MqttPort))
         {
             Assert.Equal(MqttClientConnectResultCode.ConnectionRateExceeded, await RefusedConnectAsync(right));
@@ -51,7 +51,7 @@ public sealed class SecurityTests : IAsyncLifetime
         await using var other = new TestDevice("m-0002", _harness.Tokens["m-0002"], _harness.MqttPort);
         Assert.Equal(MqttClientConnectResultCode.Success, (await other.ConnectAsync()).ResultCode);
 
-        await Task.Delay(1200);
+        await Task.Delay(3200);
         await using var again = new TestDevice("m-0001", _harness.Tokens["m-0001"], _harness.MqttPort);
         Assert.Equal(MqttClientConnectResultCode.Success, (await again.ConnectAsync()).ResultCode);
     }

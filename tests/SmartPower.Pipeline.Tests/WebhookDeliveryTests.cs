@@ -161,9 +161,11 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_woken_dispatcher_delivers_a_new_notification_within_a_second()
+    public async Task A_woken_dispatcher_delivers_a_new_notification_at_once_not_at_its_next_poll()
     {
-        // Real time here: the point is how soon a stored alert reaches its receiver.
+        // Real time here: the point is that a stored alert reaches its receiver at once, not at the dispatcher's next
+        // poll a minute later. How soon is a benchmark's question (docs/benchmarks.md); here it must be far below the
+        // poll, with room for a busy machine.
         await using var store = await SqliteStore.OpenAsync(new SqliteStoreOptions { Path = _directory.File("live.db") });
         _receiver.Up();
         var dispatcher = new OutboxDispatcher(store, new WebhookNotifier(_http, Endpoints())) { IdlePoll = TimeSpan.FromMinutes(1) };
@@ -176,7 +178,7 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
         var clock = Stopwatch.StartNew();
         await store.CommitAsync(new BatchCommit(0, [critical], [], null) { Notifications = Notification.ForTransitions([critical], registry) }, CancellationToken.None);
         dispatcher.Wake();
-        while (_receiver.Received.Count < 2 && clock.Elapsed < TimeSpan.FromSeconds(5))
+        while (_receiver.Received.Count < 2 && clock.Elapsed < TimeSpan.FromSeconds(30))
         {
             await Task.Delay(5);
         }
@@ -185,7 +187,7 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
         await stop.CancelAsync();
         await running;
         Assert.Equal(2, _receiver.Received.Count); // the manager and the fire station
-        Assert.True(latency < TimeSpan.FromSeconds(1), $"stored to received took {latency.TotalMilliseconds:0} ms");
+        Assert.True(latency < TimeSpan.FromSeconds(10), $"stored to received took {latency.TotalMilliseconds:0} ms, against a poll of a minute");
         Console.WriteLine($"critical alert stored -> both webhooks received: {latency.TotalMilliseconds:0} ms");
     }
 
