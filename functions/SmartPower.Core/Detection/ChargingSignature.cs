@@ -71,6 +71,14 @@ namespace SmartPower.Detection;
 /// take out and only the clean samples count. On a common-area circuit a step the size of a load that switched on and
 /// off there within the hour gets no quick call: that is a fitting on a motion sensor or timer coming on again, quiet,
 /// level and rectifier-like as an LED driver is, not a charger carried in.</item>
+/// <item><b>The hold call.</b> On a busy circuit other loads' changes hide both the quiet switch-on and the slow rise, but
+/// not what a charger is: a big load with a rectifier's non-active power that holds its charge. A candidate of at least
+/// <c>ChargerHoldMinStepW</c> (180 W) with at least <c>ChargerHoldMinReactiveRatio</c> (0.55) non-active power per watt,
+/// still within <c>ChargerHoldLevelPct</c> (30%) of its step <c>ChargerHoldMinS</c> (an hour) after it and never faded
+/// in between (under 40% a candidate is dropped), is called on that: a household load that big and that steady corrects
+/// its power factor (TVs, PCs) or has none to correct (heaters, water heaters, blankets, cookers); a fridge's compressor
+/// starts with an inrush (no candidate) and runs in cycles; the small rectifier loads that hold for hours (laptop
+/// adapters, LED lighting) stay under 180 W. Not for a paired candidate, whose non-active power is only a difference.</item>
 /// <item><b>The taper.</b> A charge ends in its constant-voltage phase: the current, and with it the input power, falls
 /// exponentially to a tenth or less over half an hour to two hours, which no household appliance of that size and power
 /// factor does. A candidate with a clear rectifier's non-active power (<c>ChargerTaperMinReactiveRatio</c>, above a TV's
@@ -548,7 +556,11 @@ internal sealed partial class ChargingSignature
             && risePct * heldHours <= t.ChargerMaxTotalRisePct
             && trend.T >= t.ChargerMinTrendT
             && trend.SlopePerHour * heldHours >= t.ChargerMinRiseW;
-        if (!rising && !quick)
+        var hold = held >= t.ChargerHoldMinS * 1000 && !c.Paired
+            && c.Step >= t.ChargerHoldMinStepW
+            && c.ReactiveRatio >= t.ChargerHoldMinReactiveRatio
+            && Math.Abs(level - c.Step) <= t.ChargerHoldLevelPct / 100 * c.Step;
+        if (!rising && !quick && !hold)
         {
             return;
         }

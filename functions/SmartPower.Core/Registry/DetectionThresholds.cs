@@ -154,6 +154,28 @@ public sealed record DetectionThresholds
     /// <summary>The trend must not be falling: its t value above this.</summary>
     public double ChargerQuickMinTrendT { get; init; } = -1;
 
+    // The hold call: a big rectifier load recognised from an hour of holding its charge, when neither the quick call nor
+    // the rise could be seen on a busy circuit.
+
+    /// <summary>How long a load must have held its step before the hold call may name it (an hour outlasts a cooking session and most fridge runs).</summary>
+    public double ChargerHoldMinS { get; init; } = 3600;
+
+    /// <summary>
+    /// Smallest step the hold call takes. Household loads of this size that hold for an hour must correct their power
+    /// factor (TVs and PCs over 75 W, IEC 61000-3-2) or are resistive (heaters, water heaters, blankets, cookers); the
+    /// small rectifier loads that hold (laptop adapters, LED lighting, a TV measured beside a cycling fridge) stay below it.
+    /// </summary>
+    public double ChargerHoldMinStepW { get; init; } = 180;
+
+    /// <summary>
+    /// Least non-active power of the step per watt for the hold call: a charger without power-factor correction (a power
+    /// factor of 0.85 or less, 0.62 and more), clear of LED lighting's 0.9 (0.48) and a TV's or PC's 0.95 (0.33).
+    /// </summary>
+    public double ChargerHoldMinReactiveRatio { get; init; } = 0.55;
+
+    /// <summary>The load must be within this many percent of its step when the hold call speaks (a charge rises by a fifth at most in constant current).</summary>
+    public double ChargerHoldLevelPct { get; init; } = 30;
+
     // The taper: a charger recognised late, from the end of its charge, when its rise never showed.
 
     /// <summary>
