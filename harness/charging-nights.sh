@@ -2,8 +2,9 @@
 # The illegal-charging detector over many simulator nights, through the command line a user has: for each night,
 # device-sim generate, the host's replay, device-sim score; then one line per night and the totals. The nights are
 # the ones docs/illegal-charging.md reports: `tuning` (every change was traced on these), `unseen1` (measured, looked
-# at once), `unseen2` (scored only), `unseen3` (made at stop 14, scored only). About 10 s a night here.
-#   harness/charging-nights.sh [tuning|unseen1|unseen2|unseen3|all]
+# at once), `unseen2` (scored only), `unseen3` (made at stop 14, scored only), `unseen4` (made at stop 15 to judge the
+# hold call, scored once before and once after it). About 10 s a night here.
+#   harness/charging-nights.sh [tuning|unseen1|unseen2|unseen3|unseen4|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -18,8 +19,10 @@ case "$set_name" in
                    quiet:15 quiet:16" ;;
   unseen3) nights="labelled-night:15 labelled-night:16 labelled-night:17 labelled-night:18 compound-night:8 compound-night:9
                    quiet:17 quiet:18" ;;
-  all) exec bash -c "$0 tuning && $0 unseen1 && $0 unseen2 && $0 unseen3" ;;
-  *) echo "usage: $0 [tuning|unseen1|unseen2|unseen3|all]" >&2; exit 2 ;;
+  unseen4) nights="labelled-night:19 labelled-night:20 labelled-night:21 labelled-night:22 compound-night:10 compound-night:11
+                   quiet:19 quiet:20" ;;
+  all) exec bash -c "$0 tuning && $0 unseen1 && $0 unseen2 && $0 unseen3 && $0 unseen4" ;;
+  *) echo "usage: $0 [tuning|unseen1|unseen2|unseen3|unseen4|all]" >&2; exit 2 ;;
 esac
 
 work=$(mktemp -d)
