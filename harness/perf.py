@@ -235,11 +235,11 @@ class Host:
         return peak
 
 
-def pipeline(work, fleet, fsync, host_dll=None, label="", speed=None):
+def pipeline(work, fleet, fsync, host_dll=None, label="", speed=None, extra=()):
     """The same load through the whole local pipeline; waits until detection has processed every reading.
     speed: paced at that many simulated seconds a second (a sustainable rate) instead of at max rate."""
     name = label + ("serve-fsync" if fsync else "serve-no-fsync") + (f" paced x{speed:g}" if speed else "")
-    host = Host(work, fleet, name.replace(" ", "-"), [] if fsync else ["--no-fsync"], host_dll)
+    host = Host(work, fleet, name.replace(" ", "-"), ([] if fsync else ["--no-fsync"]) + list(extra), host_dll)
     try:
         cpu0, t0 = cpu_seconds(host.proc.pid), time.monotonic()
         out, wall, sim_cpu, _ = timed(["dotnet", BIN["sim"], "run", "--broker", f"127.0.0.1:{host.mqtt}", "--password-file", fleet.tokens,
@@ -268,25 +268,28 @@ def pipeline(work, fleet, fsync, host_dll=None, label="", speed=None):
             "refused": health.get("refusedAtIngress"), "load": os.getloadavg()}
 
 
-def throughput(work, sites, hours, rounds, baseline=None, paced=None):
+def throughput(work, sites, hours, rounds, baseline=None, paced=None, variant=None):
     """baseline: another build's host (its bin/ root), run beside this one on the same load in every round.
+    variant: `serve` options (one string) for a third host: this build again with them, beside the others.
     paced: a readings/s rate at which each host is also run paced (the simulator at --speed), for latency below saturation."""
     log(f"== throughput: simulator max rate (city-10k, {sites} site(s) of 250 devices, {hours} h of readings), {rounds} round(s)")
     fleet = Fleet(work, ["--scenario", "city-10k", "--sites", str(sites), "--hours", str(hours)], BIN["host"])
     log(f"   {fleet.devices:,} devices, {fleet.readings:,} readings a run")
-    hosts = [("", None)]
+    hosts = [("", None, ())]
     if baseline:
-        hosts.insert(0, ("baseline ", os.path.join(baseline, "functions/SmartPower.Host/bin/Release/net10.0/SmartPower.Host.dll")))
+        hosts.insert(0, ("baseline ", os.path.join(baseline, "functions/SmartPower.Host/bin/Release/net10.0/SmartPower.Host.dll"), ()))
+    if variant:
+        hosts.append((f"variant [{variant}] ", None, tuple(variant.split())))
     speed = paced * 10 / fleet.devices if paced else None  # every device reads every 10 s of simulated time
     results = []
     for r in range(rounds):
         steps = [lambda: mosquitto_relay(work, fleet, f"round {r + 1}")]
         for fsync in (True, False):
-            for label, dll in hosts:
-                steps.append(lambda fsync=fsync, label=label, dll=dll: pipeline(work, fleet, fsync, dll, label))
-        for label, dll in hosts if speed else []:
+            for label, dll, extra in hosts:
+                steps.append(lambda fsync=fsync, label=label, dll=dll, extra=extra: pipeline(work, fleet, fsync, dll, label, extra=extra))
+        for label, dll, extra in hosts if speed else []:
             for fsync in (True, False):
-                steps.append(lambda fsync=fsync, label=label, dll=dll: pipeline(work, fleet, fsync, dll, label, speed))
+                steps.append(lambda fsync=fsync, label=label, dll=dll, extra=extra: pipeline(work, fleet, fsync, dll, label, speed, extra))
         for step in steps:
             result = step()
             result["round"] = r + 1
@@ -394,6 +397,7 @@ def main():
     p.add_argument("--json", help="also write every figure here")
     p.add_argument("--baseline-build", help="throughput: also run the host of this other build (a checkout with its Release bin/) on the same load")
     p.add_argument("--paced", type=float, help="throughput: also run each host paced at this many readings/s (latency below saturation)")
+    p.add_argument("--variant", help="throughput: also run this build's host with these `serve` options, e.g. \"--max-lag-kb 32\"")
     a = p.parse_args()
     parts = a.only.split(",")
     work = tempfile.mkdtemp(prefix="smartpower-bench-")
@@ -404,7 +408,7 @@ def main():
         if "simulator" in parts:
             report["simulator"] = simulator(work, a.rounds)
         if "throughput" in parts:
-            report["throughput"] = throughput(work, a.sites, a.hours, a.rounds, a.baseline_build, a.paced)
+            report["throughput"] = throughput(work, a.sites, a.hours, a.rounds, a.baseline_build, a.paced, a.variant)
         if "replay" in parts:
             report["replay"] = benchmarks("replay-vs-python", "300000", str(max(3, a.rounds)))
         if "scale" in parts:
