@@ -108,6 +108,61 @@ public sealed class FileTelemetryLogTests : IDisposable
     }
 
     [Fact]
+    public async Task Under_back_pressure_devices_are_taken_in_the_order_they_came_and_a_busy_one_waits_its_turn()
+    {
+        var options = Options(partitions: 1);
+        options.MaxLagBytes = 2000;
+        await using var log = FileTelemetryLog.Open(options);
+        SmartPower.Pipeline.ITelemetryLog port = log;
+        var partition = log.Partition(0);
+
+        // The consumer reads nothing, so the lag and then the open commit fill up, until a take waits.
+        Task first;
+        for (var n = 0; ; n++)
+        {
+            var take = port.TakeAsync(Message("m-0000", n), CancellationToken.None);
+            if (!take.IsCompleted)
+            {
+                first = take.AsTask();
+                break;
+            }
+
+            await take;
+        }
+
+        // Twenty devices come one after another and wait; then a device that sends as fast as it is let (it has its
+        // next message ready at once, where the others' loops must be scheduled first).
+        var waiting = Enumerable.Range(1, 20).Select(d => port.TakeAsync(Message($"m-{d:0000}", 0), CancellationToken.None).AsTask()).ToList();
+        async Task BusyAsync()
+        {
+            for (var k = 0; k < 40; k++)
+            {
+                await port.TakeAsync(Message("m-9999", k), CancellationToken.None);
+            }
+        }
+
+        var busy = BusyAsync();
+        Assert.False(busy.IsCompleted);
+
+        // The consumer catches up, again and again, until the busy device has sent everything.
+        var order = new List<string>();
+        var position = 0L;
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while ((!busy.IsCompleted || position < partition.EndPosition) && DateTime.UtcNow < deadline)
+        {
+            var batch = await partition.ReadAsync(position, 1000, TimeSpan.FromMilliseconds(20), CancellationToken.None);
+            order.AddRange(batch.Records.Select(r => Encoding.UTF8.GetString(r.Topic.Span).Split('/')[4]));
+            position = batch.NextPosition;
+        }
+
+        await busy.WaitAsync(TimeSpan.FromSeconds(10));
+        await Task.WhenAll(waiting.Append(first)).WaitAsync(TimeSpan.FromSeconds(10));
+        var queued = order.SkipWhile(d => d == "m-0000").ToList();
+        Assert.Equal([.. Enumerable.Range(1, 20).Select(d => $"m-{d:0000}"), "m-9999"], queued.Take(21));
+        Assert.Equal(40, queued.Count(d => d == "m-9999"));
+    }
+
+    [Fact]
     public async Task A_full_disk_fails_the_appends_that_did_not_fit_and_leaves_no_torn_record_behind()
     {
         using var disk = SmallFilesystem.Mount(_directory.File("small"), 1);

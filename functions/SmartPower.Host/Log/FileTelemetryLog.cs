@@ -114,7 +114,7 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
         private List<string> _openDevices = new(1024);
         private readonly HashSet<string> _fenced = new(StringComparer.Ordinal);
         private TaskCompletionSource _openCommit = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private TaskCompletionSource _room = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly LinkedList<TaskCompletionSource> _waiting = new(); // appends waiting for room, in the order they came
         private TaskCompletionSource _grown = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -168,25 +168,31 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
         /// <summary>
         /// Encodes the message into the open group commit at once (the payload is neither kept nor copied anywhere
         /// else); the task returned completes once that commit is durable: one completion a group commit, not one a
-        /// message. Waits only while the open commit is full.
+        /// message. Waits only while the open commit is full, or other appends wait for room before it (in turn).
         /// </summary>
         private async ValueTask<Task> EnqueueAsync(TelemetryMessage message, bool fenced, CancellationToken cancellationToken)
         {
+            LinkedListNode<TaskCompletionSource>? turn = null; // this append's place among those waiting, once it waits
             while (true)
             {
                 Task wait;
                 lock (_gate)
                 {
-                    ObjectDisposedException.ThrowIf(_closed, this);
-                    if (fenced && _fenced.Contains(message.DeviceId))
+                    if (_closed || (fenced && _fenced.Contains(message.DeviceId)))
                     {
+                        Leave(turn);
+                        ObjectDisposedException.ThrowIf(_closed, this);
                         throw new IOException($"log partition {Partition}: a write of {message.DeviceId}'s messages failed; refused until it connects again");
                     }
 
                     // The open commit counts toward the lag: while the consumer is behind, appends wait (on the devices)
-                    // rather than queue here with their arrival time running.
-                    if (_openCount < _options.WriteQueue && _open.WrittenCount < Math.Min(MaxBatchBytes, _options.MaxLagBytes))
+                    // rather than queue here with their arrival time running. They wait in turn, first come first
+                    // served, and a newcomer waits behind them: each connection then gets one message in per turn, so
+                    // under back-pressure the devices move on through event time together, instead of those whose
+                    // next message happens to be read first running minutes ahead (the rest would look silent).
+                    if ((turn is null ? _waiting.Count == 0 : _waiting.First == turn) && HasRoom)
                     {
+                        Leave(turn);
                         _open.Advance(Encode(message, _open.GetSpan(MaxRecordBytes)[..MaxRecordBytes]));
                         _openDevices.Add(message.DeviceId);
                         if (++_openCount == 1)
@@ -197,12 +203,54 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
                         return _openCommit.Task;
                     }
 
-                    wait = _room.Task; // the open commit is full: wait until the writer takes it
+                    if (turn is null)
+                    {
+                        turn = _waiting.AddLast(new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+                    }
+                    else if (turn.Value.Task.IsCompleted)
+                    {
+                        turn.Value = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously); // woken without room: wait again, still first
+                    }
+
+                    wait = turn.Value.Task;
                 }
 
-                await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    lock (_gate)
+                    {
+                        Leave(turn);
+                    }
+
+                    throw;
+                }
             }
         }
+
+        private bool HasRoom => _openCount < _options.WriteQueue && _open.WrittenCount < Math.Min(MaxBatchBytes, _options.MaxLagBytes);
+
+        /// <summary>Takes a waiting append out of the line (under the gate); if it was first, the next one's turn comes.</summary>
+        private void Leave(LinkedListNode<TaskCompletionSource>? turn)
+        {
+            if (turn is null)
+            {
+                return;
+            }
+
+            var first = _waiting.First == turn;
+            _waiting.Remove(turn);
+            if (first)
+            {
+                WakeFirst();
+            }
+        }
+
+        /// <summary>The first waiting append tries again (under the gate): room was made, or the one before it left.</summary>
+        private void WakeFirst() => _waiting.First?.Value.TrySetResult();
 
         public async ValueTask<LogBatch> ReadAsync(long position, int maxRecords, TimeSpan wait, CancellationToken cancellationToken)
         {
@@ -339,8 +387,7 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
                     _openCount = 0;
                     commit = _openCommit;
                     _openCommit = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                    _room.TrySetResult();
-                    _room = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    WakeFirst();
                     if (count == 0 && _closed)
                     {
                         commit.TrySetException(new ObjectDisposedException(nameof(FileTelemetryLog)));
@@ -412,8 +459,7 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
                 _open.Clear();
                 _openDevices.Clear();
                 _openCount = 0;
-                _room.TrySetResult();
-                _room = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                WakeFirst();
                 return open;
             }
         }
