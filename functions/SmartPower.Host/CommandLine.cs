@@ -39,7 +39,7 @@ public static class CommandLine
               detector state checkpointed every 2000 ms (--checkpoint-ms); --no-fsync acknowledges
               once the OS has a message (survives a killed process, not a power cut); --max-lag-kb:
               devices wait for their PUBACK while a partition's detection is this far behind (default
-              256), which keeps alert latency low when readings come faster than detection runs.
+              64), which keeps alert latency low when readings come faster than detection runs.
               Ctrl+C drains the log and checkpoints before exiting.
               --notifications: webhooks per property manager and fire station, their retry schedule
               and escalation's limits (JSON, see README); without it nothing is posted, and alerts
