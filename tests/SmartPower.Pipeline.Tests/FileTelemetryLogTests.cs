@@ -135,16 +135,19 @@ public sealed class FileTelemetryLogTests : IDisposable
         var waiting = Enumerable.Range(1, 20).Select(d => port.TakeAsync(Message($"m-{d:0000}", 0), CancellationToken.None).AsTask()).ToList();
         async Task BusyAsync()
         {
+            var durable = Task.CompletedTask;
             for (var k = 0; k < 40; k++)
             {
-                await port.TakeAsync(Message("m-9999", k), CancellationToken.None);
+                durable = await port.TakeAsync(Message("m-9999", k), CancellationToken.None);
             }
+
+            await durable; // written: the reads below see every message
         }
 
         var busy = BusyAsync();
         Assert.False(busy.IsCompleted);
 
-        // The consumer catches up, again and again, until the busy device has sent everything.
+        // The consumer catches up, again and again, until the busy device's messages are all written and read.
         var order = new List<string>();
         var position = 0L;
         var deadline = DateTime.UtcNow.AddSeconds(20);
