@@ -3,9 +3,9 @@
 # device-sim generate, the host's replay, device-sim score; then one line per night and the totals. The nights are
 # the ones docs/illegal-charging.md reports: `tuning` (every change was traced on these), `unseen1` (measured, looked
 # at once), `unseen2` (scored only), `unseen3` (made at stop 14, scored only), `unseen4` (made at stop 15 to judge the
-# hold call, scored once before and once after it), `unseen5` (made after it, scored with and without it). About 10 s
-# a night here.
-#   harness/charging-nights.sh [tuning|unseen1|unseen2|unseen3|unseen4|unseen5|all]
+# hold call, scored once before and once after it), `unseen5` (made after it, scored with and without it), `unseen6`
+# (made at stop 16 and scored once, with no change made to the detector since). About 10 s a night here.
+#   harness/charging-nights.sh [tuning|unseen1|unseen2|unseen3|unseen4|unseen5|unseen6|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -24,8 +24,10 @@ case "$set_name" in
                    quiet:19 quiet:20" ;;
   unseen5) nights="labelled-night:23 labelled-night:24 labelled-night:25 labelled-night:26 compound-night:12 compound-night:13
                    quiet:21 quiet:22" ;;
-  all) exec bash -c "$0 tuning && $0 unseen1 && $0 unseen2 && $0 unseen3 && $0 unseen4 && $0 unseen5" ;;
-  *) echo "usage: $0 [tuning|unseen1|unseen2|unseen3|unseen4|unseen5|all]" >&2; exit 2 ;;
+  unseen6) nights="labelled-night:27 labelled-night:28 labelled-night:29 labelled-night:30 compound-night:14 compound-night:15
+                   quiet:23 quiet:24" ;;
+  all) exec bash -c "$0 tuning && $0 unseen1 && $0 unseen2 && $0 unseen3 && $0 unseen4 && $0 unseen5 && $0 unseen6" ;;
+  *) echo "usage: $0 [tuning|unseen1|unseen2|unseen3|unseen4|unseen5|unseen6|all]" >&2; exit 2 ;;
 esac
 
 work=$(mktemp -d)
