@@ -34,8 +34,8 @@ public sealed class LocalPipelineOptions
 
     /// <summary>
     /// The default of <see cref="MaxLagBytes"/>: about 250 readings a partition, some 15 ms of detection at saturation
-    /// (docs/benchmarks.md, section 1: 64 KB keeps the p99 alert latency at max rate near 60 ms for about a tenth of the
-    /// throughput; 256 KB let it reach 130-520 ms).
+    /// (docs/benchmarks.md, section 1: at max rate 64 KB kept the p99 alert latency at 76-85 ms, medians of three rounds,
+    /// where 256 KB let it reach 130-520 ms; with fsync it costs up to a third of the max rate).
     /// </summary>
     public const long DefaultMaxLagBytes = 64 << 10;
 
