@@ -7,8 +7,10 @@ namespace SmartPower.DeviceSim.Cli;
 /// <summary>The simulator's verbs: <c>generate</c>, <c>run</c>, <c>score</c>. Exit codes: 0 done, 1 failed or below thresholds, 2 bad arguments or input files.</summary>
 public static class Verbs
 {
+    private const string VerbUsage = "usage: dotnet run -c Release --project device-sim -- ";
+
     private const string Usage =
-        "usage: dotnet run -c Release --project device-sim -- <verb> [options]\n\n" +
+        VerbUsage + "<verb> [options]\n\n" +
         GenerateCommand.Usage + "\n" + RunCommand.Usage + "\n" + ScoreCommand.Usage;
 
     public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, TimeProvider time, CancellationToken cancellationToken)
@@ -19,6 +21,11 @@ public static class Verbs
         try
         {
             var rest = args.Skip(1).ToList();
+            if (rest.Any(a => a is "--help" or "-h"))
+            {
+                return Help(stdout, args[0]);
+            }
+
             return args.FirstOrDefault() switch
             {
                 "generate" => GenerateCommand.Run(rest, stdout),
@@ -42,9 +49,16 @@ public static class Verbs
         }
     }
 
-    private static int Help(TextWriter stdout)
+    /// <summary>The usage of <paramref name="verb"/> (<c>device-sim run --help</c>), or of every verb.</summary>
+    private static int Help(TextWriter stdout, string? verb = null)
     {
-        stdout.Write(Usage);
+        stdout.Write(verb switch
+        {
+            "generate" => VerbUsage + GenerateCommand.Usage,
+            "run" => VerbUsage + RunCommand.Usage,
+            "score" => VerbUsage + ScoreCommand.Usage,
+            _ => Usage,
+        });
         return 0;
     }
 }

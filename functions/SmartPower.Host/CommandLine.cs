@@ -64,7 +64,7 @@ public static class CommandLine
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        if (args.Length == 0 || args[0] is "help" or "--help" or "-h")
+        if (args.Length == 0 || args[0] is "help" || args.Any(a => a is "--help" or "-h"))
         {
             stdout.WriteLine(Help);
             return args.Length == 0 ? Usage : Ok;

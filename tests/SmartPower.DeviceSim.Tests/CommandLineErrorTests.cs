@@ -29,6 +29,34 @@ public sealed class CommandLineErrorTests
         Assert.Contains(expected, err, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_broker_that_cannot_be_reached_is_reported_with_the_reason_not_just_counted()
+    {
+        int port;
+        using (var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            listener.Start();
+            port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        }
+
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+        var (_, output, _) = await SimCli.RunAsync(stop.Token, "run", "--broker", $"127.0.0.1:{port}", "--password", "pw",
+            "--scenario", "quiet-evening", "--hours", "1", "--speed", "60", "--no-progress");
+        Assert.Matches(@"connection errors [1-9][0-9,]* \(last: [mp]-\d{4}: .+\)", output);
+    }
+
+    [Theory]
+    [InlineData("generate", "--scenario NAME|FILE")]
+    [InlineData("run", "--broker HOST:PORT")]
+    [InlineData("score", "--truth FILE")]
+    public async Task A_verb_asked_for_help_prints_its_own_usage_and_succeeds(string verb, string expected)
+    {
+        var (exit, output, err) = await SimCli.RunAsync(verb, "--help");
+        Assert.True(exit == 0, $"exit {exit}: {err}");
+        Assert.Contains(expected, output, StringComparison.Ordinal);
+        Assert.StartsWith("usage: dotnet run -c Release --project device-sim -- " + verb, output, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("{\"fleet\":{\"dwelings\":3}}", "dwelings")]
     [InlineData("{\"durationH\":30}", "durationH: must be (0, 24]")]

@@ -34,5 +34,15 @@ public sealed class TokensCommandTests : IDisposable
         Assert.Contains("--device", error.ToString(), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("replay", "--help")]
+    [InlineData("tokens", "issue", "-h")]
+    public void A_command_asked_for_help_prints_the_usage_and_succeeds(params string[] args)
+    {
+        var output = new StringWriter();
+        Assert.Equal(CommandLine.Ok, CommandLine.Run(args, output, TextWriter.Null));
+        Assert.Contains("smartpower replay --registry FILE", output.ToString(), StringComparison.Ordinal);
+    }
+
     public void Dispose() => _directory.Dispose();
 }
