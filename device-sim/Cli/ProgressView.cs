@@ -40,7 +40,7 @@ internal static class ProgressView
                 table.AddRow("messages sent", $"{s.Sent:N0}");
                 table.AddRow("rate", string.Create(CultureInfo.InvariantCulture, $"{rate:N0}/s"));
                 table.AddRow("queued", $"{s.Queued:N0}");
-                table.AddRow("connection errors", $"{s.ConnectionErrors:N0}");
+                table.AddRow("connection errors", s.LastConnectionError is { } why ? $"{s.ConnectionErrors:N0} (last: {Markup.Escape(why)})" : $"{s.ConnectionErrors:N0}");
                 table.AddRow("incidents injected", $"{live.IncidentsInjected:N0}");
                 table.AddRow("commands received", $"{s.Commands:N0}");
                 ctx.Refresh();
@@ -55,7 +55,7 @@ internal static class ProgressView
         var s = live.Stats;
         var rate = (s.Sent - last.Sent) / Math.Max(time.GetElapsedTime(last.At).TotalSeconds, 1e-3);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{Percent(night)} sent {s.Sent:N0} ({rate:N0}/s), connected {s.Connected:N0}/{live.Devices:N0}, connection errors {s.ConnectionErrors:N0}, incidents injected {live.IncidentsInjected:N0}"));
+            $"{Percent(night)} sent {s.Sent:N0} ({rate:N0}/s), connected {s.Connected:N0}/{live.Devices:N0}, connection errors {s.ConnectionErrors:N0}{(s.LastConnectionError is { } why ? $" (last: {why})" : "")}, incidents injected {live.IncidentsInjected:N0}"));
         return (s.Sent, time.GetTimestamp());
     }
 

@@ -66,8 +66,8 @@ internal static class RunCommand
 
         var seconds = Math.Max(live.Elapsed.TotalSeconds, 1e-3);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"sent {s.Sent:N0} messages in {seconds:F1} s ({s.Sent / seconds:N0}/s); failed {s.Failed:N0}; connection errors {s.ConnectionErrors:N0}; " +
-            $"connects {s.Connects:N0}; commands {s.Commands:N0}; incidents {labels.Incidents.Count}{(outDir is null ? "" : $" (written to {Path.Combine(outDir, "truth.jsonl")})")}" +
+            $"sent {s.Sent:N0} messages in {seconds:F1} s ({s.Sent / seconds:N0}/s); failed {s.Failed:N0}; connection errors {s.ConnectionErrors:N0}{(s.LastConnectionError is { } why ? $" (last: {why})" : "")}; " +
+            $"connects {s.Connects:N0}; commands {s.Commands:N0}; ground-truth incidents {labels.Incidents.Count}{(outDir is null ? "" : $" (written to {Path.Combine(outDir, "truth.jsonl")})")}" +
             $"{(args.Has("max-rate") ? "" : $"; steps held {FleetPace.MaxHold.TotalSeconds:N0} s for a device {live.StepsHeldTooLong:N0}")}"));
         return s.Failed > 0 ? 1 : 0;
     }

@@ -203,7 +203,7 @@ internal sealed class DeviceConnection : IDeviceLink
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
-                _stats.OnConnectionError();
+                _stats.OnConnectFailed(_device.DeviceId, e);
             }
 
             await Task.Delay(_backoff.Next(), _time, cancellationToken).ConfigureAwait(false);

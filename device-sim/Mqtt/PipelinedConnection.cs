@@ -94,7 +94,7 @@ internal sealed class PipelinedConnection : IDeviceLink
             }
             catch (Exception e) when (e is SocketException or IOException or InvalidDataException && attempt < MaxConnectAttempts)
             {
-                _stats.OnConnectionError();
+                _stats.OnConnectFailed(_device.DeviceId, e);
                 _socket?.Dispose();
                 await Task.Delay(_backoff.Next(), _time, cancellationToken).ConfigureAwait(false);
             }

@@ -10,6 +10,7 @@ public sealed class RunStats
     private long _connected;
     private long _commands;
     private long _queued;
+    private string? _lastConnectionError;
 
     /// <summary>Messages the broker acknowledged (QoS 1 PUBACK).</summary>
     public long Sent => Interlocked.Read(ref _sent);
@@ -19,6 +20,9 @@ public sealed class RunStats
 
     /// <summary>Failed connection attempts and lost connections.</summary>
     public long ConnectionErrors => Interlocked.Read(ref _connectionErrors);
+
+    /// <summary>Why the latest failed connection attempt failed (device and reason), or null if none has.</summary>
+    public string? LastConnectionError => Volatile.Read(ref _lastConnectionError);
 
     /// <summary>Successful connections, first ones and reconnections.</summary>
     public long Connects => Interlocked.Read(ref _connects);
@@ -37,6 +41,13 @@ public sealed class RunStats
     internal void OnFailed() => Interlocked.Increment(ref _failed);
 
     internal void OnConnectionError() => Interlocked.Increment(ref _connectionErrors);
+
+    /// <summary>A connection attempt that failed, and why (shown on the progress display).</summary>
+    internal void OnConnectFailed(string deviceId, Exception error)
+    {
+        Volatile.Write(ref _lastConnectionError, $"{deviceId}: {error.GetBaseException().Message}");
+        OnConnectionError();
+    }
 
     internal void OnConnected()
     {
