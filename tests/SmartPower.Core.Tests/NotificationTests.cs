@@ -13,7 +13,9 @@ public sealed class NotificationTests
                   {"siteId":"orphan","name":"No one to tell"}],
          "devices":[{"deviceId":"m-0001","siteId":"xihu-wutong","kind":"meter","circuit":"dwelling","ratedCurrentA":40,
                      "location":{"building":"3","unit":"2","floor":5,"room":"502"}},
-                    {"deviceId":"m-0900","siteId":"orphan","kind":"meter","circuit":"dwelling","ratedCurrentA":40}]}
+                    {"deviceId":"m-0900","siteId":"orphan","kind":"meter","circuit":"dwelling","ratedCurrentA":40},
+                    {"deviceId":"p-0001","siteId":"xihu-wutong","kind":"pile","circuit":"pile","portCount":2,"portMaxW":400,
+                     "location":{"building":"shed-A"}}]}
         """;
 
     private static readonly DeviceRegistry Registry = RegistryLoader.Parse(RegistryJson);
@@ -78,6 +80,17 @@ public sealed class NotificationTests
         Assert.Equal(30.28, root.GetProperty("site").GetProperty("lat").GetDouble());
         Assert.Equal("building 3, unit 2, floor 5, room 502", root.GetProperty("location").GetProperty("description").GetString());
         Assert.Equal(5, root.GetProperty("location").GetProperty("floor").GetInt32());
+    }
+
+    [Fact]
+    public void A_location_part_the_registry_does_not_give_is_null_in_the_body_as_in_the_status_api()
+    {
+        var alert = Alert(Severity.Critical) with { DeviceId = "p-0001" };
+        var n = Notification.For(alert, "opened", Feed.T0, null, false, Registry)[0];
+        using var body = JsonDocument.Parse(n.Body);
+        var location = body.RootElement.GetProperty("location");
+        Assert.Equal("shed-A", location.GetProperty("building").GetString());
+        Assert.All(new[] { "unit", "floor", "room" }, name => Assert.Equal(JsonValueKind.Null, location.GetProperty(name).ValueKind));
     }
 
     [Fact]

@@ -115,6 +115,10 @@ public sealed record Notification(string NotificationId, string AlertId, string 
                 {
                     w.WriteNumber("floor"u8, floor);
                 }
+                else
+                {
+                    w.WriteNull("floor"u8);
+                }
 
                 WriteOptional(w, "room"u8, location.Room);
                 w.WriteString("description"u8, location.Describe());
