@@ -8,22 +8,6 @@ if ! command -v dotnet >/dev/null 2>&1; then
   echo "test.sh: the .NET SDK 10 is required (dotnet not found on PATH)" >&2
   exit 1
 fi
-if ! command -v python3 >/dev/null 2>&1; then
-  # The replay benchmark compares against Python's json module; tests do not need it.
-  echo "test.sh: note: python3 not found; only the benchmark script needs it" >&2
-fi
-
-# The console's browser test drives Debian's chromium through Playwright (Playwright's own browser download does not
-# work here). The test fails, never skips, without it.
-if [ ! -x /usr/bin/chromium ]; then
-  echo "== installing chromium for the console's browser test"
-  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
-fi
-
-export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
-
-# The simulator's integration tests publish to a real MQTT broker: mosquitto, on a free loopback port, with a
-# password file (username = device id), started here and stopped on exit. The tests fail, not skip, without it.
 apt_install() {
   echo "== installing $*"
   sudo=""
@@ -31,6 +15,23 @@ apt_install() {
   $sudo apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
 }
+
+# The performance harness's smoke run below (harness/perf.py) and the replay benchmark's baseline (Python's json
+# module) need python3.
+if ! command -v python3 >/dev/null 2>&1; then
+  apt_install python3
+fi
+
+# The console's browser test drives Debian's chromium through Playwright (Playwright's own browser download does not
+# work here). The test fails, never skips, without it.
+if [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium
+fi
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+# The simulator's integration tests publish to a real MQTT broker: mosquitto, on a free loopback port, with a
+# password file (username = device id), started here and stopped on exit. The tests fail, not skip, without it.
 if ! command -v mosquitto >/dev/null 2>&1 || ! command -v mosquitto_passwd >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1 \
   || ! command -v mosquitto_sub >/dev/null 2>&1 || [ ! -x /usr/bin/time ]; then
   apt_install mosquitto mosquitto-clients openssl time
