@@ -7,9 +7,15 @@ using SmartPower.Mqtt;
 using SmartPower.Registry;
 
 // smartpower-bridge --registry FILE --broker HOST:PORT [--username U --password P] [--tls]
-//                   --event-hubs NAMESPACE.servicebus.windows.net [--hub telemetry]
+//                   [--share-group NAME|none] [--bridge-id ID] --event-hubs NAMESPACE.servicebus.windows.net [--hub telemetry]
 // Authenticates to Event Hubs with DefaultAzureCredential (a managed identity, or `az login` on a workstation): it
 // needs the "Azure Event Hubs Data Sender" role on the hub. Ctrl+C or SIGTERM stops it after sending what it holds.
+const string Usage = "usage: smartpower-bridge --registry FILE --broker HOST:PORT [--username U --password P] [--tls]\n"
+    + "                         [--share-group NAME|none] [--bridge-id ID] --event-hubs NAMESPACE.servicebus.windows.net [--hub telemetry]\n"
+    + "  --share-group: the shared subscription's group (default smartpower); none for a plain subscription, which mosquitto\n"
+    + "                 restores after its own restart where it does not restore a shared one\n"
+    + "  --bridge-id:   the persistent session's client id (default smartpower-bridge-HOSTNAME)";
+string[] valued = ["--registry", "--broker", "--username", "--password", "--share-group", "--bridge-id", "--event-hubs", "--hub"];
 var options = new Dictionary<string, string>(StringComparer.Ordinal);
 for (var i = 0; i < args.Length; i++)
 {
@@ -17,13 +23,13 @@ for (var i = 0; i < args.Length; i++)
     {
         options["--tls"] = "true";
     }
-    else if (args[i].StartsWith("--", StringComparison.Ordinal) && i + 1 < args.Length)
+    else if (valued.Contains(args[i]) && i + 1 < args.Length)
     {
         options[args[i]] = args[++i];
     }
     else
     {
-        Console.Error.WriteLine($"unexpected argument '{args[i]}'");
+        Console.Error.WriteLine(args[i] is "--help" or "-h" ? Usage : $"smartpower-bridge: unknown option or missing value '{args[i]}'\n{Usage}");
         return 2;
     }
 }
@@ -32,7 +38,18 @@ if (!options.TryGetValue("--registry", out var registryPath) || !options.TryGetV
     || !options.TryGetValue("--event-hubs", out var ns) || broker.Split(':') is not [var host, var portText]
     || !int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out var port))
 {
-    Console.Error.WriteLine("usage: smartpower-bridge --registry FILE --broker HOST:PORT [--username U --password P] [--tls] --event-hubs NAMESPACE.servicebus.windows.net [--hub telemetry]");
+    Console.Error.WriteLine(Usage);
+    return 2;
+}
+
+DeviceRegistry registry;
+try
+{
+    registry = RegistryLoader.Load(registryPath);
+}
+catch (RegistryException e)
+{
+    Console.Error.WriteLine($"smartpower-bridge: {e.Message}");
     return 2;
 }
 
@@ -49,8 +66,18 @@ using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Creat
     stop.Cancel();
 });
 
-var registry = RegistryLoader.Load(registryPath);
-var log = await EventHubTelemetryLog.OpenAsync(ns, options.GetValueOrDefault("--hub", "telemetry"), new DefaultAzureCredential(), cancellationToken: stop.Token);
+EventHubTelemetryLog log;
+try
+{
+    log = await EventHubTelemetryLog.OpenAsync(ns, options.GetValueOrDefault("--hub", "telemetry"), new DefaultAzureCredential(), cancellationToken: stop.Token);
+}
+catch (AuthenticationFailedException e)
+{
+    Console.Error.WriteLine($"smartpower-bridge: no Azure credential for Event Hubs (a managed identity, or `az login`, with the "
+        + $"\"Azure Event Hubs Data Sender\" role on the hub): {e.Message.Split('\n')[0]}");
+    return 1;
+}
+
 var brokerOptions = new BrokerBridgeOptions
 {
     Host = host,
@@ -59,6 +86,15 @@ var brokerOptions = new BrokerBridgeOptions
     UserName = options.GetValueOrDefault("--username"),
     Password = options.GetValueOrDefault("--password"),
 };
+if (options.TryGetValue("--share-group", out var group))
+{
+    brokerOptions.ShareGroup = group == "none" ? null : group;
+}
+
+if (options.TryGetValue("--bridge-id", out var bridgeId))
+{
+    brokerOptions.ClientId = bridgeId;
+}
 await using (var bridge = await EventHubsBridge.StartAsync(registry, brokerOptions, log, loggers, stop.Token))
 {
     Console.WriteLine($"bridging {host}:{port} to {ns} ({log.PartitionCount} partitions); Ctrl+C stops");
