@@ -21,7 +21,7 @@ public static class Services
         var settings = configuration.GetSection(SmartPowerSettings.Section).Get<SmartPowerSettings>() ?? new SmartPowerSettings();
         services.AddSingleton(settings);
         services.AddSingleton(TimeProvider.System);
-        services.AddSingleton(_ => RegistryLoader.Load(settings.RegistryPath));
+        services.AddSingleton(_ => RegistryLoader.Load(Path.Combine(AppContext.BaseDirectory, settings.RegistryPath))); // relative: beside the app, whatever the worker's folder
 
         // One CosmosClient per process (it holds connections and caches), authenticated with the managed identity.
         services.AddSingleton(_ => new CosmosClient(settings.CosmosEndpoint, new DefaultAzureCredential(), CosmosStore.ClientOptions()));

@@ -14,7 +14,7 @@ public sealed class SmartPowerSettings
 
     public string Database { get; set; } = "smartpower";
 
-    /// <summary>The device registry (the contract's registry JSON), deployed with the app.</summary>
+    /// <summary>The device registry (the contract's registry JSON), deployed with the app; a relative path is taken from the app's folder.</summary>
     public string RegistryPath { get; set; } = "registry.json";
 
     /// <summary>
