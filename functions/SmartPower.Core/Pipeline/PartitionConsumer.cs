@@ -48,6 +48,7 @@ public sealed class PartitionConsumer(
     private long _checkpointed = -1;
     private long _countedTo;
     private long _lastCheckpointAt;
+    private bool _engineAhead;
     private volatile bool _draining;
 
     public int Partition => log.Partition;
@@ -73,6 +74,7 @@ public sealed class PartitionConsumer(
         // Forget what ran since the checkpoint first: if loading it fails, RunAsync loads it again rather than go on
         // with an engine that has already seen the records it is about to run again (they would all be duplicates).
         _engine = null;
+        _engineAhead = false;
         var checkpoint = await store.LoadCheckpointAsync(Partition, cancellationToken).ConfigureAwait(false);
         try
         {
@@ -124,10 +126,17 @@ public sealed class PartitionConsumer(
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            // Cancelled mid-wait: nothing half-done, the checkpoint below covers what was processed.
+            // Cancelled while waiting for records, or while a batch's commands or commit were under way.
         }
 
-        if (_checkpointed != _position)
+        if (_engineAhead)
+        {
+            // Cancelled mid-batch: the engine has seen records whose transitions were not stored. Its state must not
+            // be checkpointed at the batch's start (a restart would take the batch's readings for duplicates and its
+            // alerts would be lost); the restart runs the batch again from the last checkpoint instead.
+            _engine = null;
+        }
+        else if (_checkpointed != _position)
         {
             await CommitAsync([], [], checkpoint: true, _position, CancellationToken.None).ConfigureAwait(false);
         }
@@ -140,6 +149,7 @@ public sealed class PartitionConsumer(
         var results = new ProcessResult[batch.Records.Count];
         var arrivals = new List<long>();
         var i = 0;
+        _engineAhead = true; // until the batch is stored and the position has moved past it
         foreach (var record in batch.Records)
         {
             var result = results[i++] = _engine!.Process(record.Topic.Span, record.Payload.Span, sink);
@@ -164,6 +174,7 @@ public sealed class PartitionConsumer(
 
         var due = _time.GetElapsedTime(_lastCheckpointAt) >= _options.CheckpointInterval;
         await CommitAsync(sink.Transitions, [.. latest.Values], due, batch.NextPosition, cancellationToken, arrivals).ConfigureAwait(false);
+        _engineAhead = false;
 
         // Counted once stored, and once only: after a failed commit the records since the checkpoint are run again.
         for (var k = 0; k < results.Length; k++)
