@@ -142,6 +142,16 @@ public sealed class LocalPipeline : IAsyncDisposable
         }
 
         _stopped = true;
+
+        // Take no more messages (devices keep what is not acknowledged and send it after the restart), drain the log
+        // through detection, and only then stop the broker: the drain's stop-port commands still need it.
+        Ingress.Close();
+        foreach (var consumer in Consumers)
+        {
+            consumer.BeginDrain();
+        }
+
+        await Task.WhenAll(_running).WaitAsync(TimeSpan.FromMinutes(2)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         if (_broker is not null)
         {
             await _broker.StopAsync().ConfigureAwait(false);
@@ -151,13 +161,6 @@ public sealed class LocalPipeline : IAsyncDisposable
         {
             await _bridge.DisposeAsync().ConfigureAwait(false);
         }
-
-        foreach (var consumer in Consumers)
-        {
-            consumer.BeginDrain();
-        }
-
-        await Task.WhenAll(_running).WaitAsync(TimeSpan.FromMinutes(2)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await Notifications.StopAsync().ConfigureAwait(false);
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_log is not null)

@@ -156,6 +156,10 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
             // Refused messages are acknowledged too: they are counted, and sending them again would not help.
             await e.AcknowledgeAsync(_stop.Token).ConfigureAwait(false);
         }
+        catch (IngressClosedException)
+        {
+            // Stopping: not acknowledged, so the broker keeps it for the next session.
+        }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             // Not acknowledged: the broker redelivers it after we reconnect.

@@ -98,6 +98,12 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
     private async Task ValidateAsync(ValidatingConnectionEventArgs e)
     {
         var deviceId = e.UserName;
+        if (_ingress.IsClosed)
+        {
+            e.ReasonCode = MqttConnectReasonCode.ServerUnavailable; // stopping: the device comes back once the host is up again
+            return;
+        }
+
         if (string.IsNullOrEmpty(deviceId) || !_ingress.Registry.TryGetDevice(deviceId, out _))
         {
             _ingress.RefuseConnection(IngressRefusal.UnknownDevice, deviceId);
@@ -199,7 +205,15 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
 
     private void RefuseAfterFailure(InterceptingPublishEventArgs e, string deviceId, Exception ex)
     {
-        _logger.LogError(ex, "telemetry log append failed for {Device}", deviceId);
+        if (ex is IngressClosedException)
+        {
+            _logger.LogDebug("stopping: a message of {Device} is not taken (it is sent again after the restart)", deviceId);
+        }
+        else
+        {
+            _logger.LogError(ex, "telemetry log append failed for {Device}", deviceId);
+        }
+
         e.ProcessPublish = false;
         e.CloseConnection = true;
         e.Response.ReasonCode = MqttPubAckReasonCode.UnspecifiedError;

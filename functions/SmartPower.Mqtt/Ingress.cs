@@ -72,6 +72,7 @@ public sealed class Ingress : IDisposable
     private readonly ConcurrentDictionary<string, LoginFailures> _logins = new(StringComparer.Ordinal);
     private readonly Meter _meter;
     private long _appended;
+    private volatile bool _closed;
 
     public Ingress(DeviceRegistry registry, ITelemetryLog log, IngressOptions? options = null, ILogger? logger = null, TimeProvider? time = null)
     {
@@ -88,6 +89,17 @@ public sealed class Ingress : IDisposable
     public DeviceRegistry Registry => _registry;
 
     public long Appended => Interlocked.Read(ref _appended);
+
+    /// <summary>Whether <see cref="Close"/> was called: the host is stopping.</summary>
+    public bool IsClosed => _closed;
+
+    /// <summary>
+    /// Takes no more messages: from now on <see cref="AcceptAsync"/> and <see cref="AdmitAsync"/> throw
+    /// <see cref="IngressClosedException"/>, so a message arriving is not acknowledged and its device (or broker) sends it
+    /// again after the restart. The host calls it first when stopping, so that detection can drain the log while the
+    /// broker still delivers the commands that drain raises.
+    /// </summary>
+    public void Close() => _closed = true;
 
     public long RefusedFor(IngressRefusal refusal) => Interlocked.Read(ref _refused[(int)refusal]);
 
@@ -148,6 +160,7 @@ public sealed class Ingress : IDisposable
     /// </summary>
     public async ValueTask<IngressRefusal> AcceptAsync(string? deviceId, string topic, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
+        ThrowIfClosed();
         var refusal = Check(deviceId, topic, payload.Length, out var device);
         if (refusal != IngressRefusal.None)
         {
@@ -167,6 +180,7 @@ public sealed class Ingress : IDisposable
     /// </summary>
     public async ValueTask<Admission> AdmitAsync(string deviceId, string topic, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
+        ThrowIfClosed();
         var refusal = Check(deviceId, topic, payload.Length, out var device);
         if (refusal != IngressRefusal.None)
         {
@@ -182,6 +196,14 @@ public sealed class Ingress : IDisposable
     public void Reconnected(string deviceId) => _log.Reopen(deviceId);
 
     public void Dispose() => _meter.Dispose();
+
+    private void ThrowIfClosed()
+    {
+        if (_closed)
+        {
+            throw new IngressClosedException();
+        }
+    }
 
     public static string NameOf(IngressRefusal refusal) => refusal switch
     {
@@ -317,5 +339,14 @@ public sealed class Ingress : IDisposable
                 return true;
             }
         }
+    }
+}
+
+/// <summary>The host is stopping and takes no more messages (<see cref="Ingress.Close"/>); they are not acknowledged.</summary>
+public sealed class IngressClosedException : InvalidOperationException
+{
+    public IngressClosedException()
+        : base("the host is stopping and takes no more messages")
+    {
     }
 }

@@ -79,4 +79,36 @@ public sealed class EndToEndTests
         Assert.Equal(30, harness.Pipeline.Metrics.Duplicates);
         Assert.Equal(30, harness.Pipeline.Metrics.Accepted);
     }
+    [Fact]
+    public async Task A_stop_right_after_a_port_over_power_still_delivers_the_stop_port_command_and_stores_the_alert()
+    {
+        // One record a batch keeps detection behind the devices, so the stop finds the over-power still in the log:
+        // its drain raises the stop-port command, which must still reach the pile, and must not hold the stop back.
+        await using var harness = await PipelineHarness.StartAsync(configure: o => o.Consumer.MaxBatch = 1);
+        var devices = new Dictionary<string, TestDevice>();
+        foreach (var id in Story.Devices)
+        {
+            devices[id] = await harness.ConnectAsync(id);
+        }
+
+        await devices["p-0001"].SubscribeAsync(Feed.Topic("p-0001", "pile", "command"));
+        await Story.PlayAsync(Story.Messages(200), id => devices[id], CancellationToken.None); // over 600 W from 150 s: opens at 180 s
+
+        var stopping = System.Diagnostics.Stopwatch.StartNew();
+        await harness.Pipeline.StopAsync();
+        Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(20), $"the stop took {stopping.Elapsed.TotalSeconds:F1} s");
+
+        var overpower = Assert.Single(await harness.Pipeline.Store.GetAlertsAsync(), s => s.Alert.Type == AlertType.PortOverpower).Alert;
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (devices["p-0001"].Commands.Count == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Contains(overpower.AlertId, Assert.Single(devices["p-0001"].Commands), StringComparison.Ordinal);
+        foreach (var d in devices.Values)
+        {
+            await d.DisposeAsync();
+        }
+    }
 }
