@@ -220,8 +220,8 @@ public sealed class Ingress : IDisposable
     private IngressRefusal Check(string? deviceId, string topic, int payloadBytes, out Device? device)
     {
         device = null;
-        Span<byte> utf8 = stackalloc byte[256];
-        if (topic.Length > 200 || !Topic.TryParse(utf8[..Encoding.UTF8.GetBytes(topic, utf8)], out var parsed)
+        Span<byte> utf8 = stackalloc byte[256]; // a topic that does not fit (long, or of multi-byte characters) is no contract topic
+        if (topic.Length > 200 || !Encoding.UTF8.TryGetBytes(topic, utf8, out var length) || !Topic.TryParse(utf8[..length], out var parsed)
             || parsed.Channel == TopicChannel.Command)
         {
             return IngressRefusal.TopicNotAllowed;

@@ -83,8 +83,11 @@ public sealed class SecurityTests : IAsyncLifetime
         // Nor on a command topic, nor with a path trick.
         Assert.Equal(MqttClientPublishReasonCode.NotAuthorized, (await device.PublishAsync(Feed.Topic("m-0001", channel: "command"), "{}")).ReasonCode);
         Assert.Equal(MqttClientPublishReasonCode.NotAuthorized, (await device.PublishAsync("smartpower/v1/xihu-wutong/meter/m-0001/../m-0002/telemetry", "{}")).ReasonCode);
+
+        // Nor with a topic of multi-byte characters too long for the contract (it was an exception, and the connection closed).
+        Assert.Equal(MqttClientPublishReasonCode.NotAuthorized, (await device.PublishAsync("smartpower/v1/" + new string('\u6e56', 90) + "/meter/m-0001/telemetry", "{}")).ReasonCode);
         await AssertNothingReachedDetectionAsync();
-        Assert.Equal(3, _harness.Pipeline.Ingress.RefusedFor(IngressRefusal.TopicNotAllowed));
+        Assert.Equal(4, _harness.Pipeline.Ingress.RefusedFor(IngressRefusal.TopicNotAllowed));
     }
 
     [Fact]
