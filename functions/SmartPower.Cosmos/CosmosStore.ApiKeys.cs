@@ -67,32 +67,37 @@ public sealed partial class CosmosStore : IApiKeyStore
 
     public async Task<bool> RevokeApiKeyAsync(string keyId, DateTimeOffset at, CancellationToken cancellationToken)
     {
+        // Two documents, the list and the one authentication reads, written in that order. If the second write fails,
+        // the key still works; revoking it again then finishes the job instead of answering "no such key".
         string? hash = null;
-        var revoked = await ChangeKeyListAsync(keys =>
+        var listChanged = false;
+        await ChangeKeyListAsync(keys =>
         {
-            var entry = keys.Select(k => k!.AsObject()).FirstOrDefault(k => k["keyId"]!.GetValue<string>() == keyId && k["revokedAt"] is null);
-            if (entry is null)
+            listChanged = false;
+            var entry = keys.Select(k => k!.AsObject()).FirstOrDefault(k => k["keyId"]!.GetValue<string>() == keyId);
+            hash = entry?["hash"]!.GetValue<string>();
+            if (entry is null || entry["revokedAt"] is not null)
             {
                 return false;
             }
 
             entry["revokedAt"] = at.ToUnixTimeMilliseconds();
-            hash = entry["hash"]!.GetValue<string>();
-            return true;
+            return listChanged = true;
         }, cancellationToken).ConfigureAwait(false);
-        if (!revoked || hash is null)
+        if (hash is null)
         {
             return false;
         }
 
         using var doc = await ReadAsync(_apiKeys, HashId(hash), HashId(hash), "apikey.read", cancellationToken).ConfigureAwait(false);
-        if (doc is not null)
+        var node = doc is null ? null : JsonNode.Parse(doc.Json.RootElement.GetRawText())!.AsObject();
+        if (node is null || node["revokedAt"] is not null)
         {
-            var node = JsonNode.Parse(doc.Json.RootElement.GetRawText())!.AsObject();
-            node["revokedAt"] = at.ToUnixTimeMilliseconds();
-            await UpsertAsync(_apiKeys, HashId(hash), Json(node), "apikey.write", cancellationToken).ConfigureAwait(false);
+            return listChanged;
         }
 
+        node["revokedAt"] = at.ToUnixTimeMilliseconds();
+        await UpsertAsync(_apiKeys, HashId(hash), Json(node), "apikey.write", cancellationToken).ConfigureAwait(false);
         return true;
     }
 
