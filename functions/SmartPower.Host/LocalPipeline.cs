@@ -57,8 +57,9 @@ public sealed class LocalPipelineOptions
 /// The whole pipeline in one process: a broker (embedded, or a bridge from an external one) feeding the ingress, the
 /// file log partitioned by device, one consumer per partition running the detection engine, the SQLite store, and the
 /// notification side (outbox dispatcher and escalation timer).
-/// Composition only: every piece is an adapter or the core. Stopping drains the log and checkpoints, so nothing a
-/// device was told is stored is lost.
+/// Composition only: every piece is an adapter or the core. Stopping takes no more messages, drains the log through
+/// detection (for up to two minutes) and checkpoints; what a drain cut short has not stored stays in the log and is
+/// processed at the next start, so nothing a device was told is stored is lost.
 /// </summary>
 public sealed class LocalPipeline : IAsyncDisposable
 {
