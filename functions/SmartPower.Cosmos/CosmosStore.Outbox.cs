@@ -68,18 +68,25 @@ public sealed partial class CosmosStore : IOutboxStore
 
             var node = JsonNode.Parse(doc.Json.RootElement.GetRawText())!.AsObject();
             var attempts = node["attempts"]!.AsArray();
-            if (!attempts.Any(a => a!["attempt"]!.GetValue<int>() == attempt.Attempt))
+
+            // Two deliverers can race on one notification (the change feed and the escalation timer both post a new
+            // escalation's notifications, the outbox timer a pending one): the first record of an attempt stands, and a
+            // notification delivered or given up on stays so, rather than going back to pending and being sent again.
+            if (attempts.Any(a => a!["attempt"]!.GetValue<int>() == attempt.Attempt)
+                || DeliveryStates.Parse(node["state"]!.GetValue<string>()) != DeliveryState.Pending)
             {
-                attempts.Add(new JsonObject
-                {
-                    ["attempt"] = attempt.Attempt,
-                    ["at"] = attempt.At.ToUnixTimeMilliseconds(),
-                    ["statusCode"] = attempt.StatusCode,
-                    ["error"] = attempt.Error,
-                    ["durationMs"] = (long)attempt.Duration.TotalMilliseconds,
-                    ["nextAttemptAt"] = attempt.NextAttemptAt?.ToUnixTimeMilliseconds(),
-                });
+                return;
             }
+
+            attempts.Add(new JsonObject
+            {
+                ["attempt"] = attempt.Attempt,
+                ["at"] = attempt.At.ToUnixTimeMilliseconds(),
+                ["statusCode"] = attempt.StatusCode,
+                ["error"] = attempt.Error,
+                ["durationMs"] = (long)attempt.Duration.TotalMilliseconds,
+                ["nextAttemptAt"] = attempt.NextAttemptAt?.ToUnixTimeMilliseconds(),
+            });
 
             node["state"] = DeliveryStates.Of(state);
             node["nextAttemptAt"] = attempt.NextAttemptAt?.ToUnixTimeMilliseconds();

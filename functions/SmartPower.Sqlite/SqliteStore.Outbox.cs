@@ -61,10 +61,14 @@ public sealed partial class SqliteStore : IOutboxStore
                 insert.Parameters.AddWithValue("$error", (object?)attempt.Error ?? DBNull.Value);
                 insert.Parameters.AddWithValue("$duration", (long)attempt.Duration.TotalMilliseconds);
                 insert.Parameters.AddWithValue("$next", (object?)attempt.NextAttemptAt?.ToUnixTimeMilliseconds() ?? DBNull.Value);
-                await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                if (await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 0)
+                {
+                    return; // this attempt is recorded already: the first record stands (as in the Cosmos DB store)
+                }
             }
 
-            await using (var update = Command(tx, "UPDATE outbox SET state = $state, attempts = $attempt, next_attempt_at = $next WHERE notification_id = $id"))
+            // Only a pending notification changes state: one delivered or given up on stays so.
+            await using (var update = Command(tx, "UPDATE outbox SET state = $state, attempts = $attempt, next_attempt_at = $next WHERE notification_id = $id AND state = 'pending'"))
             {
                 update.Parameters.AddWithValue("$id", notificationId);
                 update.Parameters.AddWithValue("$state", DeliveryStates.Of(state));

@@ -27,6 +27,8 @@ public sealed class CosmosEscalationTests : EscalationStoreContractTests
 
     protected override IEscalationStore Escalation => new PointReadWatches(_store, _options, StoredAlerts);
 
+    protected override IOutboxStore Outbox => _store;
+
     public override async Task InitializeAsync() => _store = await CosmosServer.NewStoreAsync(Registry, _options, Time);
 
     public override Task DisposeAsync() => CosmosServer.DropAsync(_options);

@@ -31,6 +31,9 @@ public abstract class EscalationStoreContractTests : IAsyncLifetime
 
     protected abstract IEscalationStore Escalation { get; }
 
+    /// <summary>The same store's outbox.</summary>
+    protected abstract IOutboxStore Outbox { get; }
+
     public abstract Task InitializeAsync();
 
     public abstract Task DisposeAsync();
@@ -87,6 +90,26 @@ public abstract class EscalationStoreContractTests : IAsyncLifetime
         Assert.Equal(["opened", "escalated", "acknowledged", "re-alarmed"], (await GetTransitionsAsync(id)).Select(t => t.Kind));
         Assert.Equal(["escalated manager", "escalated fire-station", "re-alarmed manager", "re-alarmed fire-station"], await EscalationDeliveriesAsync(id));
         Assert.Equal(Start.AddMinutes(15), (await GetAlertAsync(id))!.RaisedToStationAt); // the first raise stays
+    }
+
+    [Fact]
+    public async Task A_delivered_notification_stays_delivered_when_a_racing_deliverer_records_its_own_attempt()
+    {
+        // On Azure the change feed and the escalation timer can both post a new escalation's notification: the first
+        // record of an attempt stands, and a delivered notification never goes back to pending (to be sent again).
+        var id = await StoreWarningAsync();
+        var alert = (await GetAlertAsync(id))!.Alert;
+        var step = new EscalationStep(alert, EscalationPolicy.Escalated, Start.AddMinutes(15), "not acknowledged within 15 min", RaisedToFireStation: false);
+        var notification = Notification.For(alert, step.Kind, step.At, step.Reason, step.RaisedToFireStation, Registry)[0];
+        Assert.True(await Escalation.RecordAsync(step, [notification], CancellationToken.None));
+
+        var now = Time.GetUtcNow();
+        await Outbox.RecordAttemptAsync(notification.NotificationId, new DeliveryAttempt(1, now, 200, null, TimeSpan.FromMilliseconds(40), null), DeliveryState.Delivered, CancellationToken.None);
+        await Outbox.RecordAttemptAsync(notification.NotificationId, new DeliveryAttempt(1, now, null, "timed out", TimeSpan.FromSeconds(10), now.AddSeconds(2)), DeliveryState.Pending, CancellationToken.None);
+
+        var delivery = Assert.Single(await GetDeliveriesAsync(id), d => d.NotificationId == notification.NotificationId);
+        Assert.Equal(DeliveryState.Delivered, delivery.State);
+        Assert.Equal(200, Assert.Single(delivery.Attempts).StatusCode);
     }
 
     [Fact]

@@ -15,6 +15,8 @@ public sealed class SqliteEscalationTests : EscalationStoreContractTests
 
     protected override IEscalationStore Escalation => _store;
 
+    protected override IOutboxStore Outbox => _store;
+
     private string Database => _directory.File("store.db");
 
     public override async Task InitializeAsync() => _store = await SqliteStore.OpenAsync(new SqliteStoreOptions { Path = Database }, Time);
