@@ -128,6 +128,17 @@ public sealed partial class CosmosStore
     /// <summary>Forgets the cached device documents (a process that lost its partitions, or a test's cold start).</summary>
     public void ForgetDevices() => _groups.Clear();
 
+    public void Forget(int partition)
+    {
+        foreach (var key in _groups.Keys)
+        {
+            if (key.Partition == partition)
+            {
+                _groups.TryRemove(key, out _);
+            }
+        }
+    }
+
     public async Task<ReadOnlyMemory<byte>?> LoadClockAsync(int partition, CancellationToken cancellationToken)
     {
         var id = $"clock-{partition}";

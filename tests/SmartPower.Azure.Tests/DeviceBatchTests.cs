@@ -168,10 +168,11 @@ public sealed class DeviceBatchTests : CosmosNightTests
             await second.ProcessAsync(0, batches[i], CancellationToken.None); // the partition moved to another instance
         }
 
-        // The first instance, with its cache of batch 7, gets the partition back (or finishes a late batch): its writes
-        // fail on the versions the second one wrote, and it runs those devices again on what was stored.
+        // The first instance, with its cache of batch 7, gets the partition back: the partition's clock is not the one
+        // it saved, so it reads the devices afresh rather than run the batch on its stale cache (whose transitions would
+        // be stored before its writes failed on the versions the second one wrote).
         var result = await first.ProcessAsync(0, batches[12], CancellationToken.None);
-        Assert.Equal(4, result.Conflicts);
+        Assert.Equal(0, result.Conflicts);
         for (var i = 13; i < batches.Count; i++)
         {
             await first.ProcessAsync(0, batches[i], CancellationToken.None);
@@ -339,6 +340,8 @@ internal sealed class FlakyStates(CosmosStore store) : IDeviceStateStore
     public Task<ReadOnlyMemory<byte>?> LoadClockAsync(int partition, CancellationToken cancellationToken) => store.LoadClockAsync(partition, cancellationToken);
 
     public Task SaveClockAsync(int partition, ReadOnlyMemory<byte> clock, CancellationToken cancellationToken) => store.SaveClockAsync(partition, clock, cancellationToken);
+
+    public void Forget(int partition) => store.Forget(partition);
 
     public async Task<IReadOnlyList<DeviceRecord>> FindSilentAsync(long heardBeforeMs, int max, CancellationToken cancellationToken)
     {

@@ -19,7 +19,8 @@ public sealed record DeviceBatchResult(int Events, int Devices, int Transitions,
 /// <summary>
 /// The detection step of a host that holds no engine between batches (the Functions app's Event Hubs trigger, or the
 /// Event Hubs processor): loads the state of the devices a batch touches (at most one point read each, none for what the
-/// store still holds from this process's last batch, and one for the partition's stream clock), runs the batch through a
+/// store still holds from this process's last batch of the partition if the partition's stream clock, read every batch,
+/// is still the one this process saved), runs the batch through a
 /// fresh <see cref="DetectionEngine"/>, sends the commands it raised, stores its transitions (upserts by alert id), then
 /// saves each device (at most one write each, only if nobody wrote it since it was loaded; the Cosmos DB store writes a
 /// site's devices of one partition in one request) and the clock. The order makes a redelivered batch harmless: transitions first, so a crash before the
@@ -41,6 +42,12 @@ public sealed class DeviceBatchProcessor(
     public const int MaxAttempts = 3;
 
     private readonly ReadingLimits _limits = limits ?? ReadingLimits.Default;
+
+    // The stream clock this process last saved for each partition. Every batch that accepts a reading saves a new one,
+    // so a clock found changed at the start of a batch means another process ran the partition since: what this
+    // process cached of its devices may be stale, and transitions worked out from stale state would be stored before
+    // the device writes could notice.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, byte[]> _clocksSaved = new();
 
     /// <summary>Runs one batch of one partition, in order. Throws only if a store does (the batch is then delivered again).</summary>
     public async Task<DeviceBatchResult> ProcessAsync(int partition, IReadOnlyList<TelemetryEvent> events, CancellationToken cancellationToken)
@@ -67,13 +74,18 @@ public sealed class DeviceBatchProcessor(
         }
 
         var clockBlob = await states.LoadClockAsync(partition, cancellationToken).ConfigureAwait(false);
+        var cacheTrusted = clockBlob is { } loadedClock && _clocksSaved.TryGetValue(partition, out var savedClock) && loadedClock.Span.SequenceEqual(savedClock);
+        if (!cacheTrusted)
+        {
+            states.Forget(partition);
+        }
         // Devices this process saved last (a warm instance that kept its partition) need no read: their cached version
         // is checked by the write, and a device someone else wrote since is read and run again below.
         var records = new Dictionary<string, DeviceRecord>(StringComparer.Ordinal);
         var toLoad = new List<Device>();
         foreach (var device in devices.Values)
         {
-            if (cache is not null && cache.TryGet(device.DeviceId, out var cached))
+            if (cacheTrusted && cache is not null && cache.TryGet(device.DeviceId, out var cached))
             {
                 records[device.DeviceId] = cached;
             }
@@ -92,6 +104,7 @@ public sealed class DeviceBatchProcessor(
         }
 
         var pending = new HashSet<string>(devices.Keys, StringComparer.Ordinal);
+        ReadOnlyMemory<byte>? clockToSave = null;
         var transitionCount = 0;
         var conflicts = 0;
         for (var attempt = 1; attempt <= MaxAttempts && (pending.Count > 0 || attempt == 1); attempt++)
@@ -118,9 +131,9 @@ public sealed class DeviceBatchProcessor(
                 transitionCount += run.Transitions.Count;
             }
 
-            if (attempt == 1 && run.Clock is { } clock)
+            if (attempt == 1)
             {
-                await states.SaveClockAsync(partition, clock, cancellationToken).ConfigureAwait(false);
+                clockToSave = run.Clock;
             }
 
             var versions = await states.SaveAsync(run.Records, cancellationToken).ConfigureAwait(false);
@@ -161,6 +174,14 @@ public sealed class DeviceBatchProcessor(
         if (pending.Count > 0)
         {
             throw new InvalidOperationException($"devices {string.Join(", ", pending)} kept changing under partition {partition}'s batch; it will be delivered again");
+        }
+
+        // The clock last, once the devices are saved: a batch that failed before then is delivered again on the old
+        // devices and the old clock together (a clock ahead of its devices would not see the silences they show).
+        if (clockToSave is { } clock)
+        {
+            await states.SaveClockAsync(partition, clock, cancellationToken).ConfigureAwait(false);
+            _clocksSaved[partition] = clock.ToArray();
         }
 
         return new DeviceBatchResult(events.Count, devices.Count, transitionCount, deadLettered, conflicts);

@@ -64,6 +64,14 @@ public interface IDeviceStateStore
     Task SaveClockAsync(int partition, ReadOnlyMemory<byte> clock, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Forgets whatever this store keeps in memory of <paramref name="partition"/>'s devices, so that the next load reads
+    /// them: another process may have run the partition since (see <see cref="DeviceBatchProcessor"/>).
+    /// </summary>
+    void Forget(int partition)
+    {
+    }
+
+    /// <summary>
     /// Devices last heard before <paramref name="heardBeforeMs"/> (wall clock) that have sent a reading and have no
     /// watchdog <c>offline</c> alert open: the watchdog's one query.
     /// </summary>
