@@ -241,6 +241,25 @@ public sealed class DeviceBatchTests : CosmosNightTests
     }
 
     [Fact]
+    public async Task The_watchdog_leaves_a_device_whose_gap_is_within_the_trigger_s_batching_grace()
+    {
+        // m-0100 sends nothing from 600 s to 700 s: over its 60 s limit, but readings a minute old may still be in the
+        // trigger's batch window, so the watchdog waits the grace (90 s) beyond the limit before it calls a device offline.
+        var night = new Azure.Tests.Night(1000, (device, t) => device != "m-0100" || t < 600 || t >= 700);
+        var time = new ManualTime(Feed.T0);
+        var states = new FlakyStates(Store);
+        var alerts = new RecordingAlerts(Store);
+        var processor = new DeviceBatchProcessor(night.Registry, states, alerts, new RecordingCommands(), Store, new PipelineMetrics());
+        var watchdog = new Watchdog(night.Registry, states, alerts, time);
+        foreach (var batch in night.Batches(30))
+        {
+            await processor.ProcessAsync(0, batch, CancellationToken.None);
+            time.Now = DateTimeOffset.FromUnixTimeMilliseconds(batch[^1].ArrivedAtMs);
+            Assert.Empty(await watchdog.RunAsync(CancellationToken.None));
+        }
+    }
+
+    [Fact]
     public async Task A_device_silent_for_the_ttl_while_its_document_is_written_leaves_it()
     {
         // m-0100 is silent from 600 s to 1000 s; with a five-minute TTL it leaves its document once the others of it

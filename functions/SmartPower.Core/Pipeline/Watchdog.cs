@@ -19,11 +19,20 @@ public sealed class Watchdog(DeviceRegistry registry, IDeviceStateStore states, 
     /// <summary>Most devices raised in one run; the rest wait for the next.</summary>
     public int MaxPerRun { get; init; } = 10_000;
 
+    /// <summary>
+    /// How much longer than a device's limit the watchdog waits before it calls the device offline: a reading that
+    /// arrived may still be on its way to the device's record, in the trigger's batch (host.json's <c>maxWaitTime</c>,
+    /// a minute) and its processing. Without it, a device whose last reading came early in a batch window looked silent
+    /// for a moment on a quiet partition, and offline opened and cleared. The alert is still dated at the limit.
+    /// </summary>
+    public TimeSpan Grace { get; init; } = TimeSpan.FromSeconds(90);
+
     /// <summary>One sweep: the transitions it stored (offline opened, or cleared for a device heard while it ran).</summary>
     public async Task<IReadOnlyList<AlertTransition>> RunAsync(CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
-        var silent = await states.FindSilentAsync(now - _shortestLimitMs, MaxPerRun, cancellationToken).ConfigureAwait(false);
+        var grace = (long)Grace.TotalMilliseconds;
+        var silent = await states.FindSilentAsync(now - _shortestLimitMs - grace, MaxPerRun, cancellationToken).ConfigureAwait(false);
         var opened = new List<AlertTransition>();
         var marked = new List<DeviceRecord>();
         foreach (var record in silent)
@@ -34,7 +43,7 @@ public sealed class Watchdog(DeviceRegistry registry, IDeviceStateStore states, 
             }
 
             var limit = DeviceLimits.OfflineAfterMs(device);
-            if (record.HeardAtMs + limit > now || record.WatchdogOffline is not null)
+            if (record.HeardAtMs + limit + grace > now || record.WatchdogOffline is not null)
             {
                 continue;
             }
