@@ -300,17 +300,23 @@ public sealed class DeviceBatchProcessor(
             };
 
             // The watchdog's offline alert ends with the device's first reading; the engine may see the same silence
-            // on the state it restored and open one of its own, which the watchdog's stands for.
+            // on the state it restored and open one of its own in this batch, which the watchdog's stands for. One the
+            // engine opened in an earlier batch is stored already: its clearing stays, or it would be open for ever.
             if (old?.WatchdogOffline is { } offline && heard?.FirstReading is { } firstReading)
             {
                 var at = Math.Max(TimestampOf(firstReading, device) ?? offline.OpenedAt.ToUnixTimeMilliseconds(), offline.OpenedAt.ToUnixTimeMilliseconds());
-                var sameGap = transitions.Where(t => t.Alert.DeviceId == id && t.Alert.Type == AlertType.Offline && t.Alert.OpenedAt.ToUnixTimeMilliseconds() <= at)
+                var sameGap = transitions.Where(t => t.Kind == TransitionKind.Opened && t.Alert.DeviceId == id && t.Alert.Type == AlertType.Offline
+                        && t.Alert.OpenedAt.ToUnixTimeMilliseconds() <= at)
                     .Select(t => t.Alert.AlertId).ToHashSet(StringComparer.Ordinal);
                 transitions.RemoveAll(t => sameGap.Contains(t.Alert.AlertId));
-                transitions.Add(new AlertTransition(
-                    TransitionKind.Cleared,
-                    offline with { State = AlertState.Cleared, ClearedAt = EventTime.ToDateTimeOffset(at) },
-                    at));
+                if (!transitions.Exists(t => t.Kind == TransitionKind.Cleared && t.Alert.AlertId == offline.AlertId))
+                {
+                    transitions.Add(new AlertTransition(
+                        TransitionKind.Cleared,
+                        offline with { State = AlertState.Cleared, ClearedAt = EventTime.ToDateTimeOffset(at) },
+                        at));
+                }
+
                 record = record with { WatchdogOffline = null };
             }
 
