@@ -212,26 +212,9 @@ public sealed class DeviceBatchTests : CosmosNightTests
     public async Task The_watchdog_raises_offline_for_a_silent_device_and_its_next_reading_clears_it()
     {
         // m-0100 is silent from 600 s to 1000 s.
-        var night = new Azure.Tests.Night(1300, (device, t) => device != "m-0100" || t < 600 || t >= 1000);
-        var time = new ManualTime(Feed.T0);
-        var states = new FlakyStates(Store);
-        var alerts = new RecordingAlerts(Store);
-        var processor = new DeviceBatchProcessor(night.Registry, states, alerts, new RecordingCommands(), Store, new PipelineMetrics());
-        var watchdog = new Watchdog(night.Registry, states, alerts, time);
-        Alert? offline = null;
-        foreach (var batch in night.Batches(30))
-        {
-            await processor.ProcessAsync(0, batch, CancellationToken.None);
-            time.Now = DateTimeOffset.FromUnixTimeMilliseconds(batch[^1].ArrivedAtMs);
-            foreach (var t in await watchdog.RunAsync(CancellationToken.None))
-            {
-                Assert.Equal(("m-0100", AlertType.Offline, TransitionKind.Opened), (t.Alert.DeviceId, t.Alert.Type, t.Kind));
-                Assert.Null(offline); // raised once, not at every sweep
-                offline = t.Alert;
-            }
-        }
-
-        Assert.NotNull(offline);
+        var (raised, alerts) = await WatchNightAsync(new Azure.Tests.Night(1300, (device, t) => device != "m-0100" || t < 600 || t >= 1000));
+        var offline = Assert.Single(raised).Alert; // raised once, not at every sweep
+        Assert.Equal(("m-0100", AlertType.Offline, TransitionKind.Opened), (offline.DeviceId, offline.Type, raised[0].Kind));
         Assert.Equal(Feed.T0.AddSeconds(590 + 60), offline.OpenedAt); // last reading + the offline limit, in event time
         var stored = await Store.GetAlertAsync(offline.AlertId);
         Assert.Equal(AlertState.Cleared, stored!.Alert.State);
@@ -245,18 +228,27 @@ public sealed class DeviceBatchTests : CosmosNightTests
     {
         // m-0100 sends nothing from 600 s to 700 s: over its 60 s limit, but readings a minute old may still be in the
         // trigger's batch window, so the watchdog waits the grace (90 s) beyond the limit before it calls a device offline.
-        var night = new Azure.Tests.Night(1000, (device, t) => device != "m-0100" || t < 600 || t >= 700);
+        var (raised, _) = await WatchNightAsync(new Azure.Tests.Night(1000, (device, t) => device != "m-0100" || t < 600 || t >= 700));
+        Assert.Empty(raised);
+    }
+
+    /// <summary>Runs <paramref name="night"/> in batches of 30 s of arrivals, the watchdog sweeping after each on their clock.</summary>
+    private async Task<(List<AlertTransition> Raised, RecordingAlerts Alerts)> WatchNightAsync(Azure.Tests.Night night)
+    {
         var time = new ManualTime(Feed.T0);
         var states = new FlakyStates(Store);
         var alerts = new RecordingAlerts(Store);
         var processor = new DeviceBatchProcessor(night.Registry, states, alerts, new RecordingCommands(), Store, new PipelineMetrics());
         var watchdog = new Watchdog(night.Registry, states, alerts, time);
+        var raised = new List<AlertTransition>();
         foreach (var batch in night.Batches(30))
         {
             await processor.ProcessAsync(0, batch, CancellationToken.None);
             time.Now = DateTimeOffset.FromUnixTimeMilliseconds(batch[^1].ArrivedAtMs);
-            Assert.Empty(await watchdog.RunAsync(CancellationToken.None));
+            raised.AddRange(await watchdog.RunAsync(CancellationToken.None));
         }
+
+        return (raised, alerts);
     }
 
     [Fact]
