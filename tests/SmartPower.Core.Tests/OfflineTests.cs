@@ -48,6 +48,46 @@ public sealed class OfflineTests
         Assert.DoesNotContain(feed.Sink.Transitions, t => t.Kind == TransitionKind.Cleared);
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-180)]
+    public void Readings_held_back_in_a_burst_just_under_the_limit_are_not_a_silence_however_the_device_clock_runs(int skewS)
+    {
+        // Ten meters report every 10 s, each at its own second. m-0001's readings of 400-440 s are held back by the
+        // network and arrive at once, just before its 450 s one: 60 s without a word, the limit itself, not more. Its
+        // clock is on time, or 3 minutes slow (the faulty-network night's m-0014), which must not make it less patient.
+        var feed = new Feed(RegistryOfMeters(10));
+        for (var s = 0; s < 900; s += 10)
+        {
+            for (var m = 2; m <= 10; m++)
+            {
+                feed.Meter($"m-{m:D4}", s + m - 1, 5);
+            }
+
+            if (s is < 400 or >= 450)
+            {
+                if (s == 450)
+                {
+                    for (var held = 400; held < 450; held += 10)
+                    {
+                        feed.Meter("m-0001", held + 9.5 + skewS, 5);
+                    }
+                }
+
+                feed.Meter("m-0001", s + 9.5 + skewS, 5);
+            }
+        }
+
+        Assert.Empty(feed.Of(AlertType.Offline));
+    }
+
+    private static string RegistryOfMeters(int count) =>
+        $$"""
+        {"sites":[{"siteId":"{{Feed.Site}}","name":"Wutong Apartments","address":"88 Wutong Rd","fireStation":"xihu-3","managerId":"pm-greenleaf"}],
+         "devices":[{{string.Join(",", Enumerable.Range(1, count).Select(m =>
+            $$"""{"deviceId":"m-{{m:D4}}","siteId":"{{Feed.Site}}","kind":"meter","circuit":"dwelling","ratedCurrentA":40,"reportIntervalS":10}"""))}}]}
+        """;
+
     [Fact]
     public void When_most_devices_fall_silent_at_once_the_one_still_reporting_is_accepted_and_the_others_go_offline()
     {

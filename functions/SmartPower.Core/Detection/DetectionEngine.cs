@@ -132,7 +132,7 @@ public sealed partial class DetectionEngine
         state.Seen = true;
         state.LastTs = ts;
         state.LastSeq = reading.Seq;
-        state.HeardAtMs = _clock.Now == long.MinValue ? ts : Math.Max(ts, _clock.Now);
+        state.HeardAtMs = _clock.Now == long.MinValue || ts >= _clock.Now ? ts : Math.Max(ts, _clock.Front());
         if (firstReading || gap > state.OfflineAfterMs)
         {
             InterruptHolds(state);

@@ -20,8 +20,9 @@ internal class DeviceState(Device device)
     public long LastSeq { get; set; }
 
     /// <summary>
-    /// When the last reading was heard, on the stream's clock: its own timestamp, or the stream's time if that was later
-    /// (a device whose clock runs slow). Silence is measured from here, so a slow clock is not taken for silence.
+    /// When the last reading was heard, on the stream's clock: its own timestamp, or the stream's front if the reading was
+    /// behind the stream's time (a device whose clock runs slow, see <see cref="StreamClock.Front"/>). Silence is measured
+    /// from here, so a slow clock is not taken for silence.
     /// </summary>
     public long HeardAtMs { get; set; }
 

@@ -179,7 +179,18 @@ internal sealed class StreamClock
     /// <summary>A clock read from saved state, not yet put in place: devices not in the registry are null.</summary>
     internal sealed record Saved(long Now, long MaxSeen, long ComputedAtMax, Device?[] Devices, long[] LastTs, int Count, int Next, byte[] Slots);
 
-    private long Median()
+    /// <summary>
+    /// Where the stream's front is now: the upper quartile of the latest timestamps of the devices in the ring (never
+    /// behind <see cref="Now"/>). <see cref="Now"/>, a median, trails the readings arriving now by about half a report
+    /// interval; a device whose clock runs slow is heard here, so that its silence is measured as an on-time device's is
+    /// (from its own timestamp, which an on-time clock stamps near the front), not half an interval sooner. A quarter
+    /// of the devices may run fast without moving it. Computed on demand from the ring, so a restored clock gives the same.
+    /// </summary>
+    public long Front() => _count == 0 ? Now : Math.Max(Now, Quantile(3, 4));
+
+    private long Median() => Quantile(1, 2);
+
+    private long Quantile(int numerator, int denominator)
     {
         _epoch++;
         var n = 0;
@@ -195,6 +206,6 @@ internal sealed class StreamClock
 
         var distinct = _scratch.AsSpan(0, n);
         distinct.Sort();
-        return distinct[n / 2];
+        return distinct[n * numerator / denominator];
     }
 }
