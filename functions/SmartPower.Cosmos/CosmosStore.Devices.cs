@@ -295,7 +295,8 @@ public sealed partial class CosmosStore
     /// grows with its bytes (a write of up to 1 KB is the cheapest, 4.95 RU), and the devices' readings and states repeat
     /// each other's keys and zeros: two meters take about 600 bytes instead of 1,240. Per device: its version, when it
     /// was heard, its status, its last reading as the device sent it (a string, so the API serves its exact bytes), that
-    /// reading's event time, its detector state, and a watchdog offline alert. Nothing in <c>z</c> is ever queried.
+    /// reading's event time and when the engine heard it on the stream's clock, its detector state, and a watchdog
+    /// offline alert. Nothing in <c>z</c> is ever queried.
     /// </summary>
     private static byte[] GroupDocument(string site, int partition, IEnumerable<DeviceRecord> devices)
     {
@@ -320,6 +321,11 @@ public sealed partial class CosmosStore
                 if (r.LastReadingTsMs is { } ts)
                 {
                     w.WriteNumber("t", ts);
+                }
+
+                if (r.StreamHeardAtMs is { } streamHeard)
+                {
+                    w.WriteNumber("q", streamHeard);
                 }
 
                 if (!r.State.IsEmpty)
@@ -380,6 +386,7 @@ public sealed partial class CosmosStore
                 Online = e.TryGetProperty("o", out var online) ? online.GetBoolean() : null,
                 Reading = e.TryGetProperty("r", out var reading) ? Encoding.UTF8.GetBytes(reading.GetString()!) : null,
                 LastReadingTsMs = e.TryGetProperty("t", out var ts) ? ts.GetInt64() : null,
+                StreamHeardAtMs = e.TryGetProperty("q", out var streamHeard) ? streamHeard.GetInt64() : null,
                 State = e.TryGetProperty("s", out var state) ? state.GetBytesFromBase64() : default,
                 WatchdogOffline = e.TryGetProperty("x", out var offline) ? AlertJson.Parse(offline.GetRawText()) : null,
             };

@@ -232,8 +232,20 @@ public sealed class DeviceBatchTests : CosmosNightTests
         Assert.Empty(raised);
     }
 
-    /// <summary>Runs <paramref name="night"/> in batches of 30 s of arrivals, the watchdog sweeping after each on their clock.</summary>
-    private async Task<(List<AlertTransition> Raised, RecordingAlerts Alerts)> WatchNightAsync(Azure.Tests.Night night)
+    [Fact]
+    public async Task A_silence_the_engine_saw_in_a_backlog_batch_and_the_watchdog_saw_too_is_one_alert()
+    {
+        // m-0100's clock runs 150 s slow, and it is silent from 600 s to 1000 s. A backlog arrives in batches of 400 s,
+        // so the engine sees the silence inside a batch and opens offline; the watchdog, on the wall clock, sees it too.
+        var night = new Azure.Tests.Night(1300, (device, t) => device != "m-0100" || t < 600 || t >= 1000, device => device == "m-0100" ? -150 : 0);
+        var (_, alerts) = await WatchNightAsync(night, windowS: 400);
+        var offline = Assert.Single(alerts.Committed.Where(t => t.Alert.Type == AlertType.Offline).Select(t => t.Alert.AlertId).Distinct());
+        Assert.Equal(["opened", "cleared"], (await Store.GetTransitionsAsync(offline)).Select(t => t.Kind));
+        Assert.Equal(AlertState.Cleared, (await Store.GetAlertAsync(offline))!.Alert.State);
+    }
+
+    /// <summary>Runs <paramref name="night"/> in batches of <paramref name="windowS"/> of arrivals, the watchdog sweeping after each on their clock.</summary>
+    private async Task<(List<AlertTransition> Raised, RecordingAlerts Alerts)> WatchNightAsync(Azure.Tests.Night night, double windowS = 30)
     {
         var time = new ManualTime(Feed.T0);
         var states = new FlakyStates(Store);
@@ -241,7 +253,7 @@ public sealed class DeviceBatchTests : CosmosNightTests
         var processor = new DeviceBatchProcessor(night.Registry, states, alerts, new RecordingCommands(), Store, new PipelineMetrics());
         var watchdog = new Watchdog(night.Registry, states, alerts, time);
         var raised = new List<AlertTransition>();
-        foreach (var batch in night.Batches(30))
+        foreach (var batch in night.Batches(windowS))
         {
             await processor.ProcessAsync(0, batch, CancellationToken.None);
             time.Now = DateTimeOffset.FromUnixTimeMilliseconds(batch[^1].ArrivedAtMs);

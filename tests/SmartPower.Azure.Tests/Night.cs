@@ -10,11 +10,12 @@ namespace SmartPower.Azure.Tests;
 /// <summary>
 /// A stretch of telemetry with incidents, as events in arrival order, and what one engine run over all of it yields
 /// (the reference every batched, per-device run must reproduce): leakage on m-0001, an overload on m-0002, a pile port
-/// over its limit (a stop-port command), m-0100 quiet. Arrival time is event time, as on a live network.
+/// over its limit (a stop-port command), m-0100 quiet. Arrival time is event time, as on a live network, unless a
+/// device's clock is set off by <c>clockOffsetS</c> seconds.
 /// </summary>
 internal sealed class Night
 {
-    public Night(double seconds = 1500, Func<string, double, bool>? sends = null)
+    public Night(double seconds = 1500, Func<string, double, bool>? sends = null, Func<string, double>? clockOffsetS = null)
     {
         Registry = new Feed().Registry;
         var events = new List<TelemetryEvent>();
@@ -29,12 +30,13 @@ internal sealed class Night
                 }
 
                 var n = seq[device] = seq.GetValueOrDefault(device) + 1;
+                var ts = t + (clockOffsetS?.Invoke(device) ?? 0);
                 var (topic, payload) = device switch
                 {
-                    "m-0001" => (Feed.Topic(device), Feed.MeterPayload(t, n, 5, leakageMa: t is >= 300 and < 500 ? 400 : 2)),
-                    "m-0002" => (Feed.Topic(device), Feed.MeterPayload(t, n, t is >= 600 and < 1000 ? 50 : 12)),
-                    "m-0100" => (Feed.Topic(device), Feed.MeterPayload(t, n, 2)),
-                    _ => (Feed.Topic(device, "pile"), Feed.PilePayload(t, n, 150, t is >= 900 and < 1300 ? 600 : 0, 0, 0)),
+                    "m-0001" => (Feed.Topic(device), Feed.MeterPayload(ts, n, 5, leakageMa: t is >= 300 and < 500 ? 400 : 2)),
+                    "m-0002" => (Feed.Topic(device), Feed.MeterPayload(ts, n, t is >= 600 and < 1000 ? 50 : 12)),
+                    "m-0100" => (Feed.Topic(device), Feed.MeterPayload(ts, n, 2)),
+                    _ => (Feed.Topic(device, "pile"), Feed.PilePayload(ts, n, 150, t is >= 900 and < 1300 ? 600 : 0, 0, 0)),
                 };
                 events.Add(Event(events.Count, topic, payload, t));
             }

@@ -81,6 +81,14 @@ public sealed partial class DetectionEngine
     }
 
     /// <summary>
+    /// When the engine last heard <paramref name="deviceId"/> on its stream's clock (event time, Unix ms), from which it
+    /// counts the device's silence; null if it holds no state of the device. A silence watch outside the engine (the
+    /// Functions app's watchdog) dates an offline alert from here, so that it is the engine's alert, with the engine's id.
+    /// </summary>
+    public long? HeardAt(string deviceId) =>
+        _registry.TryGetDevice(deviceId, out var device) && _states[device.Index] is { Seen: true } state ? state.HeardAtMs : null;
+
+    /// <summary>
     /// Replaces <paramref name="deviceId"/>'s state with the one <see cref="TrySaveDevice"/> wrote. If the device is no
     /// longer in the registry, or its kind (or port count) changed, the blob is skipped and the engine keeps what it has
     /// of the device (the outcome says which). Throws <see cref="StateFormatException"/> for a blob that is not a device's

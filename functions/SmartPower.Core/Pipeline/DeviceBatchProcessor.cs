@@ -297,6 +297,7 @@ public sealed class DeviceBatchProcessor(
                 Reading = heard?.Reading ?? old?.Reading,
                 Online = heard?.Online ?? old?.Online,
                 LastReadingTsMs = heard?.Reading is { } last ? TimestampOf(last, device) ?? old?.LastReadingTsMs : old?.LastReadingTsMs,
+                StreamHeardAtMs = engine.HeardAt(id) ?? old?.StreamHeardAtMs,
             };
 
             // The watchdog's offline alert ends with the device's first reading; the engine may see the same silence

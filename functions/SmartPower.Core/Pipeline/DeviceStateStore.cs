@@ -25,6 +25,13 @@ public sealed record DeviceRecord(string DeviceId, string SiteId)
     /// <summary>The event time (<c>ts</c>, Unix ms) of the last accepted reading; null if none yet.</summary>
     public long? LastReadingTsMs { get; init; }
 
+    /// <summary>
+    /// When the engine heard that reading on its partition's stream clock (<c>DetectionEngine.HeardAt</c>; event time,
+    /// Unix ms): the device's silence counts from here, for the watchdog as for the engine. It is the reading's own
+    /// <c>ts</c> unless the device's clock runs behind the stream's; null in a record written before it was kept.
+    /// </summary>
+    public long? StreamHeardAtMs { get; init; }
+
     /// <summary>An <c>offline</c> alert the watchdog opened and that is still open (the engine's own are in <see cref="State"/>).</summary>
     public Alert? WatchdogOffline { get; init; }
 

@@ -8,8 +8,9 @@ namespace SmartPower.Pipeline;
 /// Raises <c>offline</c> for devices gone silent, on the wall clock: the per-device host's counterpart of the engine's
 /// silence watch, which only sees devices in the batch at hand (a device that stops sending is in no batch). Run on a
 /// timer. A device is offline when nothing arrived from it for its offline limit (max(3 x reportIntervalS, 60 s)); the
-/// alert opens at the event time its last reading plus that limit, so its id is the same however often the watchdog
-/// runs, and it clears with the device's next reading (<see cref="DeviceBatchProcessor"/>).
+/// alert opens at the event time the engine heard its last reading plus that limit, as the engine's own would (its
+/// id is the same however often the watchdog runs, and the same as one the engine opened for that silence in a batch),
+/// and it clears with the device's next reading (<see cref="DeviceBatchProcessor"/>).
 /// </summary>
 public sealed class Watchdog(DeviceRegistry registry, IDeviceStateStore states, IPipelineStore alerts, TimeProvider? time = null)
 {
@@ -48,7 +49,7 @@ public sealed class Watchdog(DeviceRegistry registry, IDeviceStateStore states, 
                 continue;
             }
 
-            var at = lastTs + limit;
+            var at = (record.StreamHeardAtMs ?? lastTs) + limit; // where the engine dates it: one silence, one alert id
             var alert = new Alert(
                 Alert.IdFor(device.SiteId, device.DeviceId, AlertType.Offline, null, at),
                 AlertType.Offline,
