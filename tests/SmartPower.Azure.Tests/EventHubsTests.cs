@@ -65,7 +65,7 @@ public sealed class EventHubsTests : CosmosNightTests
         var producer = new TestBufferedProducer();
         await using var log = new EventHubTelemetryLog(producer, 4);
         using var ingress = new Ingress(Night.Registry, log);
-        var port = FreePort();
+        var port = FreePorts.Next();
         await using var broker = new EmbeddedBroker(new EmbeddedBrokerOptions { BindAddress = IPAddress.Loopback, Port = port }, ingress, new AnyToken());
         await broker.StartAsync();
         using var device = new MqttClientFactory().CreateMqttClient();
@@ -247,13 +247,6 @@ public sealed class EventHubsTests : CosmosNightTests
         {
             Assert.Equal(alert, (await Store.GetAlertAsync(id))!.Alert);
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private sealed class AnyToken : IDeviceCredentials

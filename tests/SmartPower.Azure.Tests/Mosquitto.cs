@@ -25,7 +25,7 @@ internal sealed class Mosquitto : IDisposable
 
     public static async Task<Mosquitto> StartAsync()
     {
-        var port = FreePort();
+        var port = FreePorts.Next();
         var config = Path.Combine(Path.GetTempPath(), $"smartpower-mosquitto-{Guid.NewGuid():N}.conf");
         await File.WriteAllTextAsync(config, $"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n");
         if (!OperatingSystem.IsWindows())
@@ -65,12 +65,5 @@ internal sealed class Mosquitto : IDisposable
 
         _process.Dispose();
         File.Delete(_config);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

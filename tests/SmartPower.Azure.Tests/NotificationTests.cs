@@ -18,7 +18,7 @@ public sealed class NotificationTests : CosmosNightTests
 {
     private const string ManagerSecret = "manager-secret-0123456789";
     private const string StationSecret = "station-secret-0123456789";
-    private readonly WebhookReceiver _receiver = new(FreePort());
+    private readonly WebhookReceiver _receiver = new(FreePorts.Next());
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(5) };
 
     [Fact]
@@ -86,12 +86,5 @@ public sealed class NotificationTests : CosmosNightTests
         using var response = await CosmosServer.Client.GetContainer(Options.Database, CosmosSchema.Alerts).ReadItemStreamAsync(alertId, new PartitionKey(alertId));
         using var document = await JsonDocument.ParseAsync(response.Content);
         return document.RootElement.Clone();
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -32,13 +32,7 @@ public sealed class CommandLineErrorTests
     [Fact]
     public async Task A_broker_that_cannot_be_reached_is_reported_with_the_reason_not_just_counted()
     {
-        int port;
-        using (var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
-        {
-            listener.Start();
-            port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        }
-
+        var port = FreePorts.Next(); // nothing listens there
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(3));
         var (_, output, _) = await SimCli.RunAsync(stop.Token, "run", "--broker", $"127.0.0.1:{port}", "--password", "pw",
             "--scenario", "quiet-evening", "--hours", "1", "--speed", "60", "--no-progress");

@@ -31,7 +31,7 @@ internal sealed class ApiHarness : IAsyncDisposable
     public static async Task<ApiHarness> StartAsync(DeviceRegistry? registry = null)
     {
         var pipeline = await PipelineHarness.StartAsync(registry);
-        var port = TestDevice.FreePort();
+        var port = FreePorts.Next();
         var web = Serve.BuildWeb(pipeline.Pipeline, port);
         await web.StartAsync();
         return new ApiHarness(pipeline, web, new Uri($"http://127.0.0.1:{port}"));

@@ -16,9 +16,9 @@ public sealed class CrashRecoveryTests(ITestOutputHelper output) : IDisposable
     public async Task A_killed_host_restarts_without_losing_or_repeating_an_alert()
     {
         var (registryPath, db, tokens) = await HostProcess.PrepareAsync(_directory, Story.Devices);
-        var mqtt = TestDevice.FreePort();
+        var mqtt = FreePorts.Next();
         string[] args = ["--registry", registryPath, "--db", db, "--mqtt-port", mqtt.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--http-port", TestDevice.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture), "--rate", "1000", "--checkpoint-ms", "100"];
+            "--http-port", FreePorts.Next().ToString(System.Globalization.CultureInfo.InvariantCulture), "--rate", "1000", "--checkpoint-ms", "100"];
         var messages = Story.Messages();
         var expected = Story.Expected(messages);
 

@@ -35,8 +35,8 @@ public sealed class DiskFullTests(ITestOutputHelper output) : IDisposable
             }
         }
 
-        var mqtt = TestDevice.FreePort();
-        var http = TestDevice.FreePort();
+        var mqtt = FreePorts.Next();
+        var http = FreePorts.Next();
         using var host = await HostProcess.StartAsync("--registry", registry, "--db", db, "--log-dir", Path.Combine(logDisk.Path, "log"),
             "--mqtt-port", $"{mqtt}", "--http-port", $"{http}", "--rate", "1000", "--checkpoint-ms", "100");
         using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{http}") };

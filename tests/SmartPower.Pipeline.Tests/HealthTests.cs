@@ -13,8 +13,8 @@ public sealed class HealthTests : IDisposable
     {
         var (registryPath, db, tokens) = await HostProcess.PrepareAsync(_directory, "m-0001");
         var token = tokens["m-0001"];
-        var mqtt = TestDevice.FreePort();
-        var http = TestDevice.FreePort();
+        var mqtt = FreePorts.Next();
+        var http = FreePorts.Next();
         using var host = await HostProcess.StartAsync("--registry", registryPath, "--db", db, "--mqtt-port", $"{mqtt}", "--http-port", $"{http}");
         await using (var device = new TestDevice("m-0001", token, mqtt))
         {

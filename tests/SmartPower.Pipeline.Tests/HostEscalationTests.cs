@@ -14,7 +14,7 @@ public sealed class HostEscalationTests
     [Fact]
     public async Task The_host_escalates_an_unacknowledged_warning_and_posts_the_step()
     {
-        await using var receiver = new WebhookReceiver(TestDevice.FreePort());
+        await using var receiver = new WebhookReceiver(FreePorts.Next());
         receiver.Up();
         const string secret = "host-escalation-secret-0123";
         await using var harness = await PipelineHarness.StartAsync(configure: o =>

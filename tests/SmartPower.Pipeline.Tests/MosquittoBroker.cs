@@ -41,7 +41,7 @@ internal sealed class MosquittoBroker : IDisposable
     public static async Task<MosquittoBroker> StartAsync(string directory, IReadOnlyDictionary<string, string>? users = null)
     {
         Directory.CreateDirectory(directory);
-        var broker = new MosquittoBroker(directory, TestDevice.FreePort());
+        var broker = new MosquittoBroker(directory, FreePorts.Next());
         var access = "allow_anonymous true\n";
         if (users is not null)
         {

@@ -24,15 +24,15 @@ public sealed class NotificationRecoveryTests(ITestOutputHelper output) : IDispo
     public async Task A_killed_host_loses_no_notification_for_a_receiver_that_was_down_throughout()
     {
         var (registryPath, db, tokens) = await HostProcess.PrepareAsync(_directory, Story.Devices);
-        await using var receiver = new WebhookReceiver(TestDevice.FreePort()); // down: nothing listens yet
+        await using var receiver = new WebhookReceiver(FreePorts.Next()); // down: nothing listens yet
         var settings = _directory.File("notifications.json");
         await File.WriteAllTextAsync(settings, $$$"""
             {"webhooks":[{"recipient":"manager","id":"pm-greenleaf","url":"{{{receiver.Url}}}","secret":"{{{Secret}}}"},
                          {"recipient":"fire-station","id":"xihu-3","url":"{{{receiver.Url}}}","secret":"{{{Secret}}}"}],
              "retry":{"firstDelayS":0.2,"maxDelayS":1}}
             """);
-        var mqtt = TestDevice.FreePort();
-        string[] args = ["--registry", registryPath, "--db", db, "--mqtt-port", Text(mqtt), "--http-port", Text(TestDevice.FreePort()),
+        var mqtt = FreePorts.Next();
+        string[] args = ["--registry", registryPath, "--db", db, "--mqtt-port", Text(mqtt), "--http-port", Text(FreePorts.Next()),
             "--rate", "1000", "--checkpoint-ms", "100", "--notifications", settings];
         var messages = Story.Messages(seconds: 900); // long enough for the arc fault to clear: opened and cleared, to both recipients
         var expected = ExpectedNotifications(messages);

@@ -27,7 +27,7 @@ internal sealed class PipelineHarness : IAsyncDisposable
     {
         registry ??= Story.Registry();
         var directory = new TempDirectory("pipeline");
-        var port = TestDevice.FreePort();
+        var port = FreePorts.Next();
         var options = new LocalPipelineOptions { DatabasePath = directory.File("store.db") };
         options.Broker.Port = port;
         options.Broker.BindAddress = System.Net.IPAddress.Loopback;

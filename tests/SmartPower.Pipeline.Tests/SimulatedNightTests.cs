@@ -39,8 +39,8 @@ public sealed class SimulatedNightTests(ITestOutputHelper output) : IDisposable
         var tokens = _directory.File("tokens.txt");
         await File.WriteAllTextAsync(tokens, await RunAsync(HostDll, "tokens", "issue", "--db", db, "--registry", registry));
 
-        var mqtt = TestDevice.FreePort();
-        var http = TestDevice.FreePort();
+        var mqtt = FreePorts.Next();
+        var http = FreePorts.Next();
         string[] serve = ["--registry", registry, "--db", db, "--mqtt-port", $"{mqtt}", "--http-port", $"{http}", "--rate", "100", "--checkpoint-ms", "200"];
         var host = await HostProcess.StartAsync(serve);
         var run = Start(Simulator, "run", "--broker", $"127.0.0.1:{mqtt}", "--password-file", tokens, "--scenario", scenario,

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
@@ -107,13 +105,6 @@ internal sealed class TestDevice(string deviceId, string token, int port, string
         }
 
         _client.Dispose();
-    }
-
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
 

@@ -19,7 +19,7 @@ public sealed class TlsTests
             await File.WriteAllBytesAsync(pfx, certificate.Export(X509ContentType.Pfx, "secret"));
         }
 
-        var tlsPort = TestDevice.FreePort();
+        var tlsPort = FreePorts.Next();
         await using var harness = await PipelineHarness.StartAsync(configure: o =>
         {
             o.Broker.TlsCertificatePath = pfx;

@@ -25,7 +25,7 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
     private readonly TempDirectory _directory = new("webhooks");
     private readonly FakeTimeProvider _time = new(Start);
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
-    private readonly WebhookReceiver _receiver = new(TestDevice.FreePort());
+    private readonly WebhookReceiver _receiver = new(FreePorts.Next());
     private SqliteStore _store = null!;
 
     public async Task InitializeAsync() => _store = await SqliteStore.OpenAsync(new SqliteStoreOptions { Path = _directory.File("store.db") }, _time);
