@@ -45,6 +45,9 @@ public sealed class BrokerBridgeOptions
 /// </summary>
 public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
 {
+    private static readonly TimeSpan MinAppendRetry = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan MaxAppendRetry = TimeSpan.FromSeconds(5);
+
     private readonly BrokerBridgeOptions _options;
     private readonly Ingress _ingress;
     private readonly ILogger _logger;
@@ -148,22 +151,32 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
     {
         e.AutoAcknowledge = false;
         var message = e.ApplicationMessage;
-        try
+        var payload = System.Buffers.BuffersExtensions.ToArray(message.Payload);
+        var delay = MinAppendRetry;
+        for (var attempt = 1; ; attempt++)
         {
-            var payload = System.Buffers.BuffersExtensions.ToArray(message.Payload);
-            await _ingress.AcceptAsync(null, message.Topic, payload, _stop.Token).ConfigureAwait(false);
+            try
+            {
+                await _ingress.AcceptAsync(null, message.Topic, payload, _stop.Token).ConfigureAwait(false);
+                break;
+            }
+            catch (IngressClosedException)
+            {
+                return; // stopping: not acknowledged, so the broker keeps it for the next session
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Not acknowledged, and not passed by: the broker sends it again only to a new session, and the device's
+                // later messages (queued behind it in this handler) must not become durable first, or the engine would drop
+                // it as an older seq. So it is tried again here until the log takes it or the bridge stops.
+                _logger.LogError(ex, "bridge could not append {Topic} (attempt {Attempt}); trying again in {Delay:F1} s", message.Topic, attempt, delay.TotalSeconds);
+                await Task.Delay(delay, _stop.Token).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxAppendRetry.Ticks));
+            }
+        }
 
-            // Refused messages are acknowledged too: they are counted, and sending them again would not help.
-            await e.AcknowledgeAsync(_stop.Token).ConfigureAwait(false);
-        }
-        catch (IngressClosedException)
-        {
-            // Stopping: not acknowledged, so the broker keeps it for the next session.
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            // Not acknowledged: the broker redelivers it after we reconnect.
-            _logger.LogError(ex, "bridge could not append {Topic}; leaving it unacknowledged", message.Topic);
-        }
+        // Refused messages are acknowledged too: they are counted, and sending them again would not help. An acknowledgement
+        // lost with the connection leaves a durable message the broker sends again: a duplicate, which the engine drops.
+        await e.AcknowledgeAsync(_stop.Token).ConfigureAwait(false);
     }
 }
