@@ -53,6 +53,7 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly IMqttClient _client;
     private readonly CancellationTokenSource _stop = new();
+    private readonly HeldCommands _held = new();
     private Task? _supervisor;
 
     public BrokerBridge(BrokerBridgeOptions options, Ingress ingress, ILogger? logger = null)
@@ -73,10 +74,45 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
         _supervisor = SuperviseAsync(_stop.Token);
     }
 
-    public Task SendAsync(DeviceCommand command, CancellationToken cancellationToken)
+    /// <summary>
+    /// Publishes a command to the device's command topic (QoS 1). One the broker had no subscriber for (MQTT 5 reason 16:
+    /// the device is away) is sent again when the device is next heard from (<see cref="HeldCommands"/>).
+    /// </summary>
+    public Task SendAsync(DeviceCommand command, CancellationToken cancellationToken) => PublishAsync(CommandMessage.For(command), cancellationToken);
+
+    private async Task PublishAsync(MqttApplicationMessage message, CancellationToken cancellationToken)
     {
-        var message = CommandMessage.For(command);
-        return _client.PublishAsync(message, cancellationToken);
+        var result = await _client.PublishAsync(message, cancellationToken).ConfigureAwait(false);
+        if (result.ReasonCode == MqttClientPublishReasonCode.NoMatchingSubscribers)
+        {
+            _held.Hold(message);
+        }
+        else if (!result.IsSuccess)
+        {
+            // Refused (the broker's ACL, say): logged, not thrown, so that detection does not stall on it.
+            _logger.LogError("the broker refused the command {Topic}: {Reason} {ReasonString}", message.Topic, result.ReasonCode, result.ReasonString);
+        }
+    }
+
+    private async Task ReleaseHeldCommandsAsync(string topic)
+    {
+        if (_held.IsEmpty || !Topic.TryParse(System.Text.Encoding.UTF8.GetBytes(topic), out var parsed))
+        {
+            return;
+        }
+
+        foreach (var message in _held.Release(System.Text.Encoding.UTF8.GetString(parsed.DeviceId)))
+        {
+            try
+            {
+                await PublishAsync(message, _stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                _held.Hold(message); // the connection went: the device's next message tries again
+                _logger.LogWarning("bridge could not send the held command {Topic} again: {Error}", message.Topic, ex.Message);
+            }
+        }
     }
 
     public async ValueTask DisposeAsync()
@@ -178,5 +214,6 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
         // Refused messages are acknowledged too: they are counted, and sending them again would not help. An acknowledgement
         // lost with the connection leaves a durable message the broker sends again: a duplicate, which the engine drops.
         await e.AcknowledgeAsync(_stop.Token).ConfigureAwait(false);
+        await ReleaseHeldCommandsAsync(message.Topic).ConfigureAwait(false);
     }
 }

@@ -43,6 +43,7 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
     private readonly Ingress _ingress;
     private readonly IDeviceCredentials _credentials;
     private readonly ILogger _logger;
+    private readonly HeldCommands _held = new();
 
     public EmbeddedBroker(EmbeddedBrokerOptions options, Ingress ingress, IDeviceCredentials credentials, ILogger? logger = null)
     {
@@ -70,6 +71,8 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
         _server.InterceptingPublishAsync += InterceptPublishAsync;
         _server.InterceptingOutboundPacketAsync += HoldAcknowledgementAsync;
         _server.InterceptingSubscriptionAsync += InterceptSubscriptionAsync;
+        _server.ApplicationMessageNotConsumedAsync += HoldUnconsumedCommandAsync;
+        _server.ClientSubscribedTopicAsync += ReleaseHeldCommandsAsync;
     }
 
     public Task StartAsync() => _server.StartAsync();
@@ -82,11 +85,36 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
         }
     }
 
-    /// <summary>Publishes a command to the device's command topic (QoS 1); a device not connected gets it if its session persists.</summary>
-    public Task SendAsync(DeviceCommand command, CancellationToken cancellationToken)
+    /// <summary>
+    /// Publishes a command to the device's command topic (QoS 1). A device not subscribed now gets it when it subscribes
+    /// again (<see cref="HeldCommands"/>).
+    /// </summary>
+    public Task SendAsync(DeviceCommand command, CancellationToken cancellationToken) => InjectAsync(CommandMessage.For(command), cancellationToken);
+
+    private Task InjectAsync(MqttApplicationMessage message, CancellationToken cancellationToken) =>
+        _server.InjectApplicationMessage(new InjectedMqttApplicationMessage(message) { SenderClientId = ServerClientId }, cancellationToken);
+
+    private Task HoldUnconsumedCommandAsync(ApplicationMessageNotConsumedEventArgs e)
     {
-        var message = CommandMessage.For(command);
-        return _server.InjectApplicationMessage(new InjectedMqttApplicationMessage(message) { SenderClientId = ServerClientId }, cancellationToken);
+        if (e.SenderId == ServerClientId)
+        {
+            _held.Hold(e.ApplicationMessage);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private async Task ReleaseHeldCommandsAsync(ClientSubscribedTopicEventArgs e)
+    {
+        if (e.SessionItems?[DeviceKey] is not string deviceId || HeldCommands.DeviceOf(e.TopicFilter.Topic) != deviceId)
+        {
+            return;
+        }
+
+        foreach (var message in _held.Release(deviceId))
+        {
+            await InjectAsync(message, CancellationToken.None).ConfigureAwait(false);
+        }
     }
 
     public async ValueTask DisposeAsync()

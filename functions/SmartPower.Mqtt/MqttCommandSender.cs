@@ -32,21 +32,62 @@ public sealed class MqttCommandSenderOptions
 /// <summary>
 /// Sends commands to devices through an external MQTT broker, for a host that is no broker itself (the Functions app
 /// and the Event Grid MQTT broker): one connection, opened on first use and again after it drops, each command
-/// published at QoS 1 to the device's command topic and complete when the broker acknowledged it. Thread-safe.
+/// published at QoS 1 to the device's command topic and complete when the broker acknowledged it (or held for a device
+/// that was away, in this instance's memory). Thread-safe.
 /// </summary>
 public sealed class MqttCommandSender(MqttCommandSenderOptions options) : IDeviceCommands, IAsyncDisposable
 {
     private readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
     private readonly SemaphoreSlim _connect = new(1, 1);
+    private readonly HeldCommands _held = new();
 
-    public async Task SendAsync(DeviceCommand command, CancellationToken cancellationToken)
+    /// <summary>
+    /// Publishes the command; one the broker had no subscriber for (MQTT 5 reason 16: the device is away) is held and sent
+    /// again when the device is next heard from (<see cref="DevicesHeardAsync"/>, <see cref="HeldCommands"/>).
+    /// </summary>
+    public Task SendAsync(DeviceCommand command, CancellationToken cancellationToken) => PublishAsync(CommandMessage.For(command), cancellationToken);
+
+    public async Task DevicesHeardAsync(IEnumerable<string> deviceIds, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(deviceIds);
+        if (_held.IsEmpty)
+        {
+            return;
+        }
+
+        foreach (var deviceId in deviceIds)
+        {
+            var held = _held.Release(deviceId);
+            for (var i = 0; i < held.Count; i++)
+            {
+                try
+                {
+                    await PublishAsync(held[i], cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    foreach (var message in held.Skip(i))
+                    {
+                        _held.Hold(message); // not sent: still held for the device's next batch
+                    }
+
+                    throw;
+                }
+            }
+        }
+    }
+
+    private async Task PublishAsync(MqttApplicationMessage message, CancellationToken cancellationToken)
     {
         await EnsureConnectedAsync(cancellationToken).ConfigureAwait(false);
-        var message = CommandMessage.For(command);
         var result = await _client.PublishAsync(message, cancellationToken).ConfigureAwait(false);
-        if (!result.IsSuccess)
+        if (result.ReasonCode == MqttClientPublishReasonCode.NoMatchingSubscribers)
         {
-            throw new InvalidOperationException($"the broker refused {command.Topic}: {result.ReasonCode} {result.ReasonString}");
+            _held.Hold(message);
+        }
+        else if (!result.IsSuccess)
+        {
+            throw new InvalidOperationException($"the broker refused {message.Topic}: {result.ReasonCode} {result.ReasonString}");
         }
     }
 

@@ -30,6 +30,8 @@ public sealed class DeviceBatchTests : CosmosNightTests
         await AssertStoredAsReferenceAsync();
         Assert.Equal(Night.Commands, commands.Sent);
         Assert.NotEmpty(commands.Sent);
+        Assert.Equal(batches.Count, commands.Heard.Count); // each batch's devices, for the commands held for them
+        Assert.All(commands.Heard, heard => Assert.Equal(["m-0001", "m-0002", "m-0100", "p-0001"], heard));
         var charges = Store.Charges.Read().ToDictionary(c => c.Operation);
 
         // The night's four devices are one site on one partition: one document, one read and one write per batch, where

@@ -167,6 +167,32 @@ public sealed class FunctionsTests : CosmosNightTests
         Assert.Equal(command.Topic + " " + Encoding.UTF8.GetString(command.ToPayload()), await received.Task.WaitAsync(TimeSpan.FromSeconds(10)));
     }
 
+    [Fact]
+    public async Task A_command_for_a_pile_that_was_away_is_sent_when_the_pile_is_heard_from_again()
+    {
+        // Devices connect with a clean start: a command published while the pile is away has no subscriber (reason 16)
+        // and no session keeps it. It is held and sent when a batch next holds the pile's messages.
+        using var broker = await Mosquitto.StartAsync();
+        await using var sender = new MqttCommandSender(new MqttCommandSenderOptions { Host = "127.0.0.1", Port = broker.Port, UseTls = false, ClientId = "smartpower-functions" });
+        var command = new DeviceCommand(Feed.Site, DeviceKind.Pile, "p-0001", "stop-port", 2, "a-1", "port-overpower");
+        await sender.SendAsync(command, CancellationToken.None);
+
+        using var pile = new MqttClientFactory().CreateMqttClient();
+        var received = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        pile.ApplicationMessageReceivedAsync += e =>
+        {
+            received.TrySetResult(e.ApplicationMessage.ConvertPayloadToString());
+            return Task.CompletedTask;
+        };
+        await pile.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", broker.Port).WithClientId("p-0001")
+            .WithProtocolVersion(MqttProtocolVersion.V500).Build());
+        await pile.SubscribeAsync(command.Topic, MqttQualityOfServiceLevel.AtLeastOnce);
+        await sender.DevicesHeardAsync(["m-0001"], CancellationToken.None);
+        Assert.False(received.Task.IsCompleted);
+        await sender.DevicesHeardAsync(["p-0001"], CancellationToken.None);
+        Assert.Equal(Encoding.UTF8.GetString(command.ToPayload()), await received.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
     private static EventData Event(TelemetryEvent e, long sequence) => EventHubsModelFactory.EventData(
         new BinaryData(e.Payload),
         new Dictionary<string, object> { [EventHubTelemetryLog.TopicProperty] = e.Topic!, [EventHubTelemetryLog.ArrivedAtProperty] = e.ArrivedAtMs },

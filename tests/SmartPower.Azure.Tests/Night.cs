@@ -73,10 +73,22 @@ internal sealed class Night
         new(position.ToString(CultureInfo.InvariantCulture), topic, Encoding.UTF8.GetBytes(payload), Feed.T0.AddSeconds(t).ToUnixTimeMilliseconds());
 }
 
-/// <summary>Commands as sent, in order.</summary>
+/// <summary>Commands as sent, in order, and the devices each batch was heard from.</summary>
 internal sealed class RecordingCommands : IDeviceCommands
 {
     public List<DeviceCommand> Sent { get; } = [];
+
+    public List<string[]> Heard { get; } = [];
+
+    public Task DevicesHeardAsync(IEnumerable<string> deviceIds, CancellationToken cancellationToken)
+    {
+        lock (Heard)
+        {
+            Heard.Add([.. deviceIds.Order(StringComparer.Ordinal)]);
+        }
+
+        return Task.CompletedTask;
+    }
 
     public Task SendAsync(DeviceCommand command, CancellationToken cancellationToken)
     {

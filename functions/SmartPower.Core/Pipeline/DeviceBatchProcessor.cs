@@ -124,6 +124,11 @@ public sealed class DeviceBatchProcessor(
                 metrics.CountCommand();
             }
 
+            if (attempt == 1)
+            {
+                await commands.DevicesHeardAsync(devices.Keys, cancellationToken).ConfigureAwait(false);
+            }
+
             if (run.Transitions.Count > 0)
             {
                 await alerts.CommitAsync(new BatchCommit(partition, run.Transitions, [], null), cancellationToken).ConfigureAwait(false);

@@ -47,4 +47,10 @@ public interface IPipelineStore
 public interface IDeviceCommands
 {
     Task SendAsync(Contract.DeviceCommand command, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The devices were just heard from (a batch held their messages). A sender that holds the commands a device was away
+    /// for sends them now; by default there is nothing to do.
+    /// </summary>
+    Task DevicesHeardAsync(IEnumerable<string> deviceIds, CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -1,0 +1,78 @@
+using System.Buffers;
+using System.Text;
+using MQTTnet;
+using SmartPower.Contract;
+
+namespace SmartPower.Mqtt;
+
+/// <summary>
+/// Commands a device was not there to take. Devices connect with a clean start, so a broker keeps nothing for a device
+/// that is away, and a command published then (a pile reconnecting; the replay of a restarted host, whose consumers
+/// run before the devices are back) would go nowhere while the alert that sent it stays open. A command whose publish
+/// found no subscriber is held here and published again when the device is back (it subscribed to its command
+/// topic, or was heard from). At most <see cref="PerDevice"/> a device, each for at most <see cref="MaxAge"/>: a stop
+/// an hour old is no longer about the charge now on that port. In memory: a host that stops loses what it held.
+/// </summary>
+internal sealed class HeldCommands(TimeProvider? time = null)
+{
+    public const int PerDevice = 8;
+    public static readonly TimeSpan MaxAge = TimeSpan.FromHours(1);
+
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly Dictionary<string, List<(MqttApplicationMessage Message, byte[] Payload, DateTimeOffset HeldAt)>> _byDevice = new(StringComparer.Ordinal);
+    private volatile int _count;
+
+    public bool IsEmpty => _count == 0;
+
+    /// <summary>Holds a command message for the device its topic names (ignored if the topic is not a command topic).</summary>
+    public void Hold(MqttApplicationMessage message)
+    {
+        if (DeviceOf(message.Topic) is not { } deviceId)
+        {
+            return;
+        }
+
+        lock (_byDevice)
+        {
+            if (!_byDevice.TryGetValue(deviceId, out var held))
+            {
+                _byDevice[deviceId] = held = [];
+            }
+
+            var payload = message.Payload.ToArray();
+            held.RemoveAll(h => h.Payload.AsSpan().SequenceEqual(payload)); // the same command held again: once
+            held.Add((message, payload, _time.GetUtcNow()));
+            if (held.Count > PerDevice)
+            {
+                held.RemoveAt(0);
+            }
+
+            _count = _byDevice.Sum(d => d.Value.Count);
+        }
+    }
+
+    /// <summary>Takes out what is held for the device, oldest first, leaving out what is past <see cref="MaxAge"/>.</summary>
+    public IReadOnlyList<MqttApplicationMessage> Release(string deviceId)
+    {
+        if (IsEmpty)
+        {
+            return [];
+        }
+
+        lock (_byDevice)
+        {
+            if (!_byDevice.Remove(deviceId, out var held))
+            {
+                return [];
+            }
+
+            _count = _byDevice.Sum(d => d.Value.Count);
+            var oldest = _time.GetUtcNow() - MaxAge;
+            return [.. held.Where(h => h.HeldAt >= oldest).Select(h => h.Message)];
+        }
+    }
+
+    /// <summary>The device a command topic names, or null for any other topic.</summary>
+    public static string? DeviceOf(string topic) =>
+        Topic.TryParse(Encoding.UTF8.GetBytes(topic), out var parsed) && parsed.Channel == TopicChannel.Command ? Encoding.UTF8.GetString(parsed.DeviceId) : null;
+}
