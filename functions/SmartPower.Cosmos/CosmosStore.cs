@@ -149,13 +149,13 @@ public sealed partial class CosmosStore : IPipelineStore, IDeviceStateStore, IDe
         return new DeadLetter(partition, position, root.GetProperty("reason").GetString()!, root.GetProperty("topic").GetString(), root.GetProperty("payload").GetBytesFromBase64(), root.GetProperty("arrivedAt").GetInt64());
     }
 
-    /// <summary>A wall-clock stamp, strictly increasing within this process, so that history entries stored in one millisecond keep their order.</summary>
+    /// <summary>The wall-clock time of a write (<see cref="WriteStamp"/>), from any thread.</summary>
     private long Stamp()
     {
         while (true)
         {
             var last = Interlocked.Read(ref _lastStamp);
-            var next = Math.Max(_time.GetUtcNow().ToUnixTimeMilliseconds(), last + 1);
+            var next = WriteStamp.Next(last, _time.GetUtcNow().ToUnixTimeMilliseconds());
             if (Interlocked.CompareExchange(ref _lastStamp, next, last) == last)
             {
                 return next;

@@ -324,11 +324,8 @@ public sealed partial class SqliteStore : IPipelineStore, IDeviceCredentials, IA
         }
     }
 
-    /// <summary>
-    /// The wall-clock time of a write, strictly increasing (called under the write lock), so that an alert's history
-    /// sorted by when it was stored is the order it happened in, even within one millisecond.
-    /// </summary>
-    private long Stamp() => _lastStamp = Math.Max(_time.GetUtcNow().ToUnixTimeMilliseconds(), _lastStamp + 1);
+    /// <summary>The wall-clock time of a write (<see cref="WriteStamp"/>; called under the write lock).</summary>
+    private long Stamp() => _lastStamp = WriteStamp.Next(_lastStamp, _time.GetUtcNow().ToUnixTimeMilliseconds());
 
     private static StoredAlert ReadAlert(SqliteDataReader reader)
     {

@@ -8,7 +8,9 @@ namespace SmartPower.Webhooks;
 /// <summary>
 /// Posts a notification's JSON body to its recipient's webhook, signed (<see cref="WebhookSignature"/>) and carrying
 /// its idempotency key. A 2xx answer is a delivery; any other answer, a refused connection or a timeout is a failure
-/// that the dispatcher retries; a recipient with no webhook configured is undeliverable (trying again cannot help).
+/// that the dispatcher retries. So is a recipient with no webhook configured: a configuration not there yet (a Key Vault
+/// reference not resolved at start, a host started without its notifications file) must not make a fire station's
+/// notification of a critical alert undeliverable for good; it goes once the webhook is configured.
 /// The <see cref="HttpClient"/> belongs to the caller, which sets its timeout.
 /// </summary>
 public sealed class WebhookNotifier(HttpClient http, WebhookEndpoints endpoints, TimeProvider? time = null) : INotifier
@@ -21,7 +23,7 @@ public sealed class WebhookNotifier(HttpClient http, WebhookEndpoints endpoints,
         ArgumentNullException.ThrowIfNull(notification);
         if (!endpoints.TryFind(notification.Recipient, out var endpoint))
         {
-            return DeliveryResult.Undeliverable($"no webhook is configured for {notification.Recipient}");
+            return DeliveryResult.Failure(null, $"no webhook is configured for {notification.Recipient}");
         }
 
         var body = Encoding.UTF8.GetBytes(notification.Body);

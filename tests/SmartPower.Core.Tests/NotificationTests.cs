@@ -105,7 +105,10 @@ public sealed class NotificationTests
 
         var created = Feed.T0;
         Assert.Equal(created.AddHours(23).AddSeconds(60), retry.NextAttempt(created, created.AddHours(23), 100, 1));
-        Assert.Null(retry.NextAttempt(created, created.AddHours(24), 100, 0));
+        Assert.Equal(TimeSpan.FromSeconds(1 + 2 + 4 + 8 + 16 + (30 * 95)), retry.ShortestTriedFor(100));
+        Assert.Null(retry.NextAttempt(created, created.AddHours(24), 2_900, 0)); // a day old, and tried for a day
+        Assert.Equal(created.AddHours(25).AddSeconds(1), retry.NextAttempt(created, created.AddHours(25), 1, 0)); // a day old, tried once: a host was down
+        Assert.Null(retry.NextAttempt(created, created.AddHours(48), 2_900, 0));
     }
 
     private static Alert Alert(Severity severity) => new(

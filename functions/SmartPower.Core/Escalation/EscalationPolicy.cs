@@ -69,10 +69,12 @@ public sealed class EscalationPolicy(EscalationOptions? options = null)
         }
 
         var steps = new List<EscalationStep>(1);
-        if (!watch.Escalated && watch.AcknowledgedAt is null && alert.Severity == Severity.Warning)
+        if (!watch.Escalated && alert.Severity == Severity.Warning)
         {
+            // Due if not acknowledged within the limit: an acknowledgement after it (while no pass ran, a host down) is
+            // too late, and the step is taken late, once.
             var due = watch.StoredAt + _options.AcknowledgeWithin;
-            if (now >= due)
+            if (now >= due && (watch.AcknowledgedAt is not { } acknowledgedAt || acknowledgedAt > due))
             {
                 var raised = RaisesToFireStation(alert.Type);
                 var reason = $"not acknowledged within {Describe(_options.AcknowledgeWithin)}: notified again"

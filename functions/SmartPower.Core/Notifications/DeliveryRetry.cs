@@ -6,7 +6,9 @@ namespace SmartPower.Notifications;
 /// uniformly from [nominal / 2, nominal] ("equal jitter"), so that notifications that failed together (a receiver
 /// down) do not all come back at the same instant. With the defaults: 1-2 s, 2-4 s, 4-8 s, 8-16 s, 16-32 s, then
 /// 30-60 s for as long as the receiver stays down, so a receiver that comes back has its backlog within a minute. A
-/// notification still failing <see cref="GiveUpAfter"/> after it was written is abandoned (kept, with its attempts).
+/// notification is abandoned (kept, with its attempts) once it was written <see cref="GiveUpAfter"/> ago and has been
+/// tried for that long too (by the shortest its backoff can take): one that waited out a host's outage of a day still
+/// gets its day of tries, not one.
 /// </summary>
 public sealed record DeliveryRetry
 {
@@ -41,6 +43,24 @@ public sealed record DeliveryRetry
     public DateTimeOffset? NextAttempt(DateTimeOffset createdAt, DateTimeOffset now, int failedAttempts, double jitter)
     {
         var next = now + DelayAfter(failedAttempts, jitter);
-        return next - createdAt > GiveUpAfter ? null : next;
+        return next - createdAt > GiveUpAfter && ShortestTriedFor(failedAttempts) >= GiveUpAfter ? null : next;
+    }
+
+    /// <summary>The least time <paramref name="failedAttempts"/> failures can have been tried for: half of each nominal delay, summed.</summary>
+    public TimeSpan ShortestTriedFor(int failedAttempts)
+    {
+        var total = TimeSpan.Zero;
+        for (var n = 1; n <= failedAttempts; n++)
+        {
+            var half = NominalDelay(n) / 2;
+            if (half >= MaxDelay / 2)
+            {
+                return total + (half * (failedAttempts - n + 1)); // capped from here on
+            }
+
+            total += half;
+        }
+
+        return total;
     }
 }
