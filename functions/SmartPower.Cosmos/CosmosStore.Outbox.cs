@@ -31,7 +31,7 @@ public sealed partial class CosmosStore : IOutboxStore
                 ["body"] = n.Body,
                 ["state"] = DeliveryStates.Of(DeliveryState.Pending),
                 ["createdAt"] = now,
-                ["nextAttemptAt"] = now,
+                ["nextAttemptAt"] = IOutboxStore.NewlyDue,
                 ["attempts"] = new JsonArray(),
             };
             if (await WriteIfAsync(_outbox, n.NotificationId, n.NotificationId, Json(node), null, "outbox.write", ct).ConfigureAwait(false) is not null)

@@ -14,8 +14,10 @@ public sealed partial class SqliteStore : IOutboxStore
         await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
         command.CommandText = """
-            SELECT notification_id, recipient_kind, recipient_id, body, attempts, created_at FROM outbox
-            WHERE state = 'pending' AND next_attempt_at <= $now ORDER BY next_attempt_at, created_at, notification_id LIMIT $max
+            SELECT notification_id, recipient_kind, recipient_id, body, attempts, created_at FROM (
+                SELECT *, ROW_NUMBER() OVER (PARTITION BY recipient_kind, recipient_id ORDER BY next_attempt_at, created_at, notification_id) AS turn
+                FROM outbox WHERE state = 'pending' AND next_attempt_at <= $now)
+            ORDER BY turn, next_attempt_at, created_at, notification_id LIMIT $max
             """;
         command.Parameters.AddWithValue("$now", now.ToUnixTimeMilliseconds());
         command.Parameters.AddWithValue("$max", max);
@@ -148,7 +150,7 @@ public sealed partial class SqliteStore : IOutboxStore
     {
         await using var insert = Command(tx, """
             INSERT INTO outbox (notification_id, alert_id, kind, at, recipient_kind, recipient_id, body, created_at, state, attempts, next_attempt_at)
-            VALUES ($id, $alert, $kind, $at, $rkind, $rid, $body, $now, 'pending', 0, $now)
+            VALUES ($id, $alert, $kind, $at, $rkind, $rid, $body, $now, 'pending', 0, $newlyDue)
             ON CONFLICT (notification_id) DO NOTHING
             """);
         foreach (var n in notifications)
@@ -162,6 +164,7 @@ public sealed partial class SqliteStore : IOutboxStore
             insert.Parameters.AddWithValue("$rid", n.Recipient.Id);
             insert.Parameters.AddWithValue("$body", n.Body);
             insert.Parameters.AddWithValue("$now", now);
+            insert.Parameters.AddWithValue("$newlyDue", IOutboxStore.NewlyDue);
             await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
     }

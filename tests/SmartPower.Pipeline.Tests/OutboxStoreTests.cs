@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using Microsoft.Data.Sqlite;
 using SmartPower.Alerts;
 using SmartPower.Escalation;
@@ -149,6 +150,50 @@ public sealed class OutboxStoreTests : IAsyncLifetime
         Assert.True(step.RaisedToFireStation);
     }
 
+    /// <summary>
+    /// A manager webhook that hangs (each attempt to the 10 s timeout in production, 50 ms here) with 320 notifications
+    /// pending for it: a new critical alert's notification to a fire station whose receiver is up must not wait behind
+    /// that backlog. It did (one queue by due time, 64 at a time: (pending / 8) x timeout, minutes in production); now a
+    /// notification never tried comes first, and a pass takes at most four of one recipient's.
+    /// </summary>
+    [Fact]
+    public async Task A_hanging_receiver_s_backlog_does_not_hold_up_a_new_critical_notification_to_another()
+    {
+        await using var store = await SqliteStore.OpenAsync(new SqliteStoreOptions { Path = _directory.File("hol.db") });
+        var backlog = Enumerable.Range(0, 320)
+            .Select(i => new Notification($"backlog-{i:D4}", $"alert-{i}", "opened", Start, new Recipient(RecipientKind.Manager, "pm-greenleaf"), "{}"))
+            .ToList();
+        await store.CommitAsync(new BatchCommit(0, [], [], null) { Notifications = backlog }, CancellationToken.None);
+
+        var delivered = new TaskCompletionSource<TimeSpan>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var clock = new Stopwatch();
+        var notifier = new DelegateNotifier(async (n, ct) =>
+        {
+            if (n.Recipient.Kind == RecipientKind.Manager)
+            {
+                await Task.Delay(50, ct); // hangs until the client's timeout
+                return DeliveryResult.Failure(null, "no answer within 10 s");
+            }
+
+            delivered.TrySetResult(clock.Elapsed);
+            return DeliveryResult.Success(200);
+        });
+        var dispatcher = new OutboxDispatcher(store, notifier);
+        using var cts = new CancellationTokenSource();
+        var run = Task.Run(() => dispatcher.RunAsync(cts.Token));
+        await Task.Delay(300); // the backlog is being retried
+
+        var (opened, _) = EscalationStoreContractTests.Lifecycle(Severity.Critical);
+        clock.Start();
+        await store.CommitAsync(Batch(opened), CancellationToken.None);
+        dispatcher.Wake();
+        var latency = await delivered.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        await cts.CancelAsync();
+        await run;
+
+        Assert.True(latency < TimeSpan.FromSeconds(1), $"the fire station got the critical alert {latency.TotalMilliseconds:0} ms after it was stored");
+    }
+
     private static BatchCommit Batch(params AlertTransition[] transitions) =>
         new(0, transitions, [], null) { Notifications = Notification.ForTransitions(transitions, Story.Registry()) };
 
@@ -170,5 +215,10 @@ public sealed class OutboxStoreTests : IAsyncLifetime
             Sent.Add(notification.NotificationId);
             return Task.FromResult(answer(attempt));
         }
+    }
+
+    private sealed class DelegateNotifier(Func<PendingNotification, CancellationToken, Task<DeliveryResult>> send) : INotifier
+    {
+        public Task<DeliveryResult> SendAsync(PendingNotification notification, int attempt, CancellationToken cancellationToken) => send(notification, cancellationToken);
     }
 }

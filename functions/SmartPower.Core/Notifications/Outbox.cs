@@ -74,7 +74,16 @@ public interface INotifier
 /// </summary>
 public interface IOutboxStore
 {
-    /// <summary>Up to <paramref name="max"/> pending notifications whose next attempt is due at <paramref name="now"/>, oldest due first.</summary>
+    /// <summary>The next attempt of a notification never tried: due at once, and ahead of any retry.</summary>
+    public const long NewlyDue = 0;
+
+    /// <summary>
+    /// Up to <paramref name="max"/> pending notifications whose next attempt is due at <paramref name="now"/>, oldest due
+    /// first; a store that can takes the recipients in turn (each one's oldest, then each one's second...), so that one
+    /// recipient's backlog does not fill the batch. A notification never tried is due from the start of time
+    /// (<see cref="NewlyDue"/>), so it comes before every retry: a new alert's notifications are not queued behind the
+    /// backlog of a receiver that keeps failing.
+    /// </summary>
     Task<IReadOnlyList<PendingNotification>> GetDueAsync(DateTimeOffset now, int max, CancellationToken cancellationToken);
 
     /// <summary>When the earliest pending notification is due, or null when none is pending.</summary>

@@ -35,6 +35,12 @@ public sealed class OutboxDispatcher
     /// <summary>How many due notifications are taken from the outbox at a time.</summary>
     public int BatchSize { get; init; } = 64;
 
+    /// <summary>
+    /// Most notifications of one recipient tried in one pass over what is due: a receiver that hangs (each attempt to the
+    /// notifier's timeout) then holds the others up for one timeout, not for its whole backlog.
+    /// </summary>
+    public int MaxPerRecipient { get; init; } = 4;
+
     /// <summary>How long <see cref="RunAsync"/> sleeps at most when nothing is due and nobody called <see cref="Wake"/>.</summary>
     public TimeSpan IdlePoll { get; init; } = TimeSpan.FromSeconds(5);
 
@@ -54,12 +60,13 @@ public sealed class OutboxDispatcher
         while (true)
         {
             var due = await _outbox.GetDueAsync(_time.GetUtcNow(), BatchSize, cancellationToken).ConfigureAwait(false);
+            var pass = due.GroupBy(n => n.Recipient).SelectMany(g => g.Take(MaxPerRecipient)).ToList();
             await Parallel.ForEachAsync(
-                due,
+                pass,
                 new ParallelOptions { MaxDegreeOfParallelism = MaxParallel, CancellationToken = cancellationToken },
                 async (notification, ct) => await DeliverAsync(notification, ct).ConfigureAwait(false)).ConfigureAwait(false);
-            attempts += due.Count;
-            if (due.Count < BatchSize)
+            attempts += pass.Count;
+            if (due.Count < BatchSize && pass.Count == due.Count)
             {
                 return attempts;
             }
