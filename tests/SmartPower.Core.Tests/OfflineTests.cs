@@ -113,11 +113,12 @@ public sealed class OfflineTests
     [Fact]
     public void A_device_whose_clock_jumps_far_ahead_is_still_refused()
     {
-        var feed = new Feed();
+        var feed = new Feed(); // three devices make the stream's time a judge of a fourth (StreamClock.Quorum)
         for (var s = 0; s < 300; s += 10)
         {
             feed.Meter("m-0001", s, 5);
             feed.Meter("m-0002", s + 3, 5);
+            feed.Pile("p-0001", s + 6, 0);
         }
 
         Assert.Equal(MessageOutcome.Rejected, feed.Meter("m-0002", 303 + 3600, 5).Outcome);
@@ -169,11 +170,21 @@ public sealed class OfflineTests
     [Fact]
     public void A_reading_far_ahead_of_the_stream_is_refused_and_changes_nothing()
     {
-        var feed = new Feed();
-        feed.MeterSeries("m-0001", 0, 100, _ => 5);
+        var feed = new Feed(); // three devices make the stream's time a judge of a fourth (StreamClock.Quorum)
+        void Report(double from, double to)
+        {
+            for (var s = from; s < to; s += 10)
+            {
+                feed.Meter("m-0001", s, 5);
+                feed.Meter("m-0100", s + 1, 1);
+                feed.Pile("p-0001", s + 2, 0);
+            }
+        }
+
+        Report(0, 100);
         var result = feed.Meter("m-0002", 3600, 5);
         Assert.Equal(SmartPower.Contract.RejectReason.TimestampOutOfRange, result.Failure.Reason);
-        feed.MeterSeries("m-0001", 100, 200, _ => 5);
+        Report(100, 200);
         Assert.Empty(feed.Sink.Transitions);
     }
 }

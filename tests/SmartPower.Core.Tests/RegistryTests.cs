@@ -21,6 +21,7 @@ public sealed class RegistryTests
     [InlineData("""{"sites":[],"devices":[{"deviceId":"m-1","siteId":"nowhere","kind":"meter","circuit":"dwelling","ratedCurrentA":40}]}""", "siteId 'nowhere' is not a listed site")]
     [InlineData("""{"sites":[{"siteId":"s","name":"S"}],"devices":[{"deviceId":"m-1","siteId":"s","kind":"meter","circuit":"dwelling"}]}""", "needs ratedCurrentA")]
     [InlineData("""{"sites":[{"siteId":"s","name":"S"}],"devices":[{"deviceId":"p-1","siteId":"s","kind":"pile","circuit":"pile","portCount":4}]}""", "needs portMaxW")]
+    [InlineData("""{"sites":[{"siteId":"s","name":"S"}],"devices":[{"deviceId":"p-1","siteId":"s","kind":"pile","circuit":"pile","portCount":4,"portMaxW":6000}]}""", "portMaxW between 0 and 5000")]
     [InlineData("""{"sites":[{"siteId":"s","name":"S"}],"devices":[{"deviceId":"m-1","siteId":"s","kind":"meter","circuit":"dwelling","ratedCurrentA":40},{"deviceId":"m-1","siteId":"s","kind":"meter","circuit":"dwelling","ratedCurrentA":40}]}""", "listed twice")]
     [InlineData("""{"sites":[{"siteId":"s","name":"S"}],"devices":[{"deviceId":"../m","siteId":"s","kind":"meter","circuit":"dwelling","ratedCurrentA":40}]}""", "id rule")]
     [InlineData("""{"sites":[{"siteId":"s","name":"S"}],"devices":[{"deviceId":"m-1","siteId":"s","kind":"toaster","circuit":"dwelling","ratedCurrentA":40}]}""", "kind 'toaster'")]

@@ -106,13 +106,14 @@ public sealed partial class DetectionEngine
         var state = _states[device.Index] ??= DeviceState.For(device);
         var ts = reading.TimestampMs;
         if (_clock.Now != long.MinValue
-            && ((ts > _clock.Now + (long)(_limits.MaxFutureSkewS * 1000) && !Continues(state, ts))
+            && ((ts > _clock.Now + (long)(_limits.MaxFutureSkewS * 1000) && !Continues(state, ts) && _clock.HasQuorum())
                 || ts < _clock.Now - (long)(_limits.MaxPastLagS * 1000)))
         {
             return ProcessResult.Reject(RejectReason.TimestampOutOfRange, "ts");
         }
 
         var gap = ts - state.LastTs;
+        var jumpedBack = false;
         if (state.Seen)
         {
             var restarted = reading.Seq <= state.LastSeq - SeqResetGap && ts > state.LastTs;
@@ -123,7 +124,16 @@ public sealed partial class DetectionEngine
 
             if (ts <= state.LastTs)
             {
-                return ProcessResult.Reject(RejectReason.TimestampOutOfRange, "ts"); // newer seq, older time: a clock that went backwards
+                // Newer seq, older time: a clock that went backwards, refused. Unless the last reading was the one out of
+                // line, stamped ahead of the stream's time by more than the device's offline limit: a clock that jumped
+                // ahead for a reading and came back. Refusing the rest would lose the device until real time passed that
+                // stamp (ten minutes, say), hazards and silence alike.
+                if (state.LastTs - _clock.Now <= state.OfflineAfterMs)
+                {
+                    return ProcessResult.Reject(RejectReason.TimestampOutOfRange, "ts");
+                }
+
+                jumpedBack = true;
             }
         }
 
@@ -133,7 +143,7 @@ public sealed partial class DetectionEngine
         state.LastTs = ts;
         state.LastSeq = reading.Seq;
         state.HeardAtMs = _clock.Now == long.MinValue || ts >= _clock.Now ? ts : Math.Max(ts, _clock.Front());
-        if (firstReading || gap > state.OfflineAfterMs)
+        if (firstReading || gap > state.OfflineAfterMs || jumpedBack)
         {
             InterruptHolds(state);
         }
@@ -141,6 +151,14 @@ public sealed partial class DetectionEngine
         if (state.Hazards?.Offline is { IsOpen: true } offline)
         {
             offline.Clear(Math.Max(ts, offline.OpenedAtMs), new Evidence(new EvidenceItem("silentS", gap / 1000.0)), sink);
+        }
+
+        if (state.AwaitingSilence && state.HeardAtMs + state.OfflineAfterMs < state.SilenceDeadline)
+        {
+            // Queued under a later deadline than this reading gives: heard at a time that was too far ahead (a clock that
+            // jumped ahead and came back, or a young stream clock set by one that runs fast). Watched from this reading.
+            _silence.Remove(state, out _, out _);
+            state.AwaitingSilence = false;
         }
 
         if (!state.AwaitingSilence)

@@ -11,6 +11,12 @@ namespace SmartPower.Detection;
 internal static class Detectors
 {
     /// <summary>
+    /// While a port stays over its limit after its stop-port, the stop is sent again this often (event time, counted from
+    /// the episode's start): a pile that was away, or lost or ignored the command, is told again.
+    /// </summary>
+    public const long StopRepeatMs = 5 * 60_000;
+
+    /// <summary>
     /// Runs the rules; a device without <see cref="Hazards"/> works on <paramref name="scratch"/> (idle) and adopts it if
     /// it is idle no more, in which case this returns true and the caller needs a new scratch.
     /// </summary>
@@ -49,9 +55,19 @@ internal static class Detectors
                 foreach (var port in reading.Ports!)
                 {
                     var i = port.Port - 1;
+                    var heardBefore = pile.PortHeardAt[i];
+                    pile.PortHeardAt[i] = ts;
+                    if (heardBefore != 0 && ts - heardBefore > state.OfflineAfterMs)
+                    {
+                        pile.PortWatches[i].Interrupt(); // left out of the readings for longer than a silence: a hold does not span it
+                    }
+
                     var opened = pile.PortIncidents[i]?.IsOpen == true;
                     Threshold(ref pile.PortWatches[i], ref pile.PortIncidents[i], device, AlertType.PortOverpower, port.Port, port.PowerW, ts, rule, "powerW", device.PortMaxW!.Value, sink);
-                    if (!opened && pile.PortIncidents[i]?.IsOpen == true)
+                    var start = pile.PortWatches[i].EpisodeStartMs;
+                    var stopAgain = opened && heardBefore != 0 && port.PowerW > device.PortMaxW!.Value
+                        && (heardBefore - start) / StopRepeatMs < (ts - start) / StopRepeatMs;
+                    if (pile.PortIncidents[i]?.IsOpen == true && (!opened || stopAgain))
                     {
                         sink.OnCommand(new DeviceCommand(device.SiteId, DeviceKind.Pile, device.DeviceId, DeviceCommand.StopPort, port.Port, pile.PortIncidents[i]!.AlertId, AlertNames.Of(AlertType.PortOverpower)));
                     }

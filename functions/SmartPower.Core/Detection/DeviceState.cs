@@ -51,6 +51,9 @@ internal sealed class PileState(Device device) : DeviceState(device)
 {
     public readonly HoldWatch[] PortWatches = new HoldWatch[device.PortCount!.Value];
     public readonly Incident?[] PortIncidents = new Incident?[device.PortCount!.Value];
+
+    /// <summary>The event time each port was last listed in a reading (0: never); a pile may leave ports out.</summary>
+    public readonly long[] PortHeardAt = new long[device.PortCount!.Value];
 }
 
 /// <summary>

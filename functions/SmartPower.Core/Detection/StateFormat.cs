@@ -63,7 +63,7 @@ namespace SmartPower.Detection;
 internal static class StateFormat
 {
     /// <summary>Bumped whenever the layout above changes; an older or newer blob is refused, never misread.</summary>
-    public const byte Version = 7; // 2: a device's heard-at time (offline measured on the stream's clock); 3: a charging load's non-active power; 4: a candidate's switch-off being checked; 5: a candidate's trend with the motors' settling; 6: a candidate's peak and taper, the circuit's non-active power drift and last switched-off load; 7: non-active power kept squared until averaged, the supply voltage at each load's switch-on
+    public const byte Version = 8; // 8: when each pile port was last listed; 2: a device's heard-at time (offline measured on the stream's clock); 3: a charging load's non-active power; 4: a candidate's switch-off being checked; 5: a candidate's trend with the motors' settling; 6: a candidate's peak and taper, the circuit's non-active power drift and last switched-off load; 7: non-active power kept squared until averaged, the supply voltage at each load's switch-on
 
     private const int HeaderBytes = 4;
     private const int ChecksumBytes = sizeof(uint);
@@ -174,6 +174,7 @@ internal static class StateFormat
                 {
                     pile.PortWatches[i].Save(ref w);
                     Incident.Save(ref w, pile.PortIncidents[i]);
+                    w.Time(pile.PortHeardAt[i]);
                 }
 
                 break;
@@ -252,6 +253,7 @@ internal static class StateFormat
                 {
                     pile.PortWatches[i] = HoldWatch.Read(ref r);
                     pile.PortIncidents[i] = Incident.Read(ref r, device, AlertType.PortOverpower, i + 1);
+                    pile.PortHeardAt[i] = r.Time();
                 }
 
                 break;

@@ -27,17 +27,26 @@ internal sealed class StreamClock
     /// <summary>Notes an accepted reading (already applied to <paramref name="device"/>); returns true if <see cref="Now"/> advanced.</summary>
     public bool Observe(DeviceState device)
     {
+        var young = !HasQuorum();
         _recent[_next] = device;
         _next = (_next + 1) % Window;
         _count = Math.Min(_count + 1, Window);
         _maxSeen = Math.Max(_maxSeen, device.LastTs);
-        if (_maxSeen - _computedAtMax < 1000 && _count == Window)
+        if (Math.Abs(device.LastTs - _computedAtMax) < 1000 && _count == Window)
         {
+            return false; // within a second of the reading it was last computed at
+        }
+
+        _computedAtMax = device.LastTs;
+        var median = Median();
+        if (young && median < Now)
+        {
+            // Young (fewer than a quorum of devices before this reading): their clocks judge nobody's, so the time may go
+            // back, for a clock heard first far ahead must not hold it there once others are heard.
+            Now = median;
             return false;
         }
 
-        _computedAtMax = _maxSeen;
-        var median = Median();
         if (median <= Now)
         {
             return false;
@@ -183,14 +192,49 @@ internal sealed class StreamClock
     /// Where the stream's front is now: the upper quartile of the latest timestamps of the devices in the ring (never
     /// behind <see cref="Now"/>). <see cref="Now"/>, a median, trails the readings arriving now by about half a report
     /// interval; a device whose clock runs slow is heard here, so that its silence is measured as an on-time device's is
-    /// (from its own timestamp, which an on-time clock stamps near the front), not half an interval sooner. A quarter
-    /// of the devices may run fast without moving it. Computed on demand from the ring, so a restored clock gives the same.
+    /// (from its own timestamp, which an on-time clock stamps near the front), not half an interval sooner. Fewer than a
+    /// quarter of the devices running fast do not move it. Computed on demand from the ring, so a restored clock gives
+    /// the same.
     /// </summary>
-    public long Front() => _count == 0 ? Now : Math.Max(Now, Quantile(3, 4));
+    public long Front()
+    {
+        var latest = SortedLatest();
+        return latest.IsEmpty ? Now : Math.Max(Now, latest[(latest.Length - 1) * 3 / 4]);
+    }
 
-    private long Median() => Quantile(1, 2);
+    /// <summary>Fewest devices whose times make the clock a judge of another device's: below it, the first heard sets the time.</summary>
+    public const int Quorum = 3;
 
-    private long Quantile(int numerator, int denominator)
+    /// <summary>
+    /// Whether the ring holds readings of at least <see cref="Quorum"/> devices. Until it does, the clock is one or two
+    /// devices' clocks, and a reading far ahead of it is as likely right as they are (a slow clock heard first after a
+    /// start must not make every on-time device look ten minutes ahead and be refused for good). Computed from the ring.
+    /// </summary>
+    public bool HasQuorum()
+    {
+        _epoch++;
+        var n = 0;
+        for (var i = 0; i < _count && n < Quorum; i++)
+        {
+            var d = _recent[i];
+            if (d.ClockMark != _epoch)
+            {
+                d.ClockMark = _epoch;
+                n++;
+            }
+        }
+
+        return n >= Quorum;
+    }
+
+    private long Median()
+    {
+        var latest = SortedLatest();
+        return latest[latest.Length / 2];
+    }
+
+    /// <summary>The latest timestamp of each device in the ring, once each, in order.</summary>
+    private Span<long> SortedLatest()
     {
         _epoch++;
         var n = 0;
@@ -206,6 +250,6 @@ internal sealed class StreamClock
 
         var distinct = _scratch.AsSpan(0, n);
         distinct.Sort();
-        return distinct[n * numerator / denominator];
+        return distinct;
     }
 }

@@ -83,7 +83,8 @@ public static class RegistryLoader
             else
             {
                 Require(d.PortCount is > 0 and <= 64, where, "a pile needs portCount between 1 and 64");
-                Require(d.PortMaxW is > 0 and <= 10_000, where, "a pile needs portMaxW between 0 and 10000");
+                // Not above what a port's reading may report (more is refused as impossible): such a limit could never be reached.
+                Require(d.PortMaxW > 0 && d.PortMaxW <= ReadingLimits.Default.MaxPortPowerW, where, FormattableString.Invariant($"a pile needs portMaxW between 0 and {ReadingLimits.Default.MaxPortPowerW:0}"));
             }
 
             var site = siteThresholds[d.SiteId!];
