@@ -61,6 +61,7 @@ public sealed partial class StatusApi
     {
         using var changes = Feed.Subscribe();
         yield return await SnapshotAsync(station, fireStation, cancellationToken).ConfigureAwait(false);
+        var lastSent = _time.GetUtcNow();
         Task<bool>? waiting = null;
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -68,19 +69,25 @@ public sealed partial class StatusApi
             {
                 changes.Reset();
                 yield return await SnapshotAsync(station, fireStation, cancellationToken).ConfigureAwait(false);
+                lastSent = _time.GetUtcNow();
+            }
+
+            // The heartbeat is due a fixed time after the last event sent to this station, however often other
+            // stations' changes wake the loop (a quiet station among busy ones would otherwise get none).
+            var heartbeatIn = lastSent + HeartbeatInterval - _time.GetUtcNow();
+            if (heartbeatIn <= TimeSpan.Zero)
+            {
+                yield return HeartbeatEvent();
+                lastSent = _time.GetUtcNow();
+                continue;
             }
 
             if (!changes.Changes.TryRead(out var alertId))
             {
                 waiting ??= changes.Changes.WaitToReadAsync(cancellationToken).AsTask();
-                var heartbeat = Task.Delay(HeartbeatInterval, _time, cancellationToken);
-                if (await Task.WhenAny(waiting, heartbeat).ConfigureAwait(false) == waiting)
+                if (await Task.WhenAny(waiting, Task.Delay(heartbeatIn, _time, cancellationToken)).ConfigureAwait(false) == waiting)
                 {
                     waiting = null;
-                }
-                else if (!cancellationToken.IsCancellationRequested)
-                {
-                    yield return HeartbeatEvent();
                 }
 
                 continue;
@@ -93,6 +100,7 @@ public sealed partial class StatusApi
             }
 
             yield return station.Matches(stored) ? AlertEvent(stored) : RemovedEvent(alertId);
+            lastSent = _time.GetUtcNow();
         }
     }
 

@@ -21,7 +21,8 @@ public sealed class EscalationFunction(Escalator escalator, DeviceRegistry regis
     [Function("escalation")]
     public async Task RunAsync([TimerTrigger(Schedule)] TimerInfo timer, CancellationToken cancellationToken)
     {
-        var steps = await escalator.RunOnceAsync(cancellationToken).ConfigureAwait(false);
+        var steps = await escalator.RunOnceAsync(cancellationToken, (step, ex) =>
+            logger.LogError(ex, "escalation step {Kind} of alert {AlertId} not recorded; the next pass tries again", step.Kind, step.Alert.AlertId)).ConfigureAwait(false);
         foreach (var step in steps)
         {
             logger.LogInformation("alert {AlertId} {Kind}: {Reason}", step.Alert.AlertId, step.Kind, step.Reason);

@@ -79,7 +79,8 @@ public sealed class NotificationService : IAsyncDisposable
             {
                 try
                 {
-                    var steps = await Escalator.RunOnceAsync(stop).ConfigureAwait(false);
+                    var steps = await Escalator.RunOnceAsync(stop, (step, ex) =>
+                        _logger.LogError(ex, "escalation step {Kind} of alert {AlertId} not recorded; trying again in {Interval}", step.Kind, step.Alert.AlertId, every)).ConfigureAwait(false);
                     foreach (var step in steps)
                     {
                         _logger.LogInformation("alert {AlertId} {Kind}: {Reason}", step.Alert.AlertId, step.Kind, step.Reason);

@@ -110,6 +110,31 @@ public sealed class ConsoleBrowserTests(ITestOutputHelper output)
     }
 
     /// <summary>Saves a screenshot and reads its pixels back through the browser: a dark page, and the alert's red stripe.</summary>
+    /// <summary>
+    /// Another officer acknowledges an alert (from another console, or curl). The row's "acknowledged by ... ago" was
+    /// written once and kept saying "0 s ago" (found in review); it now grows older every second like the alert's age.
+    /// </summary>
+    [Fact]
+    public async Task The_age_of_an_acknowledgement_keeps_counting()
+    {
+        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: test.sh installs it with 'apt-get install -y chromium'");
+        await using var api = await ApiHarness.StartAsync(RegistryLoader.Parse(RegistryJson));
+        var key = await api.KeyAsync(Role.DutyOfficer, "xihu-3", "station 3 desk");
+        var alert = await api.PlantAsync("m-0001", AlertType.Leakage, Severity.Critical, DateTimeOffset.UtcNow);
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true });
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(new Uri(api.BaseAddress, $"/console#key={key}").ToString());
+        var row = page.Locator($"li.alert[data-alert-id='{alert.AlertId}']");
+        await row.WaitForAsync(new LocatorWaitForOptions { Timeout = 15_000 });
+
+        using var client = api.Client(key);
+        using var body = new StringContent("""{"actor":"Officer Li"}""", System.Text.Encoding.UTF8, "application/json");
+        (await client.PostAsync($"/api/v1/alerts/{alert.AlertId}/ack", body)).EnsureSuccessStatusCode();
+        await Expect(row.Locator(".state")).ToContainTextAsync("acknowledged by Officer Li");
+        await Expect(row.Locator(".state")).ToContainTextAsync(new System.Text.RegularExpressions.Regex(@"· [3-9] s ago$"), new LocatorAssertionsToContainTextOptions { Timeout = 10_000 });
+    }
+
     private async Task CheckScreenshotAsync(IBrowser browser, IPage page, ILocator row)
     {
         var path = Path.Combine(AppContext.BaseDirectory, "artifacts", "console.png");

@@ -31,21 +31,40 @@ public sealed class Escalator(IEscalationStore store, DeviceRegistry registry, E
 
     public EscalationPolicy Policy => _policy;
 
-    /// <summary>Takes every step due now; returns the steps this pass recorded (not those already in the history).</summary>
-    public async Task<IReadOnlyList<EscalationStep>> RunOnceAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Takes every step due now; returns the steps this pass recorded (not those already in the history). A step whose
+    /// record fails is told to <paramref name="failed"/> and the pass goes on with the others (one alert that cannot be
+    /// written must not hold up the rest, and what was recorded must still be returned, for live views to show); with
+    /// no <paramref name="failed"/>, the first failure is thrown once the pass is over.
+    /// </summary>
+    public async Task<IReadOnlyList<EscalationStep>> RunOnceAsync(CancellationToken cancellationToken, Action<EscalationStep, Exception>? failed = null)
     {
         var now = _time.GetUtcNow();
         var recorded = new List<EscalationStep>();
+        Exception? first = null;
         foreach (var watch in await store.GetWatchesAsync(cancellationToken).ConfigureAwait(false))
         {
             foreach (var step in _policy.Due(watch, now))
             {
                 var notifications = Notification.For(step.Alert, step.Kind, step.At, step.Reason, step.RaisedToFireStation, registry);
-                if (await store.RecordAsync(step, notifications, cancellationToken).ConfigureAwait(false))
+                try
                 {
-                    recorded.Add(step);
+                    if (await store.RecordAsync(step, notifications, cancellationToken).ConfigureAwait(false))
+                    {
+                        recorded.Add(step);
+                    }
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    first ??= ex;
+                    failed?.Invoke(step, ex);
                 }
             }
+        }
+
+        if (first is not null && failed is null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
         }
 
         return recorded;
