@@ -143,6 +143,7 @@ public sealed class AbuseTests(ITestOutputHelper output)
         {
             o.Ingress.RatePerSecond = 10_000; // the fuzz corpus comes from one device at once; flooding is SecurityTests'
             o.Ingress.RateBurst = 10_000;
+            o.Partitions = 1; // the story's four devices on one clock: three make it a judge of timestamps (StreamClock.Quorum)
         }, loggers: loggers);
         var devices = new Dictionary<string, TestDevice>();
         foreach (var id in Story.Devices)

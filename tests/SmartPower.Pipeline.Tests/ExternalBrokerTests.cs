@@ -66,7 +66,7 @@ public sealed class ExternalBrokerTests : IDisposable
             await Task.Delay(50);
         }
 
-        Assert.Contains("\"command\":\"stop-port\"", Assert.Single(devices["p-0001"].Commands), StringComparison.Ordinal);
+        Assert.Contains("\"command\":\"stop-port\"", devices["p-0001"].Commands.Distinct().Single(), StringComparison.Ordinal); // again at 5 min: the test pile does not stop
         foreach (var device in devices.Values)
         {
             await device.DisposeAsync();
