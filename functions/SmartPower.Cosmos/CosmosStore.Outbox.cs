@@ -42,6 +42,9 @@ public sealed partial class CosmosStore : IOutboxStore
         return [.. notifications.Where(added.Contains)];
     }
 
+    /// <summary>How long a finished notification's record is kept before it expires (<see cref="CosmosStoreOptions.OutboxRetention"/>).</summary>
+    public TimeSpan OutboxRetention => _options.OutboxRetention;
+
     /// <summary>Pending notifications due at <paramref name="now"/>, oldest due first: the dispatcher's query.</summary>
     public async Task<IReadOnlyList<PendingNotification>> GetDueAsync(DateTimeOffset now, int max, CancellationToken cancellationToken)
     {

@@ -76,16 +76,22 @@ public sealed class NotificationFunction(IAlertChanges handler)
 /// (a change delivered again adds nothing) and delivered at once by the outbox dispatcher, signed webhooks as locally;
 /// what fails is retried by the <c>outbox</c> timer. The escalation timer adds a step's notifications itself right
 /// after recording it; here they are added only if that did not happen (a crash between the two writes,
-/// <see cref="CosmosStore.RecordAsync"/>), with the same ids and bodies. People's acts notify nobody.
+/// <see cref="CosmosStore.RecordAsync"/>), with the same ids and bodies. People's acts notify nobody. A history entry
+/// stored longer ago than the outbox keeps finished notifications (less a day) is not notified again: its notifications
+/// went long ago and their records may have expired, so a later change to a long-open alert (an acknowledgement a
+/// month on) would otherwise send its first notifications a second time.
 /// </summary>
-public sealed class NotifyingAlertChanges(DeviceRegistry registry, CosmosStore outbox, OutboxDispatcher dispatcher) : IAlertChanges
+public sealed class NotifyingAlertChanges(DeviceRegistry registry, CosmosStore outbox, OutboxDispatcher dispatcher, TimeProvider? time = null) : IAlertChanges
 {
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
     private static readonly HashSet<string> NotifiedKinds = [.. Enum.GetValues<TransitionKind>().Select(AlertNames.Of), EscalationPolicy.Escalated, EscalationPolicy.ReAlarmed];
 
     public async Task HandleAsync(IReadOnlyList<AlertChange> changes, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(changes);
-        var notifications = changes.Where(c => NotifiedKinds.Contains(c.Kind))
+        var oldest = (_time.GetUtcNow() - outbox.OutboxRetention + TimeSpan.FromDays(1)).ToUnixTimeMilliseconds();
+        var notifications = changes.Where(c => NotifiedKinds.Contains(c.Kind) && c.StoredAtMs >= oldest)
             .SelectMany(c => Notification.For(c.Alert, c.Kind, DateTimeOffset.FromUnixTimeMilliseconds(c.AtMs), c.Note, c.RaisedToFireStation, registry))
             .ToList();
         if (notifications.Count == 0)

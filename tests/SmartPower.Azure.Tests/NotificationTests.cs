@@ -66,6 +66,25 @@ public sealed class NotificationTests : CosmosNightTests
         Assert.True(Assert.Single(_receiver.Received).IsSignedWith(ManagerSecret));
     }
 
+    [Fact]
+    public async Task A_change_to_an_alert_a_month_on_does_not_notify_its_first_steps_again()
+    {
+        // The outbox keeps finished notifications 30 days; after that an acknowledgement of a still-open alert brings
+        // its whole history through the change feed again, and the opening would be sent a second time (found in review).
+        var leakage = Night.Transitions.Where(t => t.Alert.Type == AlertType.Leakage && t.Kind == TransitionKind.Opened).ToList();
+        await Store.CommitAsync(new BatchCommit(0, leakage, [], null), CancellationToken.None);
+        var document = await DocumentAsync(leakage[0].Alert.AlertId);
+        var aMonthOn = new ManualTime(DateTimeOffset.UtcNow + Store.OutboxRetention);
+        var dispatcher = Dispatcher();
+        await new NotificationFunction(new NotifyingAlertChanges(Night.Registry, Store, dispatcher, aMonthOn)).RunAsync([document], CancellationToken.None);
+        foreach (var n in Notification.ForTransitions(leakage, Night.Registry))
+        {
+            Assert.Null(await Store.GetDeliveryAsync(n.NotificationId));
+        }
+
+        Assert.Empty(_receiver.Received);
+    }
+
     public override async Task DisposeAsync()
     {
         await _receiver.DisposeAsync();
