@@ -90,7 +90,9 @@ public sealed class NotifyingAlertChanges(DeviceRegistry registry, CosmosStore o
     public async Task HandleAsync(IReadOnlyList<AlertChange> changes, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(changes);
-        var oldest = (_time.GetUtcNow() - outbox.OutboxRetention + TimeSpan.FromDays(1)).ToUnixTimeMilliseconds();
+        var oldest = outbox.OutboxRetention > TimeSpan.FromDays(2)
+            ? (_time.GetUtcNow() - outbox.OutboxRetention + TimeSpan.FromDays(1)).ToUnixTimeMilliseconds()
+            : long.MinValue;
         var notifications = changes.Where(c => NotifiedKinds.Contains(c.Kind) && c.StoredAtMs >= oldest)
             .SelectMany(c => Notification.For(c.Alert, c.Kind, DateTimeOffset.FromUnixTimeMilliseconds(c.AtMs), c.Note, c.RaisedToFireStation, registry))
             .ToList();

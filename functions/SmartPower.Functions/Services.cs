@@ -54,8 +54,8 @@ public static class Services
         {
             MaxPerRun = settings.WatchdogMaxPerRun,
         });
-        // Notifications: the webhooks file deployed with the app (none configured: every notification is kept as
-        // undeliverable, as locally), the outbox in Cosmos DB, the local host's dispatcher and webhook notifier.
+        // Notifications: the webhooks file deployed with the app (none configured for a recipient: its notifications are
+        // retried until one is, as locally), the outbox in Cosmos DB, the local host's dispatcher and webhook notifier.
         services.AddSingleton(_ => NotificationsOf(settings));
         services.AddSingleton(_ => new HttpClient { Timeout = TimeSpan.FromSeconds(10) });
         services.AddSingleton<IOutboxStore>(sp => sp.GetRequiredService<CosmosStore>());
@@ -63,7 +63,11 @@ public static class Services
             sp.GetRequiredService<IOutboxStore>(),
             new WebhookNotifier(sp.GetRequiredService<HttpClient>(), sp.GetRequiredService<NotificationSettings>().Webhooks, sp.GetRequiredService<TimeProvider>()),
             sp.GetRequiredService<NotificationSettings>().Retry,
-            sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<TimeProvider>())
+        {
+            // Cosmos DB's due query does not take recipients in turn (SQLite's does), so a pass keeps its full width.
+            MaxPerRecipient = 8,
+        });
         // Escalation: the local host's pass over the Cosmos DB store, with the limits of the notification settings'
         // escalation section (the local host's notifications file format), run by the escalation timer.
         services.AddSingleton<Escalation.IEscalationStore>(sp => sp.GetRequiredService<CosmosStore>());

@@ -80,12 +80,12 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
     /// </summary>
     public Task SendAsync(DeviceCommand command, CancellationToken cancellationToken) => PublishAsync(CommandMessage.For(command), cancellationToken);
 
-    private async Task PublishAsync(MqttApplicationMessage message, CancellationToken cancellationToken)
+    private async Task PublishAsync(MqttApplicationMessage message, CancellationToken cancellationToken, DateTimeOffset? heldSince = null)
     {
         var result = await _client.PublishAsync(message, cancellationToken).ConfigureAwait(false);
         if (result.ReasonCode == MqttClientPublishReasonCode.NoMatchingSubscribers)
         {
-            _held.Hold(message);
+            _held.Hold(message, heldSince);
         }
         else if (!result.IsSuccess)
         {
@@ -101,15 +101,15 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
             return;
         }
 
-        foreach (var message in _held.Release(System.Text.Encoding.UTF8.GetString(parsed.DeviceId)))
+        foreach (var (message, heldAt) in _held.Release(System.Text.Encoding.UTF8.GetString(parsed.DeviceId)))
         {
             try
             {
-                await PublishAsync(message, _stop.Token).ConfigureAwait(false);
+                await PublishAsync(message, _stop.Token, heldAt).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                _held.Hold(message); // the connection went: the device's next message tries again
+                _held.Hold(message, heldAt); // the connection went: the device's next message tries again
                 _logger.LogWarning("bridge could not send the held command {Topic} again: {Error}", message.Topic, ex.Message);
             }
         }

@@ -111,7 +111,7 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
             return;
         }
 
-        foreach (var message in _held.Release(deviceId))
+        foreach (var (message, _) in _held.Release(deviceId))
         {
             await InjectAsync(message, CancellationToken.None).ConfigureAwait(false);
         }

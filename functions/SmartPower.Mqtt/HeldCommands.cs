@@ -24,8 +24,11 @@ internal sealed class HeldCommands(TimeProvider? time = null)
 
     public bool IsEmpty => _count == 0;
 
-    /// <summary>Holds a command message for the device its topic names (ignored if the topic is not a command topic).</summary>
-    public void Hold(MqttApplicationMessage message)
+    /// <summary>
+    /// Holds a command message for the device its topic names (ignored if the topic is not a command topic), since
+    /// <paramref name="since"/> if it was held before (sent again and still not taken: its hour does not start again).
+    /// </summary>
+    public void Hold(MqttApplicationMessage message, DateTimeOffset? since = null)
     {
         if (DeviceOf(message.Topic) is not { } deviceId)
         {
@@ -41,7 +44,7 @@ internal sealed class HeldCommands(TimeProvider? time = null)
 
             var payload = message.Payload.ToArray();
             held.RemoveAll(h => h.Payload.AsSpan().SequenceEqual(payload)); // the same command held again: once
-            held.Add((message, payload, _time.GetUtcNow()));
+            held.Add((message, payload, since ?? _time.GetUtcNow()));
             if (held.Count > PerDevice)
             {
                 held.RemoveAt(0);
@@ -51,8 +54,8 @@ internal sealed class HeldCommands(TimeProvider? time = null)
         }
     }
 
-    /// <summary>Takes out what is held for the device, oldest first, leaving out what is past <see cref="MaxAge"/>.</summary>
-    public IReadOnlyList<MqttApplicationMessage> Release(string deviceId)
+    /// <summary>Takes out what is held for the device, oldest first, with when each was first held, leaving out what is past <see cref="MaxAge"/>.</summary>
+    public IReadOnlyList<(MqttApplicationMessage Message, DateTimeOffset HeldAt)> Release(string deviceId)
     {
         if (IsEmpty)
         {
@@ -68,7 +71,7 @@ internal sealed class HeldCommands(TimeProvider? time = null)
 
             _count = _byDevice.Sum(d => d.Value.Count);
             var oldest = _time.GetUtcNow() - MaxAge;
-            return [.. held.Where(h => h.HeldAt >= oldest).Select(h => h.Message)];
+            return [.. held.Where(h => h.HeldAt >= oldest).Select(h => (h.Message, h.HeldAt))];
         }
     }
 

@@ -62,13 +62,13 @@ public sealed class MqttCommandSender(MqttCommandSenderOptions options) : IDevic
             {
                 try
                 {
-                    await PublishAsync(held[i], cancellationToken).ConfigureAwait(false);
+                    await PublishAsync(held[i].Message, cancellationToken, held[i].HeldAt).ConfigureAwait(false);
                 }
                 catch
                 {
-                    foreach (var message in held.Skip(i))
+                    foreach (var (message, heldAt) in held.Skip(i))
                     {
-                        _held.Hold(message); // not sent: still held for the device's next batch
+                        _held.Hold(message, heldAt); // not sent: still held for the device's next batch
                     }
 
                     throw;
@@ -77,13 +77,13 @@ public sealed class MqttCommandSender(MqttCommandSenderOptions options) : IDevic
         }
     }
 
-    private async Task PublishAsync(MqttApplicationMessage message, CancellationToken cancellationToken)
+    private async Task PublishAsync(MqttApplicationMessage message, CancellationToken cancellationToken, DateTimeOffset? heldSince = null)
     {
         await EnsureConnectedAsync(cancellationToken).ConfigureAwait(false);
         var result = await _client.PublishAsync(message, cancellationToken).ConfigureAwait(false);
         if (result.ReasonCode == MqttClientPublishReasonCode.NoMatchingSubscribers)
         {
-            _held.Hold(message);
+            _held.Hold(message, heldSince);
         }
         else if (!result.IsSuccess)
         {

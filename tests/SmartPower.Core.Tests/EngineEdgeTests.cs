@@ -64,6 +64,34 @@ public sealed class EngineEdgeTests
         Assert.Contains(f.Opened, a => a.DeviceId == "m-0001" && a.Type is AlertType.ArcFault or AlertType.Offline);
     }
 
+    /// <summary>
+    /// A partition of one or two devices has no quorum, yet a device already heard that jumps a day ahead for one reading
+    /// is refused, as its own steady reporting does not continue there: otherwise its next readings would be "older"
+    /// and lost for a day, and the other device's silence hidden (found when reviewing the quorum).
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Without_a_quorum_a_device_s_jump_a_day_ahead_is_still_refused(bool secondDevice)
+    {
+        var f = new Feed();
+        for (var s = 0; s < 1200; s += 10)
+        {
+            f.Meter("m-0001", s == 110 ? s + 86_400 : s, 5, arc: s == 200);
+            if (secondDevice && s < 300)
+            {
+                f.Meter("m-0002", s + 1, 5); // silent from 291 s
+            }
+        }
+
+        Assert.Contains(f.Opened, a => a.DeviceId == "m-0001" && a.Type is AlertType.ArcFault);
+        if (secondDevice)
+        {
+            var offline = f.Of(AlertType.Offline).Where(t => t.Alert.DeviceId == "m-0002").Select(t => $"{t.Kind} {t.Alert.OpenedAt:O}").ToList();
+            Assert.Equal([$"Opened {Feed.T0.AddSeconds(291 + 60):O}"], offline);
+        }
+    }
+
     /// <summary>a port left out of `ports` (the contract's example lists 2 of 10) keeps its incident open forever, so a new episode gets no stop-port.</summary>
     [Fact]
     public void A_port_over_power_again_after_it_was_left_out_of_the_readings_is_stopped_again()

@@ -166,6 +166,16 @@ public sealed class EscalationTests
         Assert.Single(_store.Recorded);
     }
 
+    [Fact]
+    public void A_leakage_warning_acknowledged_late_whose_re_alarm_is_due_in_the_same_pass_re_alarms_the_fire_station_too()
+    {
+        // Acknowledged 20 min after it was stored (its 15 min ran out unseen); a pass only an hour after that finds
+        // both steps due at once: the re-alarm goes where the escalation just went, the fire station included.
+        var watch = new AlertWatch(Alert(AlertType.Leakage, Severity.Warning), Stored, Stored.AddMinutes(20), Escalated: false, ReAlarmed: false);
+        var steps = new EscalationPolicy().Due(watch, Stored.AddMinutes(90));
+        Assert.Equal([(EscalationPolicy.Escalated, true), (EscalationPolicy.ReAlarmed, true)], steps.Select(s => (s.Kind, s.RaisedToFireStation)));
+    }
+
     private static Alert Alert(AlertType type, Severity severity, AlertState state = AlertState.Open, string device = "m-0001") => new(
         SmartPower.Alerts.Alert.IdFor(Feed.Site, device, type, null, Feed.T0.ToUnixTimeMilliseconds()),
         type,

@@ -105,11 +105,11 @@ public sealed partial class DetectionEngine
     {
         var state = _states[device.Index] ??= DeviceState.For(device);
         var ts = reading.TimestampMs;
-        // The window around the stream's time, once it has a quorum of devices to be a judge (StreamClock.HasQuorum).
+        // The window around the stream's time, once it has a quorum of devices to be a judge (StreamClock.HasQuorum);
+        // before that, only a device's jump ahead of its own steady reporting is refused.
         if (_clock.Now != long.MinValue
-            && ((ts > _clock.Now + (long)(_limits.MaxFutureSkewS * 1000) && !Continues(state, ts))
-                || ts < _clock.Now - (long)(_limits.MaxPastLagS * 1000))
-            && _clock.HasQuorum())
+            && ((ts > _clock.Now + (long)(_limits.MaxFutureSkewS * 1000) && !Continues(state, ts) && (state.Seen || _clock.HasQuorum()))
+                || (ts < _clock.Now - (long)(_limits.MaxPastLagS * 1000) && _clock.HasQuorum())))
         {
             return ProcessResult.Reject(RejectReason.TimestampOutOfRange, "ts");
         }

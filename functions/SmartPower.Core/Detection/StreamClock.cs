@@ -32,18 +32,19 @@ internal sealed class StreamClock
         _next = (_next + 1) % Window;
         _count = Math.Min(_count + 1, Window);
         _maxSeen = Math.Max(_maxSeen, device.LastTs);
-        if (Math.Abs(device.LastTs - _computedAtMax) < 1000 && _count == Window)
+        if (_maxSeen - _computedAtMax < 1000 && _count == Window)
         {
-            return false; // within a second of the reading it was last computed at
+            return false;
         }
 
-        _computedAtMax = device.LastTs;
+        _computedAtMax = _maxSeen;
         var median = Median();
         if (young && median < Now)
         {
             // Young (fewer than a quorum of devices before this reading): their clocks judge nobody's, so the time may go
-            // back, for a clock heard first far ahead must not hold it there once others are heard.
-            Now = median;
+            // back, for a clock heard first far ahead must not hold it there once others are heard; nor may it hold
+            // back the once-a-second recompute, which follows the latest timestamp seen.
+            Now = _maxSeen = _computedAtMax = median;
             return false;
         }
 

@@ -89,7 +89,7 @@ public sealed class EscalationPolicy(EscalationOptions? options = null)
             var due = acknowledged + limit;
             if (now >= due)
             {
-                var raised = watch.Escalated && RaisesToFireStation(alert.Type);
+                var raised = (watch.Escalated || steps.Count > 0) && RaisesToFireStation(alert.Type); // escalated now or before
                 steps.Add(new EscalationStep(alert, ReAlarmed, due, $"still open {Describe(limit)} after it was acknowledged", raised));
             }
         }
