@@ -101,17 +101,15 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
             return;
         }
 
-        foreach (var (message, heldAt) in _held.Release(System.Text.Encoding.UTF8.GetString(parsed.DeviceId)))
+        var deviceId = System.Text.Encoding.UTF8.GetString(parsed.DeviceId);
+        try
         {
-            try
-            {
-                await PublishAsync(message, _stop.Token, heldAt).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                _held.Hold(message, heldAt); // the connection went: the device's next message tries again
-                _logger.LogWarning("bridge could not send the held command {Topic} again: {Error}", message.Topic, ex.Message);
-            }
+            await _held.SendAgainAsync(deviceId, (message, heldAt) => PublishAsync(message, _stop.Token, heldAt)).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Held again: the device's next message tries again.
+            _logger.LogWarning("bridge could not send the commands held for {DeviceId} again: {Error}", deviceId, ex.Message);
         }
     }
 

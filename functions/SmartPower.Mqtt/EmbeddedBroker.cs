@@ -111,10 +111,7 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
             return;
         }
 
-        foreach (var (message, _) in _held.Release(deviceId))
-        {
-            await InjectAsync(message, CancellationToken.None).ConfigureAwait(false);
-        }
+        await _held.SendAgainAsync(deviceId, (message, _) => InjectAsync(message, CancellationToken.None)).ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()

@@ -54,8 +54,35 @@ internal sealed class HeldCommands(TimeProvider? time = null)
         }
     }
 
+    /// <summary>
+    /// Sends what is held for the device again through <paramref name="publish"/> (each message with when it was first
+    /// held, for a publish that holds it again if it is still not taken), oldest first. If one fails, it and the rest are
+    /// held again as they were and the failure is thrown.
+    /// </summary>
+    public async Task SendAgainAsync(string deviceId, Func<MqttApplicationMessage, DateTimeOffset, Task> publish)
+    {
+        ArgumentNullException.ThrowIfNull(publish);
+        var held = Release(deviceId);
+        for (var i = 0; i < held.Count; i++)
+        {
+            try
+            {
+                await publish(held[i].Message, held[i].HeldAt).ConfigureAwait(false);
+            }
+            catch
+            {
+                foreach (var (message, heldAt) in held.Skip(i))
+                {
+                    Hold(message, heldAt);
+                }
+
+                throw;
+            }
+        }
+    }
+
     /// <summary>Takes out what is held for the device, oldest first, with when each was first held, leaving out what is past <see cref="MaxAge"/>.</summary>
-    public IReadOnlyList<(MqttApplicationMessage Message, DateTimeOffset HeldAt)> Release(string deviceId)
+    private IReadOnlyList<(MqttApplicationMessage Message, DateTimeOffset HeldAt)> Release(string deviceId)
     {
         if (IsEmpty)
         {

@@ -57,23 +57,7 @@ public sealed class MqttCommandSender(MqttCommandSenderOptions options) : IDevic
 
         foreach (var deviceId in deviceIds)
         {
-            var held = _held.Release(deviceId);
-            for (var i = 0; i < held.Count; i++)
-            {
-                try
-                {
-                    await PublishAsync(held[i].Message, cancellationToken, held[i].HeldAt).ConfigureAwait(false);
-                }
-                catch
-                {
-                    foreach (var (message, heldAt) in held.Skip(i))
-                    {
-                        _held.Hold(message, heldAt); // not sent: still held for the device's next batch
-                    }
-
-                    throw;
-                }
-            }
+            await _held.SendAgainAsync(deviceId, (message, heldAt) => PublishAsync(message, cancellationToken, heldAt)).ConfigureAwait(false);
         }
     }
 
