@@ -54,6 +54,12 @@ public sealed class DataFaultInjector
                 if (_rng.Chance(_faults.StormShare))
                 {
                     var back = at + (long)(_rng.Uniform(1, 20) * 1000);
+                    var storm = new Interval((at / 1000.0) - 60, (back / 1000.0) + 60);
+                    if (devices[i].Offline.Any(o => o.Overlaps(storm)))
+                    {
+                        continue; // its uplink is down (an offline incident): no Last Will and return inside the truth's silence
+                    }
+
                     _holds[i].Add((at, back));
                     Schedule(new SimMessage(at, i, MessageKind.Drop, StatusMessage.Json(false, _start.AddMilliseconds(at))), at);
                     Schedule(new SimMessage(back, i, MessageKind.Status, StatusMessage.Json(true, _start.AddMilliseconds(back))), back);

@@ -184,7 +184,7 @@ public static class Scoring
             var severity = root.TryGetProperty("severity", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
             return new ScoredAlert(id, type, severity, device, port, opened);
         }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
             throw new FormatException(string.Create(CultureInfo.InvariantCulture, $"alert line {lineNo} is not a contract alert: {e.Message}"), e);
         }
