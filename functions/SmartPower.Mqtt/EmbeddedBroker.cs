@@ -72,6 +72,7 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
         _server.InterceptingOutboundPacketAsync += HoldAcknowledgementAsync;
         _server.InterceptingSubscriptionAsync += InterceptSubscriptionAsync;
         _server.ApplicationMessageNotConsumedAsync += HoldUnconsumedCommandAsync;
+        _server.ClientConnectedAsync += ReopenAsync;
         _server.ClientSubscribedTopicAsync += ReleaseHeldCommandsAsync;
     }
 
@@ -93,6 +94,22 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
 
     private Task InjectAsync(MqttApplicationMessage message, CancellationToken cancellationToken) =>
         _server.InjectApplicationMessage(new InjectedMqttApplicationMessage(message) { SenderClientId = ServerClientId }, cancellationToken);
+
+    /// <summary>
+    /// A device's connection is up: its messages are taken again after a failed write (see <see cref="ITelemetryLog.Reopen"/>).
+    /// Here rather than at validation: MQTTnet raises this after it has stopped the connection this one took over and
+    /// before it reads this one's first packet, so nothing still in flight on the old connection can become durable
+    /// ahead of what the device sends again.
+    /// </summary>
+    private Task ReopenAsync(ClientConnectedEventArgs e)
+    {
+        if (e.SessionItems?[DeviceKey] is string deviceId)
+        {
+            _ingress.Reconnected(deviceId);
+        }
+
+        return Task.CompletedTask;
+    }
 
     private Task HoldUnconsumedCommandAsync(ApplicationMessageNotConsumedEventArgs e)
     {
@@ -159,7 +176,6 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
 
         e.SessionItems[DeviceKey] = deviceId;
         e.SessionItems[AcksKey] = new HeldAcknowledgements();
-        _ingress.Reconnected(deviceId); // its connection with unacknowledged messages, if any, is gone
     }
 
     private async Task InterceptPublishAsync(InterceptingPublishEventArgs e)
