@@ -65,7 +65,7 @@ internal static class Detectors
                     var opened = pile.PortIncidents[i]?.IsOpen == true;
                     Threshold(ref pile.PortWatches[i], ref pile.PortIncidents[i], device, AlertType.PortOverpower, port.Port, port.PowerW, ts, rule, "powerW", device.PortMaxW!.Value, sink);
                     var start = pile.PortWatches[i].EpisodeStartMs;
-                    var stopAgain = opened && heardBefore != 0 && port.PowerW > device.PortMaxW!.Value
+                    var stopAgain = opened && heardBefore != 0 && rule.Reaches(port.PowerW, rule.CriticalAt)
                         && (heardBefore - start) / StopRepeatMs < (ts - start) / StopRepeatMs;
                     if (pile.PortIncidents[i]?.IsOpen == true && (!opened || stopAgain))
                     {

@@ -211,22 +211,7 @@ internal sealed class StreamClock
     /// devices' clocks, and a reading far ahead of it is as likely right as they are (a slow clock heard first after a
     /// start must not make every on-time device look ten minutes ahead and be refused for good). Computed from the ring.
     /// </summary>
-    public bool HasQuorum()
-    {
-        _epoch++;
-        var n = 0;
-        for (var i = 0; i < _count && n < Quorum; i++)
-        {
-            var d = _recent[i];
-            if (d.ClockMark != _epoch)
-            {
-                d.ClockMark = _epoch;
-                n++;
-            }
-        }
-
-        return n >= Quorum;
-    }
+    public bool HasQuorum() => CollectLatest(Quorum) >= Quorum;
 
     private long Median()
     {
@@ -237,9 +222,17 @@ internal sealed class StreamClock
     /// <summary>The latest timestamp of each device in the ring, once each, in order.</summary>
     private Span<long> SortedLatest()
     {
+        var distinct = _scratch.AsSpan(0, CollectLatest(Window));
+        distinct.Sort();
+        return distinct;
+    }
+
+    /// <summary>Puts the latest timestamps of up to <paramref name="most"/> devices of the ring, once each, into the scratch; returns how many.</summary>
+    private int CollectLatest(int most)
+    {
         _epoch++;
         var n = 0;
-        for (var i = 0; i < _count; i++)
+        for (var i = 0; i < _count && n < most; i++)
         {
             var d = _recent[i];
             if (d.ClockMark != _epoch)
@@ -249,8 +242,6 @@ internal sealed class StreamClock
             }
         }
 
-        var distinct = _scratch.AsSpan(0, n);
-        distinct.Sort();
-        return distinct;
+        return n;
     }
 }
