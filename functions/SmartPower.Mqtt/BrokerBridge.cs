@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using MQTTnet;
 using MQTTnet.Protocol;
@@ -34,6 +35,12 @@ public sealed class BrokerBridgeOptions
     public string? ShareGroup { get; set; } = "smartpower";
 
     public TimeSpan MaxReconnectDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Messages taken from the broker and not yet acknowledged, across devices, before the bridge stops reading (the
+    /// broker's own limit, mosquitto's <c>max_inflight_messages</c>, 20 by default, usually comes first).
+    /// </summary>
+    public int MaxInFlight { get; set; } = 1000;
 }
 
 /// <summary>
@@ -54,6 +61,9 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
     private readonly IMqttClient _client;
     private readonly CancellationTokenSource _stop = new();
     private readonly HeldCommands _held = new();
+    private readonly RoundGate _gate = new();
+    private readonly ConcurrentDictionary<long, Task> _deliveries = new();
+    private readonly SemaphoreSlim _inFlight;
     private Task? _supervisor;
 
     public BrokerBridge(BrokerBridgeOptions options, Ingress ingress, ILogger? logger = null)
@@ -61,6 +71,7 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
         _options = options;
         _ingress = ingress;
         _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        _inFlight = new SemaphoreSlim(options.MaxInFlight);
         _client = new MqttClientFactory().CreateMqttClient();
         _client.ApplicationMessageReceivedAsync += OnMessageAsync;
     }
@@ -121,12 +132,15 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
             await _supervisor.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
+        await Task.WhenAll(_deliveries.Values).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+
         if (_client.IsConnected)
         {
             await _client.DisconnectAsync().ConfigureAwait(false);
         }
 
         _client.Dispose();
+        _inFlight.Dispose();
         _stop.Dispose();
     }
 
@@ -181,37 +195,83 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Takes a message off the connection without waiting for it to become durable, so that the connection reads the
+    /// next one (usually another device's) meanwhile: the devices together keep as many appends in flight as the broker
+    /// lets through unacknowledged (mosquitto's <c>max_inflight_messages</c>) and the log can batch them. The
+    /// <see cref="RoundGate"/> keeps each device's messages in order and the devices within a message of each other.
+    /// </summary>
     private async Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs e)
     {
         e.AutoAcknowledge = false;
-        var message = e.ApplicationMessage;
-        var payload = System.Buffers.BuffersExtensions.ToArray(message.Payload);
+        var topic = e.ApplicationMessage.Topic;
+        var payload = System.Buffers.BuffersExtensions.ToArray(e.ApplicationMessage.Payload);
+        await _inFlight.WaitAsync(_stop.Token).ConfigureAwait(false);
+        var (number, turn) = _gate.Received(DeviceOf(topic));
+        var delivery = DeliverAsync(number, turn, e, topic, payload);
+        _deliveries[number] = delivery;
+        _ = delivery.ContinueWith(_ => _deliveries.TryRemove(number, out Task? _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    /// <summary>The device the topic names, or the topic itself when it names none (the ingress refuses it).</summary>
+    private static string DeviceOf(string topic) =>
+        Topic.TryParse(System.Text.Encoding.UTF8.GetBytes(topic), out var parsed) ? System.Text.Encoding.UTF8.GetString(parsed.DeviceId) : topic;
+
+    private async Task DeliverAsync(long number, Task turn, MqttApplicationMessageReceivedEventArgs e, string topic, byte[] payload)
+    {
+        try
+        {
+            await turn.WaitAsync(_stop.Token).ConfigureAwait(false);
+            if (!await AppendAsync(topic, payload).ConfigureAwait(false))
+            {
+                return; // stopping: not acknowledged, so the broker keeps it for the next session
+            }
+
+            // Refused messages are acknowledged too: they are counted, and sending them again would not help. An
+            // acknowledgement lost with the connection leaves a durable message the broker sends again (to the next
+            // session): a duplicate, which the engine drops.
+            await e.AcknowledgeAsync(_stop.Token).ConfigureAwait(false);
+            await ReleaseHeldCommandsAsync(topic).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+            // stopping: not acknowledged
+        }
+        catch (Exception ex)
+        {
+            _logger.LogWarning("bridge could not acknowledge {Topic} ({Error}); the broker sends it again to the next session", topic, ex.Message);
+        }
+        finally
+        {
+            _gate.Done(number);
+            _inFlight.Release();
+        }
+    }
+
+    /// <summary>Appends until the log takes the message; false if the bridge is stopping.</summary>
+    private async Task<bool> AppendAsync(string topic, byte[] payload)
+    {
         var delay = MinAppendRetry;
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                await _ingress.AcceptAsync(null, message.Topic, payload, _stop.Token).ConfigureAwait(false);
-                break;
+                await _ingress.AcceptAsync(null, topic, payload, _stop.Token).ConfigureAwait(false);
+                return true;
             }
             catch (IngressClosedException)
             {
-                return; // stopping: not acknowledged, so the broker keeps it for the next session
+                return false;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 // Not acknowledged, and not passed by: the broker sends it again only to a new session, and the device's
-                // later messages (queued behind it in this handler) must not become durable first, or the engine would drop
-                // it as an older seq. So it is tried again here until the log takes it or the bridge stops.
-                _logger.LogError(ex, "bridge could not append {Topic} (attempt {Attempt}); trying again in {Delay:F1} s", message.Topic, attempt, delay.TotalSeconds);
+                // later messages (waiting at the gate) must not become durable first, or the engine would drop it as an
+                // older seq. So it is tried again here until the log takes it or the bridge stops.
+                _logger.LogError(ex, "bridge could not append {Topic} (attempt {Attempt}); trying again in {Delay:F1} s", topic, attempt, delay.TotalSeconds);
                 await Task.Delay(delay, _stop.Token).ConfigureAwait(false);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxAppendRetry.Ticks));
             }
         }
-
-        // Refused messages are acknowledged too: they are counted, and sending them again would not help. An acknowledgement
-        // lost with the connection leaves a durable message the broker sends again: a duplicate, which the engine drops.
-        await e.AcknowledgeAsync(_stop.Token).ConfigureAwait(false);
-        await ReleaseHeldCommandsAsync(message.Topic).ConfigureAwait(false);
     }
 }
