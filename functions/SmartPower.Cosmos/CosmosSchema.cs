@@ -10,7 +10,8 @@ public sealed class CosmosStoreOptions
 
     /// <summary>
     /// How long a device's document (detector state and latest status: telemetry-derived, rebuilt from new readings)
-    /// outlives its last write. A device silent longer than this starts afresh when it returns.
+    /// outlives its last write. A device silent longer than this starts afresh when it returns, unless it holds an open
+    /// alert (kept until the alert clears).
     /// </summary>
     public TimeSpan DeviceTtl { get; set; } = TimeSpan.FromDays(30);
 
@@ -89,7 +90,8 @@ public static class CosmosSchema
             // partition's 10,000 RU/s and a logical partition's 20 GB.
             // Indexed: watchFrom only, for the watchdog's query; the devices' state, readings and status never are.
             // TTL: telemetry-derived, gone a while after a site's devices on a partition all fall silent for good (a
-            // single silent device is dropped from its document at its next write).
+            // single silent device is dropped from its document at its next write); a document holding an open alert
+            // never expires (ttl -1), nor is such a device dropped.
             Container(Devices, "/siteId", options.DeviceTtl, ["/watchFrom/?"], []),
 
             // Checkpoints and partition stream clocks: one small document per partition, read and written by id only.

@@ -31,7 +31,8 @@ namespace SmartPower.Cosmos;
 /// change are refused. The documents this process read or wrote last are cached (the partition's owner is sticky), so a
 /// warm instance reads nothing: a stale cache fails the write's ETag and is read afresh. A device not heard for
 /// <see cref="CosmosStoreOptions.DeviceTtl"/> while others of its document were is dropped from it at the next write (the
-/// container's TTL expires a document nobody writes any more): the state is telemetry-derived and starts afresh.
+/// container's TTL expires a document nobody writes any more): the state is telemetry-derived and starts afresh. Not a
+/// device holding an open alert (the engine's or the watchdog's), nor its document: only its state clears the alert.
 /// </para>
 /// </summary>
 public sealed partial class CosmosStore
@@ -97,7 +98,8 @@ public sealed partial class CosmosStore
                 // document's own arrival times, not the wall clock, so a replay of old data prunes the same devices).
                 var expired = devices.Values.Max(d => d.HeardAtMs) - (long)_options.DeviceTtl.TotalMilliseconds;
                 var writing = written.Select(i => records[i].DeviceId).ToHashSet(StringComparer.Ordinal);
-                foreach (var stale in devices.Values.Where(d => d.HeardAtMs < expired && !writing.Contains(d.DeviceId)).Select(d => d.DeviceId).ToList())
+                // One holding an open alert stays: only its state clears the alert when it is back.
+                foreach (var stale in devices.Values.Where(d => d.HeardAtMs < expired && !writing.Contains(d.DeviceId) && !HoldsAlert(d)).Select(d => d.DeviceId).ToList())
                 {
                     devices.Remove(stale);
                 }
@@ -287,6 +289,8 @@ public sealed partial class CosmosStore
         return group;
     }
 
+    private static bool HoldsAlert(DeviceRecord r) => r.HoldsOpenAlert || r.WatchdogOffline is not null;
+
     private static bool Watched(DeviceRecord r) => r.LastReadingTsMs is not null && r.WatchdogOffline is null;
 
     /// <summary>
@@ -333,6 +337,11 @@ public sealed partial class CosmosStore
                     w.WriteBase64String("s", r.State.Span);
                 }
 
+                if (r.HoldsOpenAlert)
+                {
+                    w.WriteBoolean("a", true);
+                }
+
                 if (r.WatchdogOffline is { } offline)
                 {
                     w.WritePropertyName("x");
@@ -356,6 +365,11 @@ public sealed partial class CosmosStore
             if (list.Where(Watched).Select(d => (long?)d.HeardAtMs).Min() is { } watchFrom)
             {
                 w.WriteNumber("watchFrom", watchFrom);
+            }
+
+            if (list.Exists(HoldsAlert))
+            {
+                w.WriteNumber("ttl", -1); // the container's TTL would forget the open alert with the document
             }
 
             w.WriteNumber("n", inner.Length);
@@ -388,6 +402,7 @@ public sealed partial class CosmosStore
                 LastReadingTsMs = e.TryGetProperty("t", out var ts) ? ts.GetInt64() : null,
                 StreamHeardAtMs = e.TryGetProperty("q", out var streamHeard) ? streamHeard.GetInt64() : null,
                 State = e.TryGetProperty("s", out var state) ? state.GetBytesFromBase64() : default,
+                HoldsOpenAlert = e.TryGetProperty("a", out var open) && open.GetBoolean(),
                 WatchdogOffline = e.TryGetProperty("x", out var offline) ? AlertJson.Parse(offline.GetRawText()) : null,
             };
         }

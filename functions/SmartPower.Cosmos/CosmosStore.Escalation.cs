@@ -101,7 +101,7 @@ public sealed partial class CosmosStore : IEscalationStore
     /// order and how a crash between the two is recovered). False, writing nothing, when the history already holds the
     /// step (or the alert is not stored).
     /// </summary>
-    public async Task<bool> RecordAsync(EscalationStep step, IReadOnlyList<Notification> notifications, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<Notification>?> RecordAsync(EscalationStep step, IReadOnlyList<Notification> notifications, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(step);
         ArgumentNullException.ThrowIfNull(notifications);
@@ -112,14 +112,14 @@ public sealed partial class CosmosStore : IEscalationStore
             using var doc = await ReadAsync(_alerts, id, id, "alert.read", cancellationToken).ConfigureAwait(false);
             if (doc is null)
             {
-                return false;
+                return null;
             }
 
             var node = JsonNode.Parse(doc.Json.RootElement.GetRawText())!.AsObject();
             var history = node["history"]!.AsArray();
             if (history.Any(h => h!["kind"]!.GetValue<string>() == step.Kind && h["at"]!.GetValue<long>() == atMs))
             {
-                return false;
+                return null;
             }
 
             history.Add(new JsonObject
@@ -139,8 +139,8 @@ public sealed partial class CosmosStore : IEscalationStore
 
             if (await WriteIfAsync(_alerts, id, id, Json(node), doc.ETag, "alert.write", cancellationToken).ConfigureAwait(false) is not null)
             {
-                await AddNotificationsAsync(notifications, cancellationToken).ConfigureAwait(false);
-                return true;
+                // The change feed may have seen the history entry and added (and delivered) some of them first.
+                return await AddNotificationsAsync(notifications, cancellationToken).ConfigureAwait(false);
             }
         }
 

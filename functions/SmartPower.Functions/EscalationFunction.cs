@@ -13,7 +13,7 @@ namespace SmartPower.Functions;
 /// host wakes its dispatcher (what fails is retried by the <c>outbox</c> timer). A step is dated when its limit ran
 /// out, so the 30 s only delays the notice. The limits are the notification settings' <c>escalation</c> section.
 /// </summary>
-public sealed class EscalationFunction(Escalator escalator, DeviceRegistry registry, OutboxDispatcher dispatcher, ILogger<EscalationFunction> logger)
+public sealed class EscalationFunction(Escalator escalator, OutboxDispatcher dispatcher, ILogger<EscalationFunction> logger)
 {
     /// <summary>The timer's schedule (seconds, minutes, hours, day, month, weekday).</summary>
     public const string Schedule = "15,45 * * * * *";
@@ -26,7 +26,7 @@ public sealed class EscalationFunction(Escalator escalator, DeviceRegistry regis
         foreach (var step in steps)
         {
             logger.LogInformation("alert {AlertId} {Kind}: {Reason}", step.Alert.AlertId, step.Kind, step.Reason);
-            await dispatcher.DeliverNewAsync(Notification.For(step.Alert, step.Kind, step.At, step.Reason, step.RaisedToFireStation, registry), cancellationToken).ConfigureAwait(false);
+            await dispatcher.DeliverNewAsync(step.Added, cancellationToken).ConfigureAwait(false);
         }
     }
 }

@@ -39,7 +39,7 @@ public sealed partial class SqliteStore : IEscalationStore
         return watches;
     }
 
-    public async Task<bool> RecordAsync(EscalationStep step, IReadOnlyList<Notification> notifications, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<Notification>?> RecordAsync(EscalationStep step, IReadOnlyList<Notification> notifications, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(step);
         ArgumentNullException.ThrowIfNull(notifications);
@@ -60,7 +60,7 @@ public sealed partial class SqliteStore : IEscalationStore
             history.Parameters.AddWithValue("$reason", step.Reason);
             if (await history.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 0)
             {
-                return false;
+                return null;
             }
 
             if (step.RaisedToFireStation)
@@ -73,7 +73,7 @@ public sealed partial class SqliteStore : IEscalationStore
 
             await WriteOutboxAsync(tx, notifications, now, cancellationToken).ConfigureAwait(false);
             await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-            return true;
+            return notifications; // one transaction: nobody else adds a step's notifications
         }
         finally
         {

@@ -144,7 +144,7 @@ public sealed class CosmosEscalationTests : EscalationStoreContractTests
         var id = await StoreWarningAsync();
         Time.Advance(TimeSpan.FromMinutes(16));
         var notifier = new RecordingNotifier();
-        var function = new EscalationFunction(new Escalator(Escalation, Registry, time: Time), Registry, new OutboxDispatcher(_store, notifier, time: Time), NullLogger<EscalationFunction>.Instance);
+        var function = new EscalationFunction(new Escalator(Escalation, Registry, time: Time), new OutboxDispatcher(_store, notifier, time: Time), NullLogger<EscalationFunction>.Instance);
         await function.RunAsync(new Microsoft.Azure.Functions.Worker.TimerInfo(), CancellationToken.None);
         await function.RunAsync(new Microsoft.Azure.Functions.Worker.TimerInfo(), CancellationToken.None);
 
@@ -255,7 +255,7 @@ internal sealed class PointReadWatches(CosmosStore store, CosmosStoreOptions opt
         return watches;
     }
 
-    public Task<bool> RecordAsync(EscalationStep step, IReadOnlyList<Notification> notifications, CancellationToken cancellationToken) =>
+    public Task<IReadOnlyList<Notification>?> RecordAsync(EscalationStep step, IReadOnlyList<Notification> notifications, CancellationToken cancellationToken) =>
         store.RecordAsync(step, notifications, cancellationToken);
 }
 

@@ -162,7 +162,7 @@ public sealed class EscalationTests
         Assert.Empty(await new Escalator(_store, Registry, time: _time).RunOnceAsync(CancellationToken.None));
         var stale = new AlertWatch(alert, Stored, null, Escalated: false, ReAlarmed: false);
         var again = Assert.Single(new EscalationPolicy().Due(stale, _time.GetUtcNow()));
-        Assert.False(await _store.RecordAsync(again, [], CancellationToken.None));
+        Assert.Null(await _store.RecordAsync(again, [], CancellationToken.None));
         Assert.Single(_store.Recorded);
     }
 
@@ -203,15 +203,15 @@ public sealed class EscalationTests
             Task.FromResult<IReadOnlyList<AlertWatch>>([.. _alerts.Values.Where(a => a.Alert.State == AlertState.Open).Select(a => new AlertWatch(
                 a.Alert, a.StoredAt, a.AcknowledgedAt, Taken(a.Alert.AlertId, EscalationPolicy.Escalated), Taken(a.Alert.AlertId, EscalationPolicy.ReAlarmed)))]);
 
-        public Task<bool> RecordAsync(EscalationStep step, IReadOnlyList<Notification> notifications, CancellationToken cancellationToken)
+        public Task<IReadOnlyList<Notification>?> RecordAsync(EscalationStep step, IReadOnlyList<Notification> notifications, CancellationToken cancellationToken)
         {
             if (Recorded.Any(r => r.Step.Alert.AlertId == step.Alert.AlertId && r.Step.Kind == step.Kind && r.Step.At == step.At))
             {
-                return Task.FromResult(false);
+                return Task.FromResult<IReadOnlyList<Notification>?>(null);
             }
 
             Recorded.Add((step, notifications));
-            return Task.FromResult(true);
+            return Task.FromResult<IReadOnlyList<Notification>?>(notifications);
         }
 
         private bool Taken(string alertId, string kind) => Recorded.Any(r => r.Step.Alert.AlertId == alertId && r.Step.Kind == kind);

@@ -101,7 +101,7 @@ public abstract class EscalationStoreContractTests : IAsyncLifetime
         var alert = (await GetAlertAsync(id))!.Alert;
         var step = new EscalationStep(alert, EscalationPolicy.Escalated, Start.AddMinutes(15), "not acknowledged within 15 min", RaisedToFireStation: false);
         var notification = Notification.For(alert, step.Kind, step.At, step.Reason, step.RaisedToFireStation, Registry)[0];
-        Assert.True(await Escalation.RecordAsync(step, [notification], CancellationToken.None));
+        Assert.NotNull(await Escalation.RecordAsync(step, [notification], CancellationToken.None));
 
         var now = Time.GetUtcNow();
         await Outbox.RecordAttemptAsync(notification.NotificationId, new DeliveryAttempt(1, now, 200, null, TimeSpan.FromMilliseconds(40), null), DeliveryState.Delivered, CancellationToken.None);
@@ -131,12 +131,12 @@ public abstract class EscalationStoreContractTests : IAsyncLifetime
         var alert = (await GetAlertAsync(id))!.Alert;
         var step = new EscalationStep(alert, EscalationPolicy.Escalated, Start.AddMinutes(15), "not acknowledged within 15 min", RaisedToFireStation: false);
         var notifications = Notification.For(alert, step.Kind, step.At, step.Reason, step.RaisedToFireStation, Registry);
-        Assert.True(await Escalation.RecordAsync(step, notifications, CancellationToken.None));
+        Assert.Equal(notifications.Select(n => n.NotificationId), (await Escalation.RecordAsync(step, notifications, CancellationToken.None))!.Select(n => n.NotificationId));
         var added = Assert.Single(await GetDeliveriesAsync(id), d => d.Kind == EscalationPolicy.Escalated); // a warning not raised: the manager only
         Assert.Equal(RecipientKind.Manager, added.Recipient.Kind);
         Time.Advance(TimeSpan.FromMinutes(1));
-        Assert.False(await Escalation.RecordAsync(step, notifications, CancellationToken.None));
-        Assert.False(await Escalation.RecordAsync(step with { Alert = alert with { AlertId = "no-such-alert" } }, notifications, CancellationToken.None));
+        Assert.Null(await Escalation.RecordAsync(step, notifications, CancellationToken.None));
+        Assert.Null(await Escalation.RecordAsync(step with { Alert = alert with { AlertId = "no-such-alert" } }, notifications, CancellationToken.None));
 
         Assert.Single(await GetTransitionsAsync(id), t => t.Kind == EscalationPolicy.Escalated);
         var delivery = Assert.Single(await GetDeliveriesAsync(id), d => d.Kind == EscalationPolicy.Escalated);

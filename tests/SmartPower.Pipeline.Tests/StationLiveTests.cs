@@ -131,7 +131,7 @@ public sealed class StationLiveTests : IAsyncLifetime
 
         public Task<IReadOnlyList<AlertWatch>> GetWatchesAsync(CancellationToken cancellationToken) => store.GetWatchesAsync(cancellationToken);
 
-        public Task<bool> RecordAsync(EscalationStep step, IReadOnlyList<Notification> notifications, CancellationToken cancellationToken) =>
+        public Task<IReadOnlyList<Notification>?> RecordAsync(EscalationStep step, IReadOnlyList<Notification> notifications, CancellationToken cancellationToken) =>
             ++_calls == failOnCall ? throw new IOException("disk I/O error") : store.RecordAsync(step, notifications, cancellationToken);
     }
 

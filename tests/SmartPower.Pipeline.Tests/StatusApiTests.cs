@@ -201,7 +201,7 @@ public sealed class StatusApiTests : IAsyncLifetime
         Assert.DoesNotContain(warning.AlertId, await ListedAsync());
 
         var step = new SmartPower.Escalation.EscalationStep(warning, SmartPower.Escalation.EscalationPolicy.Escalated, T0.AddMinutes(15), "not acknowledged within 15 min", RaisedToFireStation: true);
-        Assert.True(await _api.Store.RecordAsync(step, [], CancellationToken.None));
+        Assert.NotNull(await _api.Store.RecordAsync(step, [], CancellationToken.None));
         Assert.Contains(warning.AlertId, await ListedAsync());
         Assert.Equal(T0.AddMinutes(15), (await _api.Store.GetAlertAsync(warning.AlertId, CancellationToken.None))!.RaisedToStationAt);
     }

@@ -89,6 +89,26 @@ public sealed partial class DetectionEngine
         _registry.TryGetDevice(deviceId, out var device) && _states[device.Index] is { Seen: true } state ? state.HeardAtMs : null;
 
     /// <summary>
+    /// Whether the engine holds an open alert of <paramref name="deviceId"/> (an incident it will clear, on a reading, when
+    /// the condition ends): a store must keep such a device's state however long the device is silent, or the alert is
+    /// never cleared.
+    /// </summary>
+    public bool HoldsOpenAlert(string deviceId)
+    {
+        if (!_registry.TryGetDevice(deviceId, out var device) || _states[device.Index] is not { } state)
+        {
+            return false;
+        }
+
+        if (state is PileState pile && pile.PortIncidents.Any(i => i is { IsOpen: true }))
+        {
+            return true;
+        }
+
+        return state.Hazards is { } h && new[] { h.Offline, h.Leakage, h.Temperature, h.Arc, h.Overload, h.IllegalCharging }.Any(i => i is { IsOpen: true });
+    }
+
+    /// <summary>
     /// Replaces <paramref name="deviceId"/>'s state with the one <see cref="TrySaveDevice"/> wrote. If the device is no
     /// longer in the registry, or its kind (or port count) changed, the blob is skipped and the engine keeps what it has
     /// of the device (the outcome says which). Throws <see cref="StateFormatException"/> for a blob that is not a device's

@@ -31,7 +31,11 @@ public sealed record AlertWatch(Alert Alert, DateTimeOffset StoredAt, DateTimeOf
 /// the moment the limit ran out, not the moment it was noticed, so the step is the same whenever and however often it
 /// is computed: recorded once, notified once.
 /// </summary>
-public sealed record EscalationStep(Alert Alert, string Kind, DateTimeOffset At, string Reason, bool RaisedToFireStation);
+public sealed record EscalationStep(Alert Alert, string Kind, DateTimeOffset At, string Reason, bool RaisedToFireStation)
+{
+    /// <summary>Once recorded (<see cref="Escalator.RunOnceAsync"/>): the notifications the recording added to the outbox.</summary>
+    public IReadOnlyList<Notifications.Notification> Added { get; init; } = [];
+}
 
 /// <summary>
 /// Escalation as deployed programmes run it: the owner first, then the next tier. Pure: it decides from an

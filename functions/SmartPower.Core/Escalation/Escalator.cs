@@ -12,10 +12,11 @@ public interface IEscalationStore
     /// <summary>
     /// Records <paramref name="step"/> in its alert's history (kind, time, reason) and its notifications in the
     /// outbox, in one transaction (a store without a transaction across the two writes them in an order that a crash
-    /// between loses neither and duplicates neither, and says how). Returns false, writing nothing, when the history
-    /// already holds the step.
+    /// between loses neither and duplicates neither, and says how). Returns the notifications this call added to the
+    /// outbox, for the caller to deliver: all of them, unless another writer (on Azure, the alerts' change feed) added
+    /// some first and delivers those itself. Null, writing nothing, when the history already holds the step.
     /// </summary>
-    Task<bool> RecordAsync(EscalationStep step, IReadOnlyList<Notification> notifications, CancellationToken cancellationToken);
+    Task<IReadOnlyList<Notification>?> RecordAsync(EscalationStep step, IReadOnlyList<Notification> notifications, CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -32,7 +33,8 @@ public sealed class Escalator(IEscalationStore store, DeviceRegistry registry, E
     public EscalationPolicy Policy => _policy;
 
     /// <summary>
-    /// Takes every step due now; returns the steps this pass recorded (not those already in the history). A step whose
+    /// Takes every step due now; returns the steps this pass recorded (not those already in the history), each with the
+    /// notifications this pass added for it (<see cref="EscalationStep.Added"/>, to deliver at once). A step whose
     /// record fails is told to <paramref name="failed"/> and the pass goes on with the others (one alert that cannot be
     /// written must not hold up the rest, and what was recorded must still be returned, for live views to show); with
     /// no <paramref name="failed"/>, the first failure is thrown once the pass is over.
@@ -49,9 +51,9 @@ public sealed class Escalator(IEscalationStore store, DeviceRegistry registry, E
                 var notifications = Notification.For(step.Alert, step.Kind, step.At, step.Reason, step.RaisedToFireStation, registry);
                 try
                 {
-                    if (await store.RecordAsync(step, notifications, cancellationToken).ConfigureAwait(false))
+                    if (await store.RecordAsync(step, notifications, cancellationToken).ConfigureAwait(false) is { } added)
                     {
-                        recorded.Add(step);
+                        recorded.Add(step with { Added = added });
                     }
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)

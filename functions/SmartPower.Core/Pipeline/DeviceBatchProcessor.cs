@@ -293,7 +293,8 @@ public sealed class DeviceBatchProcessor(
             records.TryGetValue(id, out var old);
             latest.TryGetValue(id, out var heard);
             buffer.ResetWrittenCount();
-            var state = engine.TrySaveDevice(id, buffer) ? buffer.WrittenMemory.ToArray() : old?.State ?? default;
+            var saves = engine.TrySaveDevice(id, buffer);
+            var state = saves ? buffer.WrittenMemory.ToArray() : old?.State ?? default;
             var record = (old ?? new DeviceRecord(id, device.SiteId)) with
             {
                 Partition = partition,
@@ -303,6 +304,7 @@ public sealed class DeviceBatchProcessor(
                 Online = heard?.Online ?? old?.Online,
                 LastReadingTsMs = heard?.Reading is { } last ? TimestampOf(last, device) ?? old?.LastReadingTsMs : old?.LastReadingTsMs,
                 StreamHeardAtMs = engine.HeardAt(id) ?? old?.StreamHeardAtMs,
+                HoldsOpenAlert = saves ? engine.HoldsOpenAlert(id) : old?.HoldsOpenAlert ?? false,
             };
 
             // The watchdog's offline alert ends with the device's first reading; the engine may see the same silence

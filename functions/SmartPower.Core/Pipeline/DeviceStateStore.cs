@@ -32,6 +32,12 @@ public sealed record DeviceRecord(string DeviceId, string SiteId)
     /// </summary>
     public long? StreamHeardAtMs { get; init; }
 
+    /// <summary>
+    /// Whether <see cref="State"/> holds an open alert (<c>DetectionEngine.HoldsOpenAlert</c>): a store that forgets
+    /// long-silent devices keeps this one, since only its state can clear the alert when the device is back.
+    /// </summary>
+    public bool HoldsOpenAlert { get; init; }
+
     /// <summary>An <c>offline</c> alert the watchdog opened and that is still open (the engine's own are in <see cref="State"/>).</summary>
     public Alert? WatchdogOffline { get; init; }
 

@@ -17,6 +17,9 @@ public sealed class Watchdog(DeviceRegistry registry, IDeviceStateStore states, 
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly long _shortestLimitMs = registry.Devices.Count == 0 ? 60_000 : registry.Devices.Min(DeviceLimits.OfflineAfterMs);
 
+    /// <summary>Saves of a device's mark tried in one run while its record keeps changing without a reading (the next run tries again).</summary>
+    private const int MaxSaveAttempts = 5;
+
     /// <summary>Most devices raised in one run; the rest wait for the next.</summary>
     public int MaxPerRun { get; init; } = 10_000;
 
@@ -75,36 +78,54 @@ public sealed class Watchdog(DeviceRegistry registry, IDeviceStateStore states, 
         var versions = await states.SaveAsync(marked, cancellationToken).ConfigureAwait(false);
         var stored = new List<AlertTransition>(opened);
         var raced = marked.Where((_, i) => versions[i] is null).ToList();
-        if (raced.Count == 0)
+        for (var attempt = 0; raced.Count > 0 && attempt < MaxSaveAttempts; attempt++)
         {
-            return stored;
-        }
-
-        // A device written while the watchdog ran was heard from: its alert ends with that reading.
-        var now2 = new Dictionary<string, DeviceRecord>(StringComparer.Ordinal);
-        foreach (var group in raced.GroupBy(r => r.Partition))
-        {
-            var devices = group.Select(r => registry.TryGetDevice(r.DeviceId, out var d) ? d : null).OfType<Device>().ToList();
-            foreach (var (id, record) in await states.LoadAsync(group.Key, devices, cancellationToken).ConfigureAwait(false))
+            // A device written while the watchdog ran was heard from: its alert ends with that reading. One written without
+            // being heard (a batch of a duplicate, which the detection step still writes) is still silent: marked again on
+            // the record as it is now, or nothing would clear the alert when the device is back before the next sweep.
+            var fresh = new Dictionary<string, DeviceRecord>(StringComparer.Ordinal);
+            foreach (var group in raced.GroupBy(r => r.Partition))
             {
-                now2[id] = record;
+                var devices = group.Select(r => registry.TryGetDevice(r.DeviceId, out var d) ? d : null).OfType<Device>().ToList();
+                foreach (var (id, record) in await states.LoadAsync(group.Key, devices, cancellationToken).ConfigureAwait(false))
+                {
+                    fresh[id] = record;
+                }
             }
-        }
 
-        var cleared = new List<AlertTransition>();
-        foreach (var r in raced)
-        {
-            if (now2.TryGetValue(r.DeviceId, out var fresh) && fresh.HeardAtMs > r.HeardAtMs && r.WatchdogOffline is { } offline)
+            var cleared = new List<AlertTransition>();
+            var again = new List<DeviceRecord>();
+            foreach (var r in raced)
             {
-                var at = Math.Max(fresh.LastReadingTsMs ?? 0, offline.OpenedAt.ToUnixTimeMilliseconds());
-                cleared.Add(new AlertTransition(TransitionKind.Cleared, offline with { State = AlertState.Cleared, ClearedAt = EventTime.ToDateTimeOffset(at) }, at));
-            }
-        }
+                if (!fresh.TryGetValue(r.DeviceId, out var now2) || r.WatchdogOffline is not { } offline)
+                {
+                    continue;
+                }
 
-        if (cleared.Count > 0)
-        {
-            await alerts.CommitAsync(new BatchCommit(-1, cleared, [], null), cancellationToken).ConfigureAwait(false);
-            stored.AddRange(cleared);
+                if (now2.HeardAtMs > r.HeardAtMs)
+                {
+                    var at = Math.Max(now2.LastReadingTsMs ?? 0, offline.OpenedAt.ToUnixTimeMilliseconds());
+                    cleared.Add(new AlertTransition(TransitionKind.Cleared, offline with { State = AlertState.Cleared, ClearedAt = EventTime.ToDateTimeOffset(at) }, at));
+                }
+                else if (now2.WatchdogOffline is null)
+                {
+                    again.Add(now2 with { WatchdogOffline = offline });
+                }
+            }
+
+            if (cleared.Count > 0)
+            {
+                await alerts.CommitAsync(new BatchCommit(-1, cleared, [], null), cancellationToken).ConfigureAwait(false);
+                stored.AddRange(cleared);
+            }
+
+            if (again.Count == 0)
+            {
+                break;
+            }
+
+            versions = await states.SaveAsync(again, cancellationToken).ConfigureAwait(false);
+            raced = again.Where((_, i) => versions[i] is null).ToList();
         }
 
         return stored;
