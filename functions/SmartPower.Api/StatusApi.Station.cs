@@ -45,7 +45,25 @@ public sealed partial class StatusApi
     {
         var caller = await ApiKeys.AuthenticateAsync(_keys, apiKey, cancellationToken).ConfigureAwait(false);
         var refusal = caller is null ? ApiResult.Unauthorized : caller.Watches(fireStation) ? null : ForbiddenStation;
-        return new LiveWatch(refusal, refusal is null ? events(StationQuery(fireStation)) : AsyncEnumerable.Empty<LiveEvent>());
+        return new LiveWatch(refusal, refusal is null ? WhileKeyHoldsAsync(apiKey!, fireStation, events(StationQuery(fireStation)), cancellationToken) : AsyncEnumerable.Empty<LiveEvent>());
+    }
+
+    /// <summary>
+    /// The key is checked again before each event (heartbeats too): a key revoked while its stream is open (a console
+    /// left running, a stolen key) ends the stream within a heartbeat instead of receiving the station's alerts for as
+    /// long as the connection lasts.
+    /// </summary>
+    private async IAsyncEnumerable<LiveEvent> WhileKeyHoldsAsync(string apiKey, string fireStation, IAsyncEnumerable<LiveEvent> events, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var e in events.WithCancellation(cancellationToken).ConfigureAwait(false))
+        {
+            if (await ApiKeys.AuthenticateAsync(_keys, apiKey, cancellationToken).ConfigureAwait(false) is not { } caller || !caller.Watches(fireStation))
+            {
+                yield break;
+            }
+
+            yield return e;
+        }
     }
 
     private static ApiResult ForbiddenStation { get; } = ApiResult.Forbidden("only that fire station's duty-officer keys (and admins) watch its alerts");

@@ -12,23 +12,18 @@ public sealed partial class CosmosStore
 {
     public async ValueTask<bool> VerifyAsync(string deviceId, string token, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(deviceId);
-        ArgumentNullException.ThrowIfNull(token);
-        var now = _time.GetTimestamp();
-        if (!_credentials.TryGetValue(deviceId, out var cached) || _time.GetElapsedTime(cached.At, now) > _options.CredentialCacheTtl)
+        return await _credentials.VerifyAsync(deviceId, token, ReadLiveTokensAsync, cancellationToken).ConfigureAwait(false);
+
+        async Task<byte[][]> ReadLiveTokensAsync(CancellationToken ct)
         {
-            using var doc = await ReadAsync(_tokens, deviceId, deviceId, "token.read", cancellationToken).ConfigureAwait(false);
-            var hashes = doc is null
+            using var doc = await ReadAsync(_tokens, deviceId, deviceId, "token.read", ct).ConfigureAwait(false);
+            return doc is null
                 ? []
                 : doc.Json.RootElement.GetProperty("tokens").EnumerateArray()
                     .Where(t => !t.TryGetProperty("revokedAt", out var revoked) || revoked.ValueKind == System.Text.Json.JsonValueKind.Null)
                     .Select(t => t.GetProperty("hash").GetBytesFromBase64())
                     .ToArray();
-            cached = (hashes, now);
-            _credentials[deviceId] = cached;
         }
-
-        return DeviceTokens.MatchesAny(token, cached.Hashes);
     }
 
     public async Task<string> IssueAsync(string deviceId, CancellationToken cancellationToken)
@@ -74,7 +69,7 @@ public sealed partial class CosmosStore
 
             if (await WriteIfAsync(_tokens, deviceId, deviceId, Json(node), doc?.ETag, "token.write", cancellationToken).ConfigureAwait(false) is not null)
             {
-                _credentials.TryRemove(deviceId, out _);
+                _credentials.Changed(deviceId);
                 return changed;
             }
         }

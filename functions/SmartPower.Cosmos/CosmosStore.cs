@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -29,7 +28,7 @@ public sealed partial class CosmosStore : IPipelineStore, IDeviceStateStore, IDe
     private readonly Container _deadLetters;
     private readonly Container _apiKeys;
     private readonly Container _outbox;
-    private readonly ConcurrentDictionary<string, (byte[][] Hashes, long At)> _credentials = new(StringComparer.Ordinal);
+    private readonly TokenHashCache _credentials;
     private long _lastStamp;
 
     /// <param name="client">The process's one client (see <see cref="CreateClient"/>).</param>
@@ -40,6 +39,7 @@ public sealed partial class CosmosStore : IPipelineStore, IDeviceStateStore, IDe
         _registry = registry;
         _options = options ?? new CosmosStoreOptions();
         _time = time ?? TimeProvider.System;
+        _credentials = new TokenHashCache(_options.CredentialCacheTtl, _time);
         var database = client.GetDatabase(_options.Database);
         _alerts = database.GetContainer(CosmosSchema.Alerts);
         _devices = database.GetContainer(CosmosSchema.Devices);

@@ -79,6 +79,7 @@ public sealed class LocalPipeline : IAsyncDisposable
         Metrics = metrics;
         Ingress = ingress;
         Notifications = notifications;
+        Credentials = new SessionEndingCredentials(this);
         _meter = new Meter(PipelineMetrics.MeterName);
         _meter.CreateObservableGauge("smartpower.partition.lag", ObserveLag, "By", "Bytes of the log a partition's consumer has still to process");
         _meter.CreateObservableGauge("smartpower.alerts.open", ObserveOpen, "{alert}", "Alerts open, by severity");
@@ -87,6 +88,12 @@ public sealed class LocalPipeline : IAsyncDisposable
     public DeviceRegistry Registry { get; }
 
     public SqliteStore Store { get; }
+
+    /// <summary>
+    /// The device tokens the status API issues and revokes: the store's, and a revocation also ends the device's
+    /// connection to the embedded broker (a token is checked when a device connects).
+    /// </summary>
+    public IDeviceCredentials Credentials { get; }
 
     public PipelineMetrics Metrics { get; }
 
@@ -319,6 +326,25 @@ public sealed class LocalPipeline : IAsyncDisposable
         foreach (var (severity, count) in _openAlerts)
         {
             yield return new Measurement<long>(count, new KeyValuePair<string, object?>("severity", severity));
+        }
+    }
+
+    /// <summary>The store's tokens; revoking also closes the device's open connection to the embedded broker.</summary>
+    private sealed class SessionEndingCredentials(LocalPipeline pipeline) : IDeviceCredentials
+    {
+        public ValueTask<bool> VerifyAsync(string deviceId, string token, CancellationToken cancellationToken) => pipeline.Store.VerifyAsync(deviceId, token, cancellationToken);
+
+        public Task<string> IssueAsync(string deviceId, CancellationToken cancellationToken) => pipeline.Store.IssueAsync(deviceId, cancellationToken);
+
+        public async Task<int> RevokeAsync(string deviceId, CancellationToken cancellationToken)
+        {
+            var revoked = await pipeline.Store.RevokeAsync(deviceId, cancellationToken).ConfigureAwait(false);
+            if (pipeline._broker is { } broker)
+            {
+                await broker.DisconnectRevokedAsync(deviceId).ConfigureAwait(false);
+            }
+
+            return revoked;
         }
     }
 }

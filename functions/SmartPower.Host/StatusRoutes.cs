@@ -71,7 +71,7 @@ internal static class StatusRoutes
     /// <summary>Maps the API over <paramref name="pipeline"/>'s store and registry; each stored transition is announced to live watchers.</summary>
     public static StatusApi MapStatusApi(this WebApplication app, LocalPipeline pipeline)
     {
-        var api = new StatusApi(pipeline.Registry, pipeline.Store, pipeline.Store, pipeline.Store, deliveries: new AlertDeliveriesHandler(pipeline.Store));
+        var api = new StatusApi(pipeline.Registry, pipeline.Store, pipeline.Store, pipeline.Credentials, deliveries: new AlertDeliveriesHandler(pipeline.Store));
         pipeline.AlertStored += t => api.Feed.Publish(t.Alert.AlertId);
         pipeline.Notifications.Escalated += api.Feed.Publish;
         app.Use(async (context, next) =>

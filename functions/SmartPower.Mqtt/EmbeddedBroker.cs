@@ -25,6 +25,13 @@ public sealed class EmbeddedBrokerOptions
     public string? TlsCertificatePath { get; set; }
 
     public string? TlsCertificatePassword { get; set; }
+
+    /// <summary>
+    /// How often connected devices' tokens are checked again. A token is checked when a device connects; a revocation
+    /// through the status API also ends the device's connection at once (<see cref="EmbeddedBroker.DisconnectRevokedAsync"/>),
+    /// and this catches one made elsewhere (the <c>tokens revoke</c> command while the host runs).
+    /// </summary>
+    public TimeSpan CredentialRecheck { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>
@@ -38,12 +45,16 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
 {
     private const string DeviceKey = "smartpower.deviceId";
     private const string AcksKey = "smartpower.acks";
+    private const string TokenKey = "smartpower.token";
     private const string ServerClientId = "smartpower";
     private readonly MqttServer _server;
     private readonly Ingress _ingress;
     private readonly IDeviceCredentials _credentials;
     private readonly ILogger _logger;
     private readonly HeldCommands _held = new();
+    private readonly TimeSpan _recheck;
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _rechecking;
 
     public EmbeddedBroker(EmbeddedBrokerOptions options, Ingress ingress, IDeviceCredentials credentials, ILogger? logger = null)
     {
@@ -51,6 +62,7 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
         _ingress = ingress;
         _credentials = credentials;
         _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        _recheck = options.CredentialRecheck;
         var builder = new MqttServerOptionsBuilder().WithConnectionBacklog(2000);
         if (options.Port > 0)
         {
@@ -76,10 +88,24 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
         _server.ClientSubscribedTopicAsync += ReleaseHeldCommandsAsync;
     }
 
-    public Task StartAsync() => _server.StartAsync();
+    public async Task StartAsync()
+    {
+        await _server.StartAsync().ConfigureAwait(false);
+        _rechecking ??= RecheckCredentialsAsync(_stop.Token);
+    }
 
     public async Task StopAsync()
     {
+        if (!_stop.IsCancellationRequested)
+        {
+            await _stop.CancelAsync().ConfigureAwait(false);
+        }
+
+        if (_rechecking is not null)
+        {
+            await _rechecking.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
         if (_server.IsStarted)
         {
             await _server.StopAsync(new MqttServerStopOptions()).ConfigureAwait(false);
@@ -135,6 +161,50 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
     {
         await StopAsync().ConfigureAwait(false);
         _server.Dispose();
+        _stop.Dispose();
+    }
+
+    /// <summary>Ends <paramref name="deviceId"/>'s connection, if it has one: its tokens were revoked (a token is checked when a device connects).</summary>
+    public async Task DisconnectRevokedAsync(string deviceId)
+    {
+        foreach (var client in await _server.GetClientsAsync().ConfigureAwait(false))
+        {
+            if (client.Id == deviceId)
+            {
+                _logger.LogWarning("device {DeviceId}: its tokens were revoked; its connection is closed", deviceId);
+                await client.DisconnectAsync(new MqttServerClientDisconnectOptions { ReasonCode = MqttDisconnectReasonCode.NotAuthorized }).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task RecheckCredentialsAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(_recheck);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            {
+                try
+                {
+                    foreach (var client in await _server.GetClientsAsync().ConfigureAwait(false))
+                    {
+                        if (client.Session.Items[DeviceKey] is string deviceId && client.Session.Items[TokenKey] is string token
+                            && !await _credentials.VerifyAsync(deviceId, token, cancellationToken).ConfigureAwait(false))
+                        {
+                            await DisconnectRevokedAsync(deviceId).ConfigureAwait(false);
+                        }
+                    }
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    _logger.LogWarning("could not check connected devices' tokens again ({Error}); trying again in {Interval}", ex.Message, _recheck);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // stopped
+        }
     }
 
     private async Task ValidateAsync(ValidatingConnectionEventArgs e)
@@ -175,6 +245,7 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
         }
 
         e.SessionItems[DeviceKey] = deviceId;
+        e.SessionItems[TokenKey] = e.Password; // checked again while connected
         e.SessionItems[AcksKey] = new HeldAcknowledgements();
     }
 

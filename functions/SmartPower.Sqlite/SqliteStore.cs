@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text;
 using Microsoft.Data.Sqlite;
 using SmartPower.Alerts;
@@ -29,15 +28,14 @@ public sealed partial class SqliteStore : IPipelineStore, IDeviceCredentials, IA
     private long _lastStamp;
     private readonly string _connectionString;
     private readonly TimeProvider _time;
-    private readonly TimeSpan _credentialTtl;
-    private readonly ConcurrentDictionary<string, (byte[][] Hashes, long At)> _credentials = new(StringComparer.Ordinal);
+    private readonly TokenHashCache _credentials;
 
     private SqliteStore(SqliteConnection writer, string connectionString, TimeProvider time, TimeSpan credentialTtl)
     {
         _writer = writer;
         _connectionString = connectionString;
         _time = time;
-        _credentialTtl = credentialTtl;
+        _credentials = new TokenHashCache(credentialTtl, time);
     }
 
     /// <summary>The schema version this code writes (the number of migrations).</summary>
@@ -210,29 +208,25 @@ public sealed partial class SqliteStore : IPipelineStore, IDeviceCredentials, IA
 
     public async ValueTask<bool> VerifyAsync(string deviceId, string token, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(deviceId);
-        ArgumentNullException.ThrowIfNull(token);
-        var now = _time.GetTimestamp();
-        if (!_credentials.TryGetValue(deviceId, out var cached) || _time.GetElapsedTime(cached.At, now) > _credentialTtl)
+        return await _credentials.VerifyAsync(deviceId, token, ReadLiveTokensAsync, cancellationToken).ConfigureAwait(false);
+
+        async Task<byte[][]> ReadLiveTokensAsync(CancellationToken ct)
         {
-            await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using var connection = await OpenReaderAsync(ct).ConfigureAwait(false);
             await using var command = connection.CreateCommand();
             command.CommandText = "SELECT token_hash FROM device_tokens WHERE device_id = $id AND revoked_at IS NULL";
             command.Parameters.AddWithValue("$id", deviceId);
             var hashes = new List<byte[]>();
-            await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+            await using (var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false))
             {
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
                 {
                     hashes.Add((byte[])reader.GetValue(0));
                 }
             }
 
-            cached = ([.. hashes], now);
-            _credentials[deviceId] = cached;
+            return [.. hashes];
         }
-
-        return DeviceTokens.MatchesAny(token, cached.Hashes);
     }
 
     public async Task<string> IssueAsync(string deviceId, CancellationToken cancellationToken)
@@ -267,7 +261,7 @@ public sealed partial class SqliteStore : IPipelineStore, IDeviceCredentials, IA
             command.Parameters.AddWithValue("$now", _time.GetUtcNow().ToUnixTimeMilliseconds());
             bind?.Invoke(command);
             var changed = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            _credentials.TryRemove(deviceId, out _);
+            _credentials.Changed(deviceId);
             return changed;
         }
         finally

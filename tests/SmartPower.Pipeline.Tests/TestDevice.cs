@@ -16,6 +16,8 @@ internal sealed class TestDevice(string deviceId, string token, int port, string
 
     public List<string> Commands { get; } = [];
 
+    public bool IsConnected => _client.IsConnected;
+
     /// <summary>
     /// Whether a PUBACK saying "no matching subscribers" (MQTT 5 reason 16) counts as not delivered, to be sent again
     /// later: what firmware should do when telemetry must reach the cloud through a broker that may have lost its

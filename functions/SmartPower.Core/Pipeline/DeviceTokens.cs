@@ -49,3 +49,39 @@ public static class DeviceTokens
         return match;
     }
 }
+
+/// <summary>
+/// A store's cache of each device's live token hashes, kept for a while (a reconnect storm checks thousands). A write
+/// of any device's tokens (issue, revoke) makes every entry read before it stale, so that a verification that read the
+/// hashes before a revocation committed cannot put the revoked token back in the cache after the revocation dropped it
+/// (found in review: it was taken again for the cache's 30 s). Thread-safe.
+/// </summary>
+public sealed class TokenHashCache(TimeSpan ttl, TimeProvider time)
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (byte[][] Hashes, long At, long Generation)> _entries = new(StringComparer.Ordinal);
+    private long _generation;
+
+    /// <summary>Whether <paramref name="token"/> is one of the device's live tokens, from the cache or read afresh with <paramref name="read"/>.</summary>
+    public async ValueTask<bool> VerifyAsync(string deviceId, string token, Func<CancellationToken, Task<byte[][]>> read, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(deviceId);
+        ArgumentNullException.ThrowIfNull(token);
+        ArgumentNullException.ThrowIfNull(read);
+        var now = time.GetTimestamp();
+        var generation = Interlocked.Read(ref _generation);
+        if (!_entries.TryGetValue(deviceId, out var cached) || time.GetElapsedTime(cached.At, now) > ttl || cached.Generation != generation)
+        {
+            cached = (await read(cancellationToken).ConfigureAwait(false), now, generation);
+            _entries[deviceId] = cached;
+        }
+
+        return DeviceTokens.MatchesAny(token, cached.Hashes);
+    }
+
+    /// <summary>The device's tokens were written (called once the write is durable).</summary>
+    public void Changed(string deviceId)
+    {
+        Interlocked.Increment(ref _generation);
+        _entries.TryRemove(deviceId, out _);
+    }
+}
