@@ -126,6 +126,11 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_stop.IsCancellationRequested)
+        {
+            return;
+        }
+
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_supervisor is not null)
         {
@@ -263,8 +268,9 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
             {
                 return false;
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            catch (Exception ex) when (!_stop.IsCancellationRequested)
             {
+                // (A cancellation is a failure too unless the bridge is stopping: a send that timed out.)
                 // Not acknowledged, and not passed by: the broker sends it again only to a new session, and the device's
                 // later messages (waiting at the gate) must not become durable first, or the engine would drop it as an
                 // older seq. So it is tried again here until the log takes it or the bridge stops.

@@ -30,7 +30,12 @@ public sealed class IngressOptions
     /// <summary>Largest payload accepted (the contract's 8 KiB).</summary>
     public int MaxPayloadBytes { get; set; } = ReadingLimits.Default.MaxPayloadBytes;
 
-    /// <summary>Sustained messages per second a device may publish (its readings, status and resends after a reconnect).</summary>
+    /// <summary>
+    /// Sustained messages per second a device may publish (its readings, status and resends after a reconnect) to the
+    /// embedded broker, which refuses the rest with a PUBACK the device sees. Not applied to messages from an external
+    /// broker: it has acknowledged them to the device already and replays a backlog as fast as the bridge takes it, so a
+    /// refusal there would lose readings.
+    /// </summary>
     public double RatePerSecond { get; set; } = 5;
 
     /// <summary>Messages a device may publish at once before the rate applies (a reconnect flushes a backlog).</summary>
@@ -241,6 +246,11 @@ public sealed class Ingress : IDisposable
         if (payloadBytes > _options.MaxPayloadBytes)
         {
             return IngressRefusal.Oversize;
+        }
+
+        if (deviceId is null)
+        {
+            return IngressRefusal.None; // from an external broker: see IngressOptions.RatePerSecond
         }
 
         var bucket = _buckets.GetOrAdd(device.DeviceId, static (_, o) => new TokenBucket(o.RateBurst), _options);
