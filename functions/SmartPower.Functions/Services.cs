@@ -40,7 +40,7 @@ public static class Services
                 UserName = settings.MqttClientId,
                 UseTls = true,
                 ClientCertificatePkcs12 = settings.MqttClientCertificate.Length == 0 ? null : Convert.FromBase64String(settings.MqttClientCertificate),
-            }));
+            }, sp.GetRequiredService<ILogger<MqttCommandSender>>()));
         services.AddSingleton(sp => new DeviceBatchProcessor(
             sp.GetRequiredService<DeviceRegistry>(),
             sp.GetRequiredService<IDeviceStateStore>(),

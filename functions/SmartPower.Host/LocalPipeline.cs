@@ -113,7 +113,7 @@ public sealed class LocalPipeline : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggers);
-        var store = await SqliteStore.OpenAsync(new SqliteStoreOptions { Path = options.DatabasePath }, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var store = await SqliteStore.OpenAsync(new SqliteStoreOptions { Path = options.DatabasePath, FlushToDisk = options.FlushToDisk }, cancellationToken: cancellationToken).ConfigureAwait(false);
         var log = FileTelemetryLog.Open(new FileTelemetryLogOptions
         {
             Directory = options.LogDirectory ?? options.DatabasePath + ".log",
@@ -249,6 +249,11 @@ public sealed class LocalPipeline : IAsyncDisposable
         {
             var consumer = new PartitionConsumer(Registry, _log.Partition(p), Store, commands, Metrics, options.Consumer, onStored: OnStored);
             await consumer.StartAsync(cancellationToken).ConfigureAwait(false);
+            if (consumer.PositionGap is { } gap)
+            {
+                consumerLog.LogError("partition {Partition}: {Gap}", p, gap);
+            }
+
             if (consumer.DiscardedState is { } why)
             {
                 consumerLog.LogWarning("partition {Partition}: the checkpoint's detector state was not restored ({Why}); detection starts fresh from its position", p, why);

@@ -87,21 +87,16 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
 
     /// <summary>
     /// Publishes a command to the device's command topic (QoS 1). One the broker had no subscriber for (MQTT 5 reason 16:
-    /// the device is away) is sent again when the device is next heard from (<see cref="HeldCommands"/>).
+    /// the device is away), or sent while the broker was unreachable, is sent again when the device is next heard from
+    /// (<see cref="HeldCommands"/>); a refusal is logged. Never throws but for cancellation, so detection does not stall.
     /// </summary>
     public Task SendAsync(DeviceCommand command, CancellationToken cancellationToken) => PublishAsync(CommandMessage.For(command), cancellationToken);
 
     private async Task PublishAsync(MqttApplicationMessage message, CancellationToken cancellationToken, DateTimeOffset? heldSince = null)
     {
-        var result = await _client.PublishAsync(message, cancellationToken).ConfigureAwait(false);
-        if (result.ReasonCode == MqttClientPublishReasonCode.NoMatchingSubscribers)
+        if (await _held.PublishAsync(message, ct => _client.PublishAsync(message, ct), heldSince, cancellationToken).ConfigureAwait(false) is { } problem)
         {
-            _held.Hold(message, heldSince);
-        }
-        else if (!result.IsSuccess)
-        {
-            // Refused (the broker's ACL, say): logged, not thrown, so that detection does not stall on it.
-            _logger.LogError("the broker refused the command {Topic}: {Reason} {ReasonString}", message.Topic, result.ReasonCode, result.ReasonString);
+            _logger.LogError("command {Topic}: {Problem}", message.Topic, problem);
         }
     }
 

@@ -25,6 +25,37 @@ internal sealed class HeldCommands(TimeProvider? time = null)
     public bool IsEmpty => _count == 0;
 
     /// <summary>
+    /// Publishes a command through <paramref name="publish"/> (QoS 1), and holds it when nobody took it (no subscriber:
+    /// the device is away) or the broker could not be reached (held until the device is next heard from, which needs
+    /// the broker back). Throws only when cancelled: a command that cannot go now must not hold up the alerts of the
+    /// batch that raised it (the stop is also repeated while the port stays over its limit). Returns what went wrong
+    /// for the caller to log (unreachable, or refused by the broker's ACL), or null.
+    /// </summary>
+    public async Task<string?> PublishAsync(MqttApplicationMessage message, Func<CancellationToken, Task<MqttClientPublishResult>> publish, DateTimeOffset? heldSince, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        ArgumentNullException.ThrowIfNull(publish);
+        MqttClientPublishResult result;
+        try
+        {
+            result = await publish(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            Hold(message, heldSince);
+            return $"the broker could not be reached ({ex.Message}); held until the device is next heard from";
+        }
+
+        if (result.ReasonCode == MqttClientPublishReasonCode.NoMatchingSubscribers)
+        {
+            Hold(message, heldSince);
+            return null;
+        }
+
+        return result.IsSuccess ? null : $"the broker refused it: {result.ReasonCode} {result.ReasonString}";
+    }
+
+    /// <summary>
     /// Holds a command message for the device its topic names (ignored if the topic is not a command topic), since
     /// <paramref name="since"/> if it was held before (sent again and still not taken: its hour does not start again).
     /// </summary>

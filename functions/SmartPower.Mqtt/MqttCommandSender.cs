@@ -1,4 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
 using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
@@ -32,10 +33,11 @@ public sealed class MqttCommandSenderOptions
 /// <summary>
 /// Sends commands to devices through an external MQTT broker, for a host that is no broker itself (the Functions app
 /// and the Event Grid MQTT broker): one connection, opened on first use and again after it drops, each command
-/// published at QoS 1 to the device's command topic and complete when the broker acknowledged it (or held for a device
-/// that was away, in this instance's memory). Thread-safe.
+/// published at QoS 1 to the device's command topic and complete when the broker acknowledged it (or held, in this
+/// instance's memory, for a device that was away or while the broker could not be reached; a refusal is logged).
+/// Thread-safe.
 /// </summary>
-public sealed class MqttCommandSender(MqttCommandSenderOptions options) : IDeviceCommands, IAsyncDisposable
+public sealed class MqttCommandSender(MqttCommandSenderOptions options, ILogger? logger = null) : IDeviceCommands, IAsyncDisposable
 {
     private readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
     private readonly SemaphoreSlim _connect = new(1, 1);
@@ -61,17 +63,21 @@ public sealed class MqttCommandSender(MqttCommandSenderOptions options) : IDevic
         }
     }
 
+    /// <summary>Never throws but for cancellation (see <see cref="HeldCommands.PublishAsync"/>): a batch's alerts are stored whatever becomes of its commands.</summary>
     private async Task PublishAsync(MqttApplicationMessage message, CancellationToken cancellationToken, DateTimeOffset? heldSince = null)
     {
-        await EnsureConnectedAsync(cancellationToken).ConfigureAwait(false);
-        var result = await _client.PublishAsync(message, cancellationToken).ConfigureAwait(false);
-        if (result.ReasonCode == MqttClientPublishReasonCode.NoMatchingSubscribers)
+        var problem = await _held.PublishAsync(
+            message,
+            async ct =>
+            {
+                await EnsureConnectedAsync(ct).ConfigureAwait(false);
+                return await _client.PublishAsync(message, ct).ConfigureAwait(false);
+            },
+            heldSince,
+            cancellationToken).ConfigureAwait(false);
+        if (problem is not null)
         {
-            _held.Hold(message, heldSince);
-        }
-        else if (!result.IsSuccess)
-        {
-            throw new InvalidOperationException($"the broker refused {message.Topic}: {result.ReasonCode} {result.ReasonString}");
+            logger?.LogError("command {Topic}: {Problem}", message.Topic, problem);
         }
     }
 

@@ -13,6 +13,13 @@ public sealed class SqliteStoreOptions
 
     /// <summary>How long a verified device token is trusted before the database is asked again.</summary>
     public TimeSpan CredentialCacheTtl { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Whether each commit is on disk before it returns (<c>synchronous = FULL</c>). In WAL mode <c>NORMAL</c> may roll
+    /// committed transactions back after a power cut, and a checkpoint that rolls back behind log segments already
+    /// released for it stops its partition for good (found in review). Off only with the host's <c>--no-fsync</c>.
+    /// </summary>
+    public bool FlushToDisk { get; set; } = true;
 }
 
 /// <summary>
@@ -54,7 +61,7 @@ public sealed partial class SqliteStore : IPipelineStore, IDeviceCredentials, IA
         var connectionString = new SqliteConnectionStringBuilder { DataSource = options.Path, Pooling = true, DefaultTimeout = 30 }.ToString();
         var writer = new SqliteConnection(connectionString);
         await writer.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await ExecuteAsync(writer, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 30000;", cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(writer, $"PRAGMA journal_mode = WAL; PRAGMA synchronous = {(options.FlushToDisk ? "FULL" : "NORMAL")}; PRAGMA busy_timeout = 30000;", cancellationToken).ConfigureAwait(false);
         await MigrateAsync(writer, cancellationToken).ConfigureAwait(false);
         return new SqliteStore(writer, connectionString, time ?? TimeProvider.System, options.CredentialCacheTtl);
     }

@@ -60,6 +60,13 @@ public sealed class PartitionConsumer(
     public string? DiscardedState { get; private set; }
 
     /// <summary>
+    /// Why the checkpoint's position was not where the log is (after a power cut), or null: the log ended before it (its
+    /// unsynced tail lost, <c>--no-fsync</c>) or had released records after it (the store rolled back behind the log);
+    /// the consumer goes on from the nearest position the log holds, rather than skip new records or stop for good.
+    /// </summary>
+    public string? PositionGap { get; private set; }
+
+    /// <summary>
     /// Why the last commit to the store failed (disk full, database locked), or null once a commit has succeeded since:
     /// the host reports it as degraded health while it retries.
     /// </summary>
@@ -90,6 +97,19 @@ public sealed class PartitionConsumer(
         }
 
         _position = checkpoint?.Position ?? 0;
+        PositionGap = null;
+        if (_position > log.EndPosition)
+        {
+            // Reading on from the checkpoint would skip what devices send now up to it, or misread it mid-record.
+            PositionGap = $"the log ends at {log.EndPosition}, before the checkpoint at {_position}: the readings between were lost with the log's unsynced tail; going on from the log's end";
+            _position = log.EndPosition;
+        }
+        else if (_position < log.StartPosition)
+        {
+            PositionGap = $"the checkpoint at {_position} is behind the log's oldest record at {log.StartPosition} (the store lost commits the log had released): going on from there";
+            _position = log.StartPosition;
+        }
+
         _checkpointed = _position;
         _lastCheckpointAt = _time.GetTimestamp();
     }

@@ -49,6 +49,9 @@ public interface ITelemetryPartition
     /// <summary>The position after the last durable record: what a consumer has to reach to be caught up.</summary>
     long EndPosition { get; }
 
+    /// <summary>The position of the oldest record still held (those before it were released).</summary>
+    long StartPosition => 0;
+
     /// <summary>Up to <paramref name="maxRecords"/> records from <paramref name="position"/>; waits up to <paramref name="wait"/> for the first.</summary>
     ValueTask<LogBatch> ReadAsync(long position, int maxRecords, TimeSpan wait, CancellationToken cancellationToken);
 

@@ -147,6 +147,17 @@ public sealed class FileTelemetryLog : ITelemetryLog, IAsyncDisposable
 
         public long EndPosition => Volatile.Read(ref _end);
 
+        public long StartPosition
+        {
+            get
+            {
+                lock (_segmentsLock)
+                {
+                    return _segments.Keys[0];
+                }
+            }
+        }
+
         public string? Failure { get; private set; }
 
         public async ValueTask AppendAsync(TelemetryMessage message, CancellationToken cancellationToken)
