@@ -132,9 +132,17 @@ internal static class StatusRoutes
         return api;
     }
 
+    /// <summary>
+    /// The station's stream, ended when the host stops as well as when the console goes: an open stream otherwise held the
+    /// web server's stop for its whole shutdown timeout (30 s with a console open, measured), long enough for a
+    /// supervisor's stop timeout to kill the host.
+    /// </summary>
     private static Func<HttpContext, string, CancellationToken, Task<IResult>> WatchAsync(StatusApi api) => async (c, fireStation, ct) =>
     {
-        var watch = await api.WatchStationAsync(Key(c), fireStation, ct).ConfigureAwait(false);
+        var stopping = c.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+        var either = CancellationTokenSource.CreateLinkedTokenSource(ct, stopping);
+        c.Response.RegisterForDispose(either);
+        var watch = await api.WatchStationAsync(Key(c), fireStation, either.Token).ConfigureAwait(false);
         return watch.Refusal is { } refusal
             ? Result(refusal)
             : TypedResults.ServerSentEvents(watch.Items);

@@ -8,6 +8,34 @@ public sealed class HealthTests : IDisposable
 {
     private readonly TempDirectory _directory = new("health");
 
+    /// <summary>
+    /// A duty console's stream open as the host is stopped (SIGTERM) ends with it: before, the web server waited out its
+    /// 30 s shutdown timeout for the stream, long enough for a supervisor's stop timeout to kill the host.
+    /// </summary>
+    [Fact]
+    public async Task The_host_stops_at_once_with_a_station_stream_open()
+    {
+        var (registryPath, db, _) = await HostProcess.PrepareAsync(_directory, "m-0001");
+        string key;
+        await using (var store = await SqliteStore.OpenAsync(new SqliteStoreOptions { Path = db }))
+        {
+            key = (await Api.Access.ApiKeys.IssueAsync(store, Api.Access.Role.DutyOfficer, "xihu-3", "console", TimeProvider.System, CancellationToken.None)).Secret;
+        }
+
+        var http = FreePorts.Next();
+        using var host = await HostProcess.StartAsync("--registry", registryPath, "--db", db, "--mqtt-port", $"{FreePorts.Next()}", "--http-port", $"{http}");
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{http}"), Timeout = TimeSpan.FromSeconds(60) };
+        client.DefaultRequestHeaders.Add("X-Api-Key", key);
+        using var stream = await client.GetAsync("/api/v1/stations/xihu-3/alerts/stream", HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(System.Net.HttpStatusCode.OK, stream.StatusCode);
+        using var events = new StreamReader(await stream.Content.ReadAsStreamAsync());
+        Assert.Equal("event: snapshot", await events.ReadLineAsync());
+
+        var stopping = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal(0, await host.StopAsync());
+        Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(10), $"the host took {stopping.Elapsed.TotalSeconds:F1} s to stop");
+    }
+
     [Fact]
     public async Task Health_and_metrics_count_readings_rejections_lag_and_open_alerts()
     {
