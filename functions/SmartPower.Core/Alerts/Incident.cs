@@ -65,6 +65,9 @@ internal sealed class Incident
             return;
         }
 
+        // Never before it opened: a device whose clock jumped ahead (the incident opened then) and back clears it on
+        // readings stamped earlier (found in review).
+        atMs = Math.Max(atMs, _openedAtMs);
         sink.OnTransition(new AlertTransition(TransitionKind.Cleared, Snapshot(evidence, atMs), atMs));
         _alertId = null;
     }

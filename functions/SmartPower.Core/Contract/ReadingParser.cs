@@ -76,12 +76,12 @@ public static class ReadingParser
                 else if (reader.ValueTextEquals("ts"u8))
                 {
                     reader.Read();
-                    if (reader.TokenType != JsonTokenType.String || !reader.TryGetDateTimeOffset(out var t))
+                    if (reader.TokenType != JsonTokenType.String || !TryReadTimestamp(ref reader, out var t))
                     {
                         return new(RejectReason.InvalidValue, "ts");
                     }
 
-                    ts = t.ToUnixTimeMilliseconds();
+                    ts = t;
                 }
                 else
                 {
@@ -127,6 +127,7 @@ public static class ReadingParser
                 case Seen.Ts:
                     if (!Mark(ref seen, Seen.Ts, out failure, "ts")) return failure;
                     reader.Read();
+                    if (reader.TokenType == JsonTokenType.Null) return new(RejectReason.MissingField, "ts"); // null counts as missing
                     if (reader.TokenType != JsonTokenType.String || !TryReadTimestamp(ref reader, out ts))
                     {
                         return new(RejectReason.InvalidValue, "ts");
@@ -136,6 +137,7 @@ public static class ReadingParser
                 case Seen.Seq:
                     if (!Mark(ref seen, Seen.Seq, out failure, "seq")) return failure;
                     reader.Read();
+                    if (reader.TokenType == JsonTokenType.Null) return new(RejectReason.MissingField, "seq");
                     if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out seq) || seq < 0)
                     {
                         return new(RejectReason.InvalidValue, "seq");
@@ -231,6 +233,11 @@ public static class ReadingParser
     {
         ports = null;
         reader.Read();
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return new(RejectReason.MissingField, "ports");
+        }
+
         if (reader.TokenType != JsonTokenType.StartArray)
         {
             return new(RejectReason.InvalidValue, "ports");
@@ -254,6 +261,7 @@ public static class ReadingParser
                 if (reader.ValueTextEquals("port"u8))
                 {
                     reader.Read();
+                    if (reader.TokenType == JsonTokenType.Null) return new(RejectReason.MissingField, "ports.port");
                     if (port is not null || reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out var p))
                     {
                         return new(RejectReason.InvalidValue, "ports.port");
@@ -264,6 +272,7 @@ public static class ReadingParser
                 else if (reader.ValueTextEquals("state"u8))
                 {
                     reader.Read();
+                    if (reader.TokenType == JsonTokenType.Null) return new(RejectReason.MissingField, "ports.state");
                     if (state is not null || reader.TokenType != JsonTokenType.String || reader.ValueIsEscaped
                         || !ContractNames.TryParsePortState(reader.ValueSpan, out var s))
                     {
@@ -275,6 +284,7 @@ public static class ReadingParser
                 else if (reader.ValueTextEquals("powerW"u8))
                 {
                     reader.Read();
+                    if (reader.TokenType == JsonTokenType.Null) return new(RejectReason.MissingField, "ports.powerW");
                     if (power is not null || reader.TokenType != JsonTokenType.Number || !TryGetDouble(ref reader, out var w) || !double.IsFinite(w))
                     {
                         return new(RejectReason.InvalidValue, "ports.powerW");
@@ -341,7 +351,9 @@ public static class ReadingParser
 
     /// <summary>
     /// Reads the contract's timestamp. The contract's own form, <c>yyyy-MM-ddTHH:mm:ss.fffZ</c>, is parsed directly;
-    /// any other ISO 8601 form goes through the framework's parser.
+    /// any other ISO 8601 form goes through the framework's parser, and must say its offset (<c>Z</c> or
+    /// <c>+hh:mm</c>): the framework reads a time without one as the machine's local time, so event time and alert
+    /// ids would depend on where the pipeline runs (found in review).
     /// </summary>
     private static bool TryReadTimestamp(ref Utf8JsonReader reader, out long unixMs)
     {
@@ -364,8 +376,27 @@ public static class ReadingParser
             return false;
         }
 
+        // The rare path, so a string is fine here.
+        if (!HasOffset(reader.GetString()!))
+        {
+            return false;
+        }
+
         unixMs = parsed.ToUnixTimeMilliseconds();
         return true;
+    }
+
+    /// <summary>Whether an ISO 8601 date-time ends in a UTC designator or a numeric offset (after its time part).</summary>
+    private static bool HasOffset(string text)
+    {
+        var t = text.AsSpan().IndexOfAny('T', 't', ' ');
+        if (t < 0)
+        {
+            return false; // a date alone
+        }
+
+        var time = text.AsSpan(t + 1);
+        return time.Length > 0 && (time[^1] is 'Z' or 'z' || time.IndexOfAny('+', '-') > 0);
     }
 
     private static bool Digits(ReadOnlySpan<byte> text, int start, int count, out int value)

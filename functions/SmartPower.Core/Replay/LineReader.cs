@@ -39,7 +39,11 @@ internal sealed class LineReader(Stream stream, int maxLineBytes) : IEnumerable<
                     {
                         if (end > start && !skipping)
                         {
-                            yield return Trim(buffer.AsMemory(start, end - start));
+                            var last = Trim(buffer.AsMemory(start, end - start));
+                            if (!last.IsEmpty)
+                            {
+                                yield return last; // a blank last line is no line, as a blank line anywhere else
+                            }
                         }
                         else if (skipping)
                         {
@@ -55,8 +59,9 @@ internal sealed class LineReader(Stream stream, int maxLineBytes) : IEnumerable<
 
                 ReadOnlyMemory<byte> line = buffer.AsMemory(start, newline);
                 start += newline + 1;
-                if (skipping)
+                if (skipping || newline > maxLineBytes)
                 {
+                    // Too long, whether or not its end was in the buffer already: refused the same wherever it falls.
                     skipping = false;
                     yield return ReadOnlyMemory<byte>.Empty;
                     continue;
