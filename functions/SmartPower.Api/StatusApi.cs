@@ -313,8 +313,9 @@ public sealed partial class StatusApi
     private Site? VisibleSite(Caller caller, string siteId) =>
         _registry.TryGetSite(siteId, out var site) && caller.CanSee(site) ? site : null;
 
+    /// <summary>The alert, if the caller may see it. An id no alert can have (a backslash, a slash) is not looked up: Cosmos DB refuses such ids with a 400 that became a 500 (found in review).</summary>
     private async Task<StoredAlert?> VisibleAlertAsync(Caller caller, string alertId, CancellationToken cancellationToken) =>
-        await _store.GetAlertAsync(alertId, cancellationToken).ConfigureAwait(false) is { } stored && VisibleSite(caller, stored.Alert.SiteId) is not null
+        Contract.Ids.IsValid(alertId) && await _store.GetAlertAsync(alertId, cancellationToken).ConfigureAwait(false) is { } stored && VisibleSite(caller, stored.Alert.SiteId) is not null
             ? stored
             : null;
 

@@ -36,17 +36,21 @@ public sealed partial class CosmosStore : IApiKeyStore
         var hash = Convert.ToHexStringLower(secretHash);
         var node = KeyNode(key, hash);
         node["id"] = HashId(hash);
-        if (await WriteIfAsync(_apiKeys, HashId(hash), HashId(hash), Json(node), null, "apikey.write", cancellationToken).ConfigureAwait(false) is null)
-        {
-            return false;
-        }
+        var added = await WriteIfAsync(_apiKeys, HashId(hash), HashId(hash), Json(node), null, "apikey.write", cancellationToken).ConfigureAwait(false) is not null;
 
+        // Listed in any case: a start that stored the key but died (or failed) before listing it left a key that
+        // authenticated and could be neither listed nor revoked; the next start lists it (found in review).
         await ChangeKeyListAsync(keys =>
         {
+            if (keys.Any(k => k!["hash"]?.GetValue<string>() == hash))
+            {
+                return false;
+            }
+
             keys.Add(KeyNode(key, hash));
             return true;
         }, cancellationToken).ConfigureAwait(false);
-        return true;
+        return added;
     }
 
     public async Task<ApiKey?> FindApiKeyAsync(byte[] secretHash, CancellationToken cancellationToken)

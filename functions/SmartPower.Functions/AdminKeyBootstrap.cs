@@ -21,10 +21,14 @@ public sealed class AdminKeyBootstrap(SmartPowerSettings settings, CosmosStore s
         try
         {
             var hash = Convert.FromHexString(settings.AdminKeySha256.Trim());
-            var added = await store.EnsureApiKeyAsync(new ApiKey("k-bootstrap", "bootstrap admin", Role.Admin, null, time.GetUtcNow()), hash, cancellationToken).ConfigureAwait(false);
+
+            // An id of its own for each bootstrap hash: an operator who sets a new one after the first was revoked must
+            // be able to revoke the new one too (one id for both, and revocation found the revoked one first).
+            var keyId = $"k-bootstrap-{Convert.ToHexStringLower(hash)[..8]}";
+            var added = await store.EnsureApiKeyAsync(new ApiKey(keyId, "bootstrap admin", Role.Admin, null, time.GetUtcNow()), hash, cancellationToken).ConfigureAwait(false);
             if (added)
             {
-                logger.LogInformation("the bootstrap admin key is stored");
+                logger.LogInformation("the bootstrap admin key is stored as {KeyId}", keyId);
             }
         }
         catch (Exception ex) when (ex is FormatException or Microsoft.Azure.Cosmos.CosmosException or HttpRequestException)
