@@ -7,15 +7,16 @@ using SmartPower.Mqtt;
 using SmartPower.Registry;
 
 // smartpower-bridge --registry FILE --broker HOST:PORT [--username U --password P] [--tls]
-//                   [--share-group NAME|none] [--bridge-id ID] --event-hubs NAMESPACE.servicebus.windows.net [--hub telemetry]
+//                   [--share-group NAME|none] [--bridge-id ID] [--sites ID,ID] --event-hubs NAMESPACE.servicebus.windows.net [--hub telemetry]
 // Authenticates to Event Hubs with DefaultAzureCredential (a managed identity, or `az login` on a workstation): it
 // needs the "Azure Event Hubs Data Sender" role on the hub. Ctrl+C or SIGTERM stops it after sending what it holds.
 const string Usage = "usage: smartpower-bridge --registry FILE --broker HOST:PORT [--username U --password P] [--tls]\n"
-    + "                         [--share-group NAME|none] [--bridge-id ID] --event-hubs NAMESPACE.servicebus.windows.net [--hub telemetry]\n"
+    + "                         [--share-group NAME|none] [--bridge-id ID] [--sites ID,ID] --event-hubs NAMESPACE.servicebus.windows.net [--hub telemetry]\n"
     + "  --share-group: the shared subscription's group (default smartpower); none for a plain subscription, which mosquitto\n"
     + "                 restores after its own restart where it does not restore a shared one\n"
-    + "  --bridge-id:   the persistent session's client id (default smartpower-bridge-HOSTNAME)";
-string[] valued = ["--registry", "--broker", "--username", "--password", "--share-group", "--bridge-id", "--event-hubs", "--hub"];
+    + "  --bridge-id:   the persistent session's client id (default smartpower-bridge-HOSTNAME)\n"
+    + "  --sites:       only these sites' devices: bridges on disjoint sites share a broker without reordering a device's readings";
+string[] valued = ["--registry", "--broker", "--username", "--password", "--share-group", "--bridge-id", "--sites", "--event-hubs", "--hub"];
 var options = new Dictionary<string, string>(StringComparer.Ordinal);
 for (var i = 0; i < args.Length; i++)
 {
@@ -50,6 +51,13 @@ try
 catch (RegistryException e)
 {
     Console.Error.WriteLine($"smartpower-bridge: {e.Message}");
+    return 2;
+}
+
+string[]? sites = options.TryGetValue("--sites", out var siteList) ? siteList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : null;
+if (sites?.FirstOrDefault(s => !registry.TryGetSite(s, out _)) is { } unknownSite)
+{
+    Console.Error.WriteLine($"smartpower-bridge: --sites: site '{unknownSite}' is not in the registry");
     return 2;
 }
 
@@ -95,6 +103,8 @@ if (options.TryGetValue("--bridge-id", out var bridgeId))
 {
     brokerOptions.ClientId = bridgeId;
 }
+
+brokerOptions.Sites = sites;
 await using (var bridge = await EventHubsBridge.StartAsync(registry, brokerOptions, log, loggers, stop.Token))
 {
     Console.WriteLine($"bridging {host}:{port} to {ns} ({log.PartitionCount} partitions); Ctrl+C stops");

@@ -23,7 +23,7 @@ public static class CommandLine
               output never depends on the machine).
 
           smartpower serve --registry FILE [--db FILE] [--mqtt-port N] [--http-port N] [--partitions N]
-                           [--broker HOST:PORT [--share-group NAME|none] [--bridge-id ID]] [--tls-cert FILE.pfx --tls-password P --mqtt-tls-port N]
+                           [--broker HOST:PORT [--share-group NAME|none] [--bridge-id ID] [--sites ID,ID]] [--tls-cert FILE.pfx --tls-password P --mqtt-tls-port N]
                            [--rate N] [--checkpoint-ms N] [--no-fsync] [--max-lag-kb N] [--notifications FILE] [--log-dir DIR]
           smartpower serve --demo [--db FILE] [--mqtt-port N] [--http-port N] [--notifications FILE]
               Runs the whole pipeline in one process: an embedded MQTT broker (devices connect with
@@ -32,7 +32,8 @@ public static class CommandLine
               --broker takes telemetry from an external broker (shared subscription) instead;
               --share-group NAME (default smartpower; 'none' for a plain subscription, which survives
               a mosquitto restart) and --bridge-id ID (the persistent session's client id, default
-              smartpower-bridge-HOSTNAME: keep it across restarts).
+              smartpower-bridge-HOSTNAME: keep it across restarts); --sites takes only those sites'
+              devices (hosts on disjoint sites share a broker without reordering a device's readings).
               HTTP: /health (JSON) and /metrics (OpenTelemetry, Prometheus format).
               Defaults: MQTT 1883, HTTP 8080, 2 partitions, 5 messages/s per device (--rate; bursts of
               60 or a second's worth, whichever is more),
@@ -150,7 +151,7 @@ public static class CommandLine
 
     private static readonly string[] ServeOptions =
         ["--registry", "--db", "--mqtt-port", "--http-port", "--partitions", "--broker", "--tls-cert", "--tls-password", "--mqtt-tls-port", "--rate", "--checkpoint-ms",
-            "--max-lag-kb", "--notifications", "--log-dir", "--share-group", "--bridge-id"];
+            "--max-lag-kb", "--notifications", "--log-dir", "--share-group", "--bridge-id", "--sites"];
 
     private static int ServeCommand(Options options, TextWriter stdout)
     {
@@ -184,6 +185,11 @@ public static class CommandLine
             {
                 pipeline.ExternalBroker.ClientId = id;
             }
+
+            if (options.Text("--sites", null) is { } sites)
+            {
+                pipeline.ExternalBroker.Sites = sites.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            }
         }
 
         if (options.Text("--notifications", null) is { } notifications)
@@ -203,6 +209,11 @@ public static class CommandLine
         }
 
         var registry = RegistryLoader.Load(registryPath!);
+        if (pipeline.ExternalBroker?.Sites?.FirstOrDefault(s => !registry.TryGetSite(s, out _)) is { } unknown)
+        {
+            throw new UsageException($"--sites: site '{unknown}' is not in the registry");
+        }
+
         return Serve.RunAsync(registry, pipeline, httpPort, stdout).GetAwaiter().GetResult();
     }
 

@@ -37,6 +37,14 @@ public sealed class BrokerBridgeOptions
     public TimeSpan MaxReconnectDelay { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
+    /// The sites whose devices this bridge takes (their topics only); null for every site. Several bridges on disjoint
+    /// sites (with plain subscriptions, <see cref="ShareGroup"/> null) share a broker's load without the reordering a
+    /// share group brings: the group hands out messages one by one, so one device's next reading can reach the log
+    /// through another bridge first, and the engine drops the late one as an older seq.
+    /// </summary>
+    public IReadOnlyList<string>? Sites { get; set; }
+
+    /// <summary>
     /// Messages taken from the broker and not yet acknowledged, across devices, before the bridge stops reading (the
     /// broker's own limit, mosquitto's <c>max_inflight_messages</c>, 20 by default, usually comes first).
     /// </summary>
@@ -70,6 +78,11 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
     {
         _options = options;
         _ingress = ingress;
+        if (options.Sites is { } sites && sites.FirstOrDefault(s => !ingress.Registry.TryGetSite(s, out _)) is { } unknown)
+        {
+            throw new ArgumentException($"site '{unknown}' is not in the registry", nameof(options));
+        }
+
         _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         _inFlight = new SemaphoreSlim(options.MaxInFlight);
         _client = new MqttClientFactory().CreateMqttClient();
@@ -160,13 +173,17 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
 
         await _client.ConnectAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
         var share = string.IsNullOrEmpty(_options.ShareGroup) ? "" : $"$share/{_options.ShareGroup}/";
-        var subscribe = new MqttClientSubscribeOptionsBuilder()
-            .WithTopicFilter($"{share}{Topic.Prefix}+/+/+/telemetry", MqttQualityOfServiceLevel.AtLeastOnce)
-            .WithTopicFilter($"{share}{Topic.Prefix}+/+/+/status", MqttQualityOfServiceLevel.AtLeastOnce)
-            .Build();
-        await _client.SubscribeAsync(subscribe, cancellationToken).ConfigureAwait(false);
+        var subscribe = new MqttClientSubscribeOptionsBuilder();
+        foreach (var site in _options.Sites ?? ["+"])
+        {
+            subscribe.WithTopicFilter($"{share}{Topic.Prefix}{site}/+/+/telemetry", MqttQualityOfServiceLevel.AtLeastOnce)
+                .WithTopicFilter($"{share}{Topic.Prefix}{site}/+/+/status", MqttQualityOfServiceLevel.AtLeastOnce);
+        }
+
+        await _client.SubscribeAsync(subscribe.Build(), cancellationToken).ConfigureAwait(false);
         _logger.LogInformation("bridge connected to {Host}:{Port} as {ClientId}, {Subscription}", _options.Host, _options.Port, _options.ClientId,
-            string.IsNullOrEmpty(_options.ShareGroup) ? "plain subscription" : $"shared group {_options.ShareGroup}");
+            (string.IsNullOrEmpty(_options.ShareGroup) ? "plain subscription" : $"shared group {_options.ShareGroup}")
+            + (_options.Sites is { } sites ? $" to sites {string.Join(", ", sites)}" : " to every site"));
     }
 
     private async Task SuperviseAsync(CancellationToken cancellationToken)

@@ -200,6 +200,47 @@ public sealed class ExternalBrokerTests : IDisposable
         Assert.Equal([1L, 2L, 3L], log.Durable().Where(d => d.DeviceId == "m-0002").Select(d => d.Seq));
     }
 
+    /// <summary>
+    /// Bridges on disjoint sites (plain subscriptions) share one broker: each takes only its sites' devices, so a device's
+    /// readings all go one way, in order (a share group hands them out one by one and can reorder them).
+    /// </summary>
+    [Fact]
+    public async Task A_bridge_given_sites_takes_only_those_sites_devices()
+    {
+        using var broker = await MosquittoBroker.StartAsync(_directory.File("mosquitto"));
+        var registry = Tenancy.Registry();
+        var acacia = new SlowLog(TimeSpan.Zero);
+        var others = new SlowLog(TimeSpan.Zero);
+        using var acaciaIngress = new Ingress(registry, acacia);
+        using var othersIngress = new Ingress(registry, others);
+        await using var first = new BrokerBridge(new BrokerBridgeOptions { Host = "127.0.0.1", Port = broker.Port, ClientId = $"bridge-{Guid.NewGuid():N}", ShareGroup = null, Sites = ["acacia"] }, acaciaIngress);
+        await using var second = new BrokerBridge(new BrokerBridgeOptions { Host = "127.0.0.1", Port = broker.Port, ClientId = $"bridge-{Guid.NewGuid():N}", ShareGroup = null, Sites = ["birch", "cedar", "dogwood"] }, othersIngress);
+        await first.StartAsync(CancellationToken.None);
+        await second.StartAsync(CancellationToken.None);
+
+        string[] devices = ["acacia-m1", "dogwood-m1"];
+        foreach (var id in devices)
+        {
+            await using var device = new TestDevice(id, "-", broker.Port);
+            await device.ConnectAsync();
+            for (var seq = 1; seq <= 3; seq++)
+            {
+                await device.PublishAsync(Tenancy.Topic(id), Feed.MeterPayload(seq * 10, seq, 6));
+            }
+        }
+
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while ((acacia.Durable().Count < 3 || others.Durable().Count < 3) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        await Task.Delay(200);
+        Assert.Equal([("acacia-m1", 1L), ("acacia-m1", 2L), ("acacia-m1", 3L)], acacia.Durable());
+        Assert.Equal([("dogwood-m1", 1L), ("dogwood-m1", 2L), ("dogwood-m1", 3L)], others.Durable());
+        Assert.Throws<ArgumentException>(() => new BrokerBridge(new BrokerBridgeOptions { Sites = ["no-such-site"] }, acaciaIngress));
+    }
+
     private static Registry.DeviceRegistry Meters(IEnumerable<string> ids) => Registry.RegistryLoader.Parse(
         """{"sites":[{"siteId":"xihu-wutong","name":"Wutong","address":"88 Wutong Rd","fireStation":"xihu-3","managerId":"pm-greenleaf","timeZone":"Asia/Shanghai"}],"devices":["""
         + string.Join(",", ids.Select(id => $$"""{"deviceId":"{{id}}","siteId":"xihu-wutong","kind":"meter","circuit":"dwelling","ratedCurrentA":40,"reportIntervalS":10}"""))
