@@ -121,10 +121,14 @@ public sealed partial class CosmosStore : IOutboxStore
         return doc is null ? null : DeliveryOf(JsonNode.Parse(doc.Json.RootElement.GetRawText())!.AsObject());
     }
 
-    /// <summary>The dispatcher's query: pending notifications due by <paramref name="now"/>, oldest due first (indexed: state, nextAttemptAt).</summary>
+    /// <summary>
+    /// The dispatcher's query: pending notifications due by <paramref name="now"/> (or scheduled by a clock since stepped
+    /// back, see <see cref="IOutboxStore.FurthestRetry"/>), oldest due first (indexed: state, nextAttemptAt).
+    /// </summary>
     public static QueryDefinition DueQuery(DateTimeOffset now) =>
-        new QueryDefinition("SELECT * FROM c WHERE c.state = @pending AND c.nextAttemptAt <= @now ORDER BY c.nextAttemptAt")
-            .WithParameter("@pending", DeliveryStates.Of(DeliveryState.Pending)).WithParameter("@now", now.ToUnixTimeMilliseconds());
+        new QueryDefinition("SELECT * FROM c WHERE c.state = @pending AND (c.nextAttemptAt <= @now OR c.nextAttemptAt > @stepped) ORDER BY c.nextAttemptAt")
+            .WithParameter("@pending", DeliveryStates.Of(DeliveryState.Pending)).WithParameter("@now", now.ToUnixTimeMilliseconds())
+            .WithParameter("@stepped", (now + IOutboxStore.FurthestRetry).ToUnixTimeMilliseconds());
 
     /// <summary>When the next pending notification falls due: the same filter, first row only.</summary>
     public static QueryDefinition NextDueQuery() =>

@@ -57,7 +57,7 @@ public static class Services
         // Notifications: the webhooks file deployed with the app (none configured for a recipient: its notifications are
         // retried until one is, as locally), the outbox in Cosmos DB, the local host's dispatcher and webhook notifier.
         services.AddSingleton(_ => NotificationsOf(settings));
-        services.AddSingleton(_ => new HttpClient { Timeout = TimeSpan.FromSeconds(10) });
+        services.AddSingleton(_ => WebhookNotifier.CreateHttpClient(TimeSpan.FromSeconds(10)));
         services.AddSingleton<IOutboxStore>(sp => sp.GetRequiredService<CosmosStore>());
         services.AddSingleton(sp => new OutboxDispatcher(
             sp.GetRequiredService<IOutboxStore>(),

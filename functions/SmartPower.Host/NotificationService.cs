@@ -29,10 +29,7 @@ public sealed class NotificationService : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(settings);
         _logger = logger;
         _time = time ?? TimeProvider.System;
-        _http = new HttpClient(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(5), PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
-        {
-            Timeout = RequestTimeout,
-        };
+        _http = WebhookNotifier.CreateHttpClient(RequestTimeout);
         Dispatcher = new OutboxDispatcher(store, new WebhookNotifier(_http, settings.Webhooks, _time), settings.Retry, _time);
         Dispatcher.Attempted += OnAttempted;
         Dispatcher.Failed += e => _logger.LogError(e, "notification outbox unavailable; trying again shortly");

@@ -16,10 +16,11 @@ public sealed partial class SqliteStore : IOutboxStore
         command.CommandText = """
             SELECT notification_id, recipient_kind, recipient_id, body, attempts, created_at FROM (
                 SELECT *, ROW_NUMBER() OVER (PARTITION BY recipient_kind, recipient_id ORDER BY next_attempt_at, created_at, notification_id) AS turn
-                FROM outbox WHERE state = 'pending' AND next_attempt_at <= $now)
+                FROM outbox WHERE state = 'pending' AND (next_attempt_at <= $now OR next_attempt_at > $stepped))
             ORDER BY turn, next_attempt_at, created_at, notification_id LIMIT $max
             """;
         command.Parameters.AddWithValue("$now", now.ToUnixTimeMilliseconds());
+        command.Parameters.AddWithValue("$stepped", (now + IOutboxStore.FurthestRetry).ToUnixTimeMilliseconds());
         command.Parameters.AddWithValue("$max", max);
         var due = new List<PendingNotification>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);

@@ -30,8 +30,8 @@ public sealed partial class QueryShapeTests : CosmosNightTests
     {
         var now = DateTimeOffset.FromUnixTimeMilliseconds(1_795_000_000_000);
         var due = CosmosStore.DueQuery(now);
-        Assert.Equal("SELECT * FROM c WHERE c.state = @pending AND c.nextAttemptAt <= @now ORDER BY c.nextAttemptAt", due.QueryText);
-        Assert.Equal([("@pending", (object)"pending"), ("@now", 1_795_000_000_000L)], due.GetQueryParameters().Select(p => (p.Name, p.Value)));
+        Assert.Equal("SELECT * FROM c WHERE c.state = @pending AND (c.nextAttemptAt <= @now OR c.nextAttemptAt > @stepped) ORDER BY c.nextAttemptAt", due.QueryText);
+        Assert.Equal([("@pending", (object)"pending"), ("@now", 1_795_000_000_000L), ("@stepped", 1_795_000_600_000L)], due.GetQueryParameters().Select(p => (p.Name, p.Value)));
         AssertIndexed(CosmosSchema.Outbox, due, ["state", "nextAttemptAt"]);
 
         var next = CosmosStore.NextDueQuery();

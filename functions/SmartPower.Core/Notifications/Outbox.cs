@@ -78,11 +78,19 @@ public interface IOutboxStore
     public const long NewlyDue = 0;
 
     /// <summary>
+    /// Further ahead than any retry is scheduled (the backoff's longest delay is a minute by default): a pending
+    /// notification due later than this from now was scheduled by a clock since stepped back (NTP), and is due now
+    /// rather than after the step (found in review: a critical alert's retries waited out an hour's step).
+    /// </summary>
+    public static readonly TimeSpan FurthestRetry = TimeSpan.FromMinutes(10);
+
+    /// <summary>
     /// Up to <paramref name="max"/> pending notifications whose next attempt is due at <paramref name="now"/>, oldest due
     /// first; a store that can takes the recipients in turn (each one's oldest, then each one's second...), so that one
     /// recipient's backlog does not fill the batch. A notification never tried is due from the start of time
     /// (<see cref="NewlyDue"/>), so it comes before every retry: a new alert's notifications are not queued behind the
-    /// backlog of a receiver that keeps failing.
+    /// backlog of a receiver that keeps failing. One due more than <see cref="FurthestRetry"/> after
+    /// <paramref name="now"/> is due too.
     /// </summary>
     Task<IReadOnlyList<PendingNotification>> GetDueAsync(DateTimeOffset now, int max, CancellationToken cancellationToken);
 

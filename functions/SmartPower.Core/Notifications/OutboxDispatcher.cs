@@ -76,15 +76,23 @@ public sealed class OutboxDispatcher
     /// <summary>
     /// The first attempt, now, at each of <paramref name="added"/>, notifications just added to the outbox: for a host
     /// that is told of them (a change feed, its own escalation timer) rather than waking <see cref="RunAsync"/>.
+    /// Recipients in parallel, each one's in turn: a manager's webhook that hangs must not hold up the fire station's
+    /// notifications of the same alerts (one at a time, it did: found in review).
     /// </summary>
     public async Task DeliverNewAsync(IEnumerable<Notification> added, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(added);
         var now = _time.GetUtcNow();
-        foreach (var n in added)
-        {
-            await DeliverAsync(new PendingNotification(n.NotificationId, n.Recipient, n.Body, 0, now), cancellationToken).ConfigureAwait(false);
-        }
+        await Parallel.ForEachAsync(
+            added.GroupBy(n => n.Recipient),
+            new ParallelOptions { MaxDegreeOfParallelism = MaxParallel, CancellationToken = cancellationToken },
+            async (recipient, ct) =>
+            {
+                foreach (var n in recipient)
+                {
+                    await DeliverAsync(new PendingNotification(n.NotificationId, n.Recipient, n.Body, 0, now), ct).ConfigureAwait(false);
+                }
+            }).ConfigureAwait(false);
     }
 
     /// <summary>One attempt to deliver <paramref name="notification"/>, recorded; returns its new state.</summary>
