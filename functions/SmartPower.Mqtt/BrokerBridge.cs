@@ -145,7 +145,10 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
             await _supervisor.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
-        await Task.WhenAll(_deliveries.Values).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        while (!_deliveries.IsEmpty) // one taken just as the stop came is added after a first look
+        {
+            await Task.WhenAll(_deliveries.Values).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
 
         if (_client.IsConnected)
         {

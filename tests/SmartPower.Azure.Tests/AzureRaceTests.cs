@@ -101,6 +101,51 @@ public sealed class AzureOfflineRaceTests : CosmosNightTests
         Assert.Equal(AlertState.Cleared, (await Store.GetAlertAsync(offline.AlertId))!.Alert.State);
     }
 
+    /// <summary>
+    /// Sequence: m-0100 falls silent at 600 s and never reports again. The watchdog's sweep at 770 s opens its
+    /// <c>offline</c> alert W (stored first). Before it saves the device's record with <c>WatchdogOffline</c>, a batch
+    /// holding only m-0100's <c>status</c> message is processed (its Last Will, <c>{"online":false}</c>, published by the
+    /// broker as it notices the dead connection): the detection step writes the record (new version) with
+    /// <c>HeardAtMs</c> moved to the status's arrival, but no reading (DeviceBatchProcessor clears a watchdog alert only
+    /// on a reading). The watchdog's save loses its ETag; the race handling (Watchdog.RunAsync, fix 2ac9844) takes a
+    /// later <c>HeardAtMs</c> for "heard from" and CLEARS W at its opening instant, instead of marking it again as it now
+    /// does for a write without a reading. The next sweeps open the same alert id again (same StreamHeardAt + limit),
+    /// which the store takes as already stored.
+    /// What went wrong: the device is dead (its own Last Will says so) and its offline alert shows cleared: a hidden
+    /// alert for as long as the device stays silent.
+    /// </summary>
+    [Fact]
+    public async Task A_watchdog_mark_raced_by_a_status_only_batch_keeps_the_offline_alert_open()
+    {
+        var night = new Night(1500, (device, t) => device != "m-0100" || t < 600);
+        var time = new ManualTime(Feed.T0);
+        var states = new RacingStates(new FlakyStates(Store));
+        var processor = new DeviceBatchProcessor(night.Registry, states, Store, new RecordingCommands(), Store, new PipelineMetrics());
+        states.BeforeWatchdogSave = () =>
+        {
+            var will = new TelemetryEvent("will", Feed.Topic("m-0100", channel: "status"), "{\"online\":false}"u8.ToArray(), time.Now.ToUnixTimeMilliseconds());
+            return processor.ProcessAsync(0, [will], CancellationToken.None);
+        };
+        var watchdog = new Watchdog(night.Registry, states, Store, time);
+        var raised = new List<AlertTransition>();
+        foreach (var batch in night.Batches(30))
+        {
+            await processor.ProcessAsync(0, batch, CancellationToken.None);
+            time.Now = DateTimeOffset.FromUnixTimeMilliseconds(batch[^1].ArrivedAtMs);
+            raised.AddRange(await watchdog.RunAsync(CancellationToken.None));
+        }
+
+        Assert.True(states.Raced);
+        var offline = raised.First(t => t.Kind == TransitionKind.Opened && t.Alert.DeviceId == "m-0100").Alert;
+
+        // m-0100 has sent nothing since 600 s: its offline alert must never have cleared (observed: opened at 650 s,
+        // cleared at 650 s by the 780 s sweep, opened again with the same id by a later sweep; the recipients got
+        // "opened" and "cleared", and the second "opened" has the first's notification id, so it goes to nobody).
+        var history = await Store.GetTransitionsAsync(offline.AlertId, CancellationToken.None);
+        Assert.DoesNotContain(raised, t => t.Kind == TransitionKind.Cleared && t.Alert.DeviceId == "m-0100");
+        Assert.DoesNotContain(history, h => h.Kind == "cleared");
+    }
+
     /// <summary>Runs a hook once, just before the watchdog's save of a record it marked offline.</summary>
     private sealed class RacingStates(IDeviceStateStore inner) : IDeviceStateStore
     {

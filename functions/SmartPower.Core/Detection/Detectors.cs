@@ -135,7 +135,8 @@ internal static class Detectors
         }
         else if (level == HoldLevel.Clear && incident is { IsOpen: true })
         {
-            incident.Clear(ts, Evidence(measure, watch.Peak, limit, ts - watch.EpisodeStartMs), sink);
+            // Never a negative duration: a clock that jumped ahead (the episode began then) and back ends it earlier.
+            incident.Clear(ts, Evidence(measure, watch.Peak, limit, Math.Max(0, ts - watch.EpisodeStartMs)), sink);
         }
     }
 

@@ -273,10 +273,13 @@ public sealed class DeviceBatchProcessor(
                 continue;
             }
 
+            // A status message (a Last Will, say) is no sign of life for the watchdog: only a reading moves the arrival
+            // time on (found in review: a Will racing the watchdog's mark read as the device heard from, and cleared the
+            // offline alert of a device that was gone).
             latest.TryGetValue(device.DeviceId, out var before);
             latest[device.DeviceId] = result.Outcome == MessageOutcome.Accepted
                 ? new Latest(e.ArrivedAtMs, e.Payload, before?.Online ?? true, before?.FirstReading ?? e.Payload)
-                : new Latest(e.ArrivedAtMs, before?.Reading, ReadingParser.TryParseStatus(e.Payload.Span, out var status).IsFailure ? before?.Online : status.Online, before?.FirstReading);
+                : new Latest(before?.ArrivedAtMs ?? 0, before?.Reading, ReadingParser.TryParseStatus(e.Payload.Span, out var status).IsFailure ? before?.Online : status.Online, before?.FirstReading);
         }
 
         var transitions = sink.Transitions;

@@ -13,7 +13,7 @@ public sealed record DeviceRecord(string DeviceId, string SiteId)
     /// <summary>What <c>DetectionEngine.TrySaveDevice</c> wrote; empty for a device the engine has no state of yet.</summary>
     public ReadOnlyMemory<byte> State { get; init; }
 
-    /// <summary>When the last message of the device arrived (wall clock, Unix ms); 0 if never.</summary>
+    /// <summary>When the last reading of the device arrived (wall clock, Unix ms; a status message does not count); 0 if never.</summary>
     public long HeardAtMs { get; init; }
 
     /// <summary>The raw contract payload of the last accepted reading.</summary>
