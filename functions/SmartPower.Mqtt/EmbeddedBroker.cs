@@ -131,6 +131,11 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
     {
         if (e.SessionItems?[DeviceKey] is string deviceId)
         {
+            // A connection that took over a kept session (clean start off) gets the session's items, not those its
+            // validation wrote: this connection's token (or the token check closed it for the old one's revoked token)
+            // and acknowledgements of its own (not the old connection's held or failed ones). Found in review.
+            e.SessionItems[TokenKey] = e.Password;
+            e.SessionItems[AcksKey] = new HeldAcknowledgements();
             _ingress.Reconnected(deviceId);
         }
 
@@ -296,9 +301,12 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
 
         // Telemetry's PUBACK is held back until the log has it durable (HoldAcknowledgementAsync), while this
         // connection's next messages are read and join the same group commit. Should its packet identifier not be
-        // known, it waits here instead, as every message once did: never a PUBACK before durable.
-        if (refusal == IngressRefusal.None && !status && message.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtLeastOnce
-            && !(e.SessionItems[AcksKey] is HeldAcknowledgements acks && acks.TryHold(admission.Durable)))
+        // known, it waits here instead, as every message once did: never a PUBACK before durable. QoS 2 always waits here
+        // (its PUBREC is not held back: answered at once, it told the device a reading was delivered that a failed
+        // write then lost; found in review).
+        var qos = message.QualityOfServiceLevel;
+        if (refusal == IngressRefusal.None && !status && qos != MqttQualityOfServiceLevel.AtMostOnce
+            && !(qos == MqttQualityOfServiceLevel.AtLeastOnce && e.SessionItems[AcksKey] is HeldAcknowledgements acks && acks.TryHold(admission.Durable)))
         {
             try
             {
