@@ -32,6 +32,7 @@ internal sealed class DeviceConnection : IDeviceLink
     private TaskCompletionSource _connected = NewSignal();
     private Task _pump = Task.CompletedTask;
     private int _reconnecting;
+    private int _connection; // counts connections made: what is in flight remembers the one it was sent on
 
     /// <param name="eventNow">The simulated time now, for the <c>ts</c> of status messages.</param>
     /// <param name="tickets">This device's readings not yet sent, as the fleet's pace counts them.</param>
@@ -190,6 +191,12 @@ internal sealed class DeviceConnection : IDeviceLink
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            if (_client.IsConnected)
+            {
+                _connected.TrySetResult(); // connected already (MQTTnet refuses a second connect): nothing to wait for
+                return;
+            }
+
             try
             {
                 await _client.ConnectAsync(Options(), cancellationToken).ConfigureAwait(false);
@@ -198,6 +205,7 @@ internal sealed class DeviceConnection : IDeviceLink
                 await _client.PublishAsync(Status(online: true), cancellationToken).ConfigureAwait(false);
                 _stats.OnConnected();
                 _tickets.Online();
+                Interlocked.Increment(ref _connection);
                 _connected.TrySetResult();
                 return;
             }
@@ -264,7 +272,7 @@ internal sealed class DeviceConnection : IDeviceLink
     /// </summary>
     private async Task PumpAsync(CancellationToken cancellationToken)
     {
-        var inFlight = new Queue<(MqttApplicationMessage Message, Task<MqttClientPublishResult> Ack)>();
+        var inFlight = new Queue<(MqttApplicationMessage Message, Task<MqttClientPublishResult> Ack, int Connection)>();
         var reader = _outbox.Reader;
         while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -282,7 +290,8 @@ internal sealed class DeviceConnection : IDeviceLink
                     .WithQualityOfServiceLevel(_broker.ReadingQos)
                     .Build();
                 await _connected.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-                inFlight.Enqueue((message, Send(message, cancellationToken)));
+                SendAgainFromEarlierConnections(inFlight, cancellationToken);
+                inFlight.Enqueue((message, Send(message, cancellationToken), Volatile.Read(ref _connection)));
                 _tickets.Sent();
             }
 
@@ -290,6 +299,35 @@ internal sealed class DeviceConnection : IDeviceLink
             {
                 await SettleOldestAsync(inFlight, cancellationToken).ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>
+    /// Sends again, in order, what is in flight from a connection since lost, before anything new goes out: a reconnect
+    /// noticed while waiting to publish (not while settling an acknowledgement) otherwise sent the next reading ahead of
+    /// the unacknowledged ones, and the pipeline dropped those as older seqs (found in review). One whose first send did
+    /// get through is a duplicate, which the pipeline drops.
+    /// </summary>
+    private void SendAgainFromEarlierConnections(Queue<(MqttApplicationMessage Message, Task<MqttClientPublishResult> Ack, int Connection)> inFlight, CancellationToken cancellationToken)
+    {
+        var now = Volatile.Read(ref _connection);
+        if (inFlight.All(x => x.Connection == now))
+        {
+            return;
+        }
+
+        var all = inFlight.ToArray();
+        inFlight.Clear();
+        foreach (var (message, ack, connection) in all)
+        {
+            if (connection == now)
+            {
+                inFlight.Enqueue((message, ack, connection));
+                continue;
+            }
+
+            _ = ack.ContinueWith(t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            inFlight.Enqueue((message, Send(message, cancellationToken), now));
         }
     }
 
@@ -305,7 +343,7 @@ internal sealed class DeviceConnection : IDeviceLink
         }
     }
 
-    private async Task SettleOldestAsync(Queue<(MqttApplicationMessage Message, Task<MqttClientPublishResult> Ack)> inFlight, CancellationToken cancellationToken)
+    private async Task SettleOldestAsync(Queue<(MqttApplicationMessage Message, Task<MqttClientPublishResult> Ack, int Connection)> inFlight, CancellationToken cancellationToken)
     {
         try
         {
@@ -324,7 +362,7 @@ internal sealed class DeviceConnection : IDeviceLink
         {
             // Not connected (any more): send everything unacknowledged again, in order, after the reconnect.
             var resend = inFlight.Select(x => x.Message).ToArray();
-            foreach (var (_, ack) in inFlight)
+            foreach (var (_, ack, _) in inFlight)
             {
                 _ = ack.ContinueWith(t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
             }
@@ -335,11 +373,16 @@ internal sealed class DeviceConnection : IDeviceLink
                 _connected = NewSignal();
             }
 
-            Reconnect();
+            if (!_client.IsConnected)
+            {
+                Reconnect(); // not on a client already connected again: that replaced the signal and never set it (review)
+            }
+
             await _connected.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            var connection = Volatile.Read(ref _connection);
             foreach (var message in resend)
             {
-                inFlight.Enqueue((message, Send(message, cancellationToken)));
+                inFlight.Enqueue((message, Send(message, cancellationToken), connection));
             }
         }
     }

@@ -134,7 +134,9 @@ internal abstract class DeviceBase(DeviceSpec spec, Rng rng)
             sc.Close();
             foreach (var (type, port, s, e) in sc.Found)
             {
-                output.Incidents.Add(new GroundTruthIncident(type, DeviceId, port, Start.AddMilliseconds(s), Start.AddMilliseconds(e))
+                // On the device's own clock, as its readings are stamped (a skewed clock's hazard was labelled minutes
+                // away from the readings that show it, and a right alert scored as a miss and a false one; review).
+                output.Incidents.Add(new GroundTruthIncident(type, DeviceId, port, Start.AddMilliseconds(s + ClockSkewMs), Start.AddMilliseconds(e + ClockSkewMs))
                 { Note = "natural (not injected)" });
             }
         }
@@ -143,7 +145,7 @@ internal abstract class DeviceBase(DeviceSpec spec, Rng rng)
         {
             if (tr.Result is { } r)
             {
-                output.Incidents.Add(new GroundTruthIncident(tr.Type, DeviceId, tr.Port, Start.AddMilliseconds(r.First), Start.AddMilliseconds(r.Last))
+                output.Incidents.Add(new GroundTruthIncident(tr.Type, DeviceId, tr.Port, Start.AddMilliseconds(r.First + ClockSkewMs), Start.AddMilliseconds(r.Last + ClockSkewMs))
                 { Note = tr.Note });
             }
             else

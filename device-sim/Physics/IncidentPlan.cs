@@ -280,6 +280,13 @@ internal sealed class IncidentPlan
                 port = (port + 1) % pile.PortCount; // never two modified packs on one port at once
             }
 
+            if (pile.Ports[port].Any(x => x.SessionId.StartsWith("x-", StringComparison.Ordinal) && new Interval(x.PlugIn - 600, x.Unplug + 600).Overlaps(new Interval(a, b))))
+            {
+                // Every port has one then (a pile of one port): removing it left its tracker labelling this pack's
+                // readings, the same incident twice in the truth (review). No second pack on this pile at this time.
+                continue;
+            }
+
             pile.Ports[port].RemoveAll(s => new Interval(s.PlugIn - 600, s.Unplug + 600).Overlaps(new Interval(a, b)));
             pile.Ports[port].Add(new PortSession(a, b, charger, $"x-{pile.DeviceId[2..]}{port + 1:00}-{i + 1}"));
             pile.InjectedFor($"port-overpower/{port + 1}").Add(new Interval(a, b));
