@@ -29,7 +29,7 @@ public sealed class BridgeBacklogTests : IDisposable
         var options = new BrokerBridgeOptions { Host = "127.0.0.1", Port = broker.Port, ClientId = $"bridge-{Guid.NewGuid():N}", ShareGroup = null };
 
         // The first run of the host makes the persistent session and its subscription, then stops.
-        using (var firstIngress = new Ingress(Story.Registry(), new RecordingLog()))
+        using (var firstIngress = new Ingress(Story.Registry(), new TestLog()))
         {
             await using var first = new BrokerBridge(options, firstIngress);
             await first.StartAsync(CancellationToken.None);
@@ -44,7 +44,7 @@ public sealed class BridgeBacklogTests : IDisposable
         }
 
         // The host is back: a new ingress (a fresh token bucket, the most lenient case) and the same session.
-        var log = new RecordingLog();
+        var log = new TestLog();
         using var ingress = new Ingress(Story.Registry(), log);
         var bridge = new BrokerBridge(options, ingress); // disposed below, once (a second DisposeAsync throws)
         await bridge.StartAsync(CancellationToken.None);
@@ -62,7 +62,7 @@ public sealed class BridgeBacklogTests : IDisposable
 
         // What mosquitto still holds for the session (unacknowledged) comes to the next connection: nothing does, the
         // refused readings were acknowledged.
-        var again = new RecordingLog();
+        var again = new TestLog();
         using (var thirdIngress = new Ingress(Story.Registry(), again))
         {
             await using var third = new BrokerBridge(options, thirdIngress);
@@ -89,7 +89,7 @@ public sealed class BridgeBacklogTests : IDisposable
     public async Task An_append_cancelled_by_the_log_itself_is_tried_again_before_the_device_s_next_reading()
     {
         using var broker = await MosquittoBroker.StartAsync(_directory.File("mosquitto"));
-        var log = new RecordingLog(cancelFirst: 1);
+        var log = new TestLog { Failures = 1, Fault = () => new TaskCanceledException("the send timed out") };
         using var ingress = new Ingress(Story.Registry(), log);
         await using var bridge = new BrokerBridge(new BrokerBridgeOptions { Host = "127.0.0.1", Port = broker.Port, ClientId = $"bridge-{Guid.NewGuid():N}", ShareGroup = null }, ingress);
         await bridge.StartAsync(CancellationToken.None);
@@ -107,42 +107,5 @@ public sealed class BridgeBacklogTests : IDisposable
 
         Assert.Equal([("m-0001", 1L), ("m-0001", 2L)], log.Durable());
         Assert.True(bridge.IsConnected);
-    }
-
-    /// <summary>
-    /// A log that takes every message at once and keeps each reading's device and seq in the order they became durable;
-    /// its first <c>cancelFirst</c> appends end in a <see cref="TaskCanceledException"/> of its own (a timed-out send),
-    /// not the caller's token.
-    /// </summary>
-    private sealed class RecordingLog(int cancelFirst = 0) : ITelemetryLog
-    {
-        private readonly List<(string DeviceId, long Seq)> _durable = [];
-        private int _calls;
-
-        public int PartitionCount => 1;
-
-        public List<(string DeviceId, long Seq)> Durable()
-        {
-            lock (_durable)
-            {
-                return [.. _durable];
-            }
-        }
-
-        public ValueTask AppendAsync(TelemetryMessage message, CancellationToken cancellationToken)
-        {
-            if (Interlocked.Increment(ref _calls) <= cancelFirst)
-            {
-                throw new TaskCanceledException("the send timed out");
-            }
-
-            using var json = System.Text.Json.JsonDocument.Parse(message.Payload);
-            lock (_durable)
-            {
-                _durable.Add((message.DeviceId, json.RootElement.GetProperty("seq").GetInt64()));
-            }
-
-            return ValueTask.CompletedTask;
-        }
     }
 }

@@ -83,7 +83,7 @@ public sealed class ExternalBrokerTests : IDisposable
     public async Task A_failed_append_is_tried_again_on_the_same_connection_before_the_device_s_next_reading()
     {
         using var broker = await MosquittoBroker.StartAsync(_directory.File("mosquitto"));
-        var log = new FailingLog(failures: 2);
+        var log = new TestLog { Failures = 2 };
         using var ingress = new Ingress(Story.Registry(), log);
         await using var bridge = new BrokerBridge(new BrokerBridgeOptions { Host = "127.0.0.1", Port = broker.Port, ClientId = $"bridge-{Guid.NewGuid():N}", ShareGroup = null }, ingress);
         await bridge.StartAsync(CancellationToken.None);
@@ -99,7 +99,7 @@ public sealed class ExternalBrokerTests : IDisposable
             await Task.Delay(50);
         }
 
-        Assert.Equal([1L, 2L], log.Durable());
+        Assert.Equal([1L, 2L], log.Durable().Select(d => d.Seq));
         Assert.True(bridge.IsConnected);
     }
 
@@ -113,7 +113,7 @@ public sealed class ExternalBrokerTests : IDisposable
     {
         using var broker = await MosquittoBroker.StartAsync(_directory.File("mosquitto"));
         var devices = Enumerable.Range(1, 8).Select(i => $"m-{i:0000}").ToArray();
-        var log = new SlowLog(TimeSpan.FromMilliseconds(100));
+        var log = new TestLog { Latency = TimeSpan.FromMilliseconds(100) };
         using var ingress = new Ingress(Meters(devices), log);
         await using var bridge = new BrokerBridge(new BrokerBridgeOptions { Host = "127.0.0.1", Port = broker.Port, ClientId = $"bridge-{Guid.NewGuid():N}", ShareGroup = null }, ingress);
         await bridge.StartAsync(CancellationToken.None);
@@ -165,7 +165,7 @@ public sealed class ExternalBrokerTests : IDisposable
     public async Task A_device_whose_append_fails_holds_the_others_to_one_reading_ahead()
     {
         using var broker = await MosquittoBroker.StartAsync(_directory.File("mosquitto"));
-        var log = new SlowLog(TimeSpan.Zero, failing: "m-0001", failures: 5);
+        var log = new TestLog { Failing = "m-0001", Failures = 5 };
         using var ingress = new Ingress(Story.Registry(), log);
         await using var bridge = new BrokerBridge(new BrokerBridgeOptions { Host = "127.0.0.1", Port = broker.Port, ClientId = $"bridge-{Guid.NewGuid():N}", ShareGroup = null }, ingress);
         await bridge.StartAsync(CancellationToken.None);
@@ -209,8 +209,8 @@ public sealed class ExternalBrokerTests : IDisposable
     {
         using var broker = await MosquittoBroker.StartAsync(_directory.File("mosquitto"));
         var registry = Tenancy.Registry();
-        var acacia = new SlowLog(TimeSpan.Zero);
-        var others = new SlowLog(TimeSpan.Zero);
+        var acacia = new TestLog();
+        var others = new TestLog();
         using var acaciaIngress = new Ingress(registry, acacia);
         using var othersIngress = new Ingress(registry, others);
         await using var first = new BrokerBridge(new BrokerBridgeOptions { Host = "127.0.0.1", Port = broker.Port, ClientId = $"bridge-{Guid.NewGuid():N}", ShareGroup = null, Sites = ["acacia"] }, acaciaIngress);
@@ -245,97 +245,4 @@ public sealed class ExternalBrokerTests : IDisposable
         """{"sites":[{"siteId":"xihu-wutong","name":"Wutong","address":"88 Wutong Rd","fireStation":"xihu-3","managerId":"pm-greenleaf","timeZone":"Asia/Shanghai"}],"devices":["""
         + string.Join(",", ids.Select(id => $$"""{"deviceId":"{{id}}","siteId":"xihu-wutong","kind":"meter","circuit":"dwelling","ratedCurrentA":40,"reportIntervalS":10}"""))
         + "]}");
-
-    /// <summary>
-    /// A log whose appends take <paramref name="latency"/> each (and whose first appends of one device fail); keeps
-    /// each reading's device and seq in the order they became durable, and the most appends in flight at once.
-    /// </summary>
-    private sealed class SlowLog(TimeSpan latency, string? failing = null, int failures = 0) : ITelemetryLog
-    {
-        private readonly List<(string DeviceId, long Seq)> _durable = [];
-        private readonly Dictionary<string, int> _inFlight = [];
-        private int _failed;
-        private int _total;
-
-        public int PartitionCount => 1;
-
-        public int MostInFlight { get; private set; }
-
-        public int MostInFlightForOneDevice { get; private set; }
-
-        public List<(string DeviceId, long Seq)> Durable()
-        {
-            lock (_durable)
-            {
-                return [.. _durable];
-            }
-        }
-
-        public async ValueTask AppendAsync(TelemetryMessage message, CancellationToken cancellationToken)
-        {
-            lock (_durable)
-            {
-                _total++;
-                _inFlight[message.DeviceId] = _inFlight.GetValueOrDefault(message.DeviceId) + 1;
-                MostInFlight = Math.Max(MostInFlight, _total);
-                MostInFlightForOneDevice = Math.Max(MostInFlightForOneDevice, _inFlight[message.DeviceId]);
-            }
-
-            try
-            {
-                await Task.Delay(latency, cancellationToken);
-                if (message.DeviceId == failing && Interlocked.Increment(ref _failed) <= failures)
-                {
-                    throw new IOException("the send failed after its retries");
-                }
-
-                using var json = System.Text.Json.JsonDocument.Parse(message.Payload);
-                lock (_durable)
-                {
-                    _durable.Add((message.DeviceId, json.RootElement.GetProperty("seq").GetInt64()));
-                }
-            }
-            finally
-            {
-                lock (_durable)
-                {
-                    _total--;
-                    _inFlight[message.DeviceId]--;
-                }
-            }
-        }
-    }
-
-    /// <summary>A log whose first appends fail (no space left); keeps the seq of each reading it took.</summary>
-    private sealed class FailingLog(int failures) : ITelemetryLog
-    {
-        private readonly List<long> _durable = [];
-        private int _calls;
-
-        public int PartitionCount => 1;
-
-        public List<long> Durable()
-        {
-            lock (_durable)
-            {
-                return [.. _durable];
-            }
-        }
-
-        public ValueTask AppendAsync(TelemetryMessage message, CancellationToken cancellationToken)
-        {
-            if (Interlocked.Increment(ref _calls) <= failures)
-            {
-                throw new IOException("No space left on device");
-            }
-
-            using var json = System.Text.Json.JsonDocument.Parse(message.Payload);
-            lock (_durable)
-            {
-                _durable.Add(json.RootElement.GetProperty("seq").GetInt64());
-            }
-
-            return ValueTask.CompletedTask;
-        }
-    }
 }
