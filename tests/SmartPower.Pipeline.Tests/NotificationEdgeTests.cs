@@ -42,10 +42,11 @@ public sealed class NotificationEdgeTests : IAsyncLifetime
     [Fact]
     public async Task A_302_redirect_is_a_failed_delivery_not_a_GET_whose_200_counts()
     {
-        await using var station = new ScriptedReceiver(FreePorts.Next(), (request, _) =>
+        await using var station = new WebhookReceiver(FreePorts.Next(), (request, _) =>
             request.HttpMethod == "POST" ? (302, "/moved") : (200, null));
+        station.Up();
         var notifications = await StoreCriticalAsync();
-        var settings = Settings(station.Url("/hooks/smartpower"), station.Url("/hooks/smartpower"));
+        var settings = Settings(station.Url, station.Url);
         await using var service = new NotificationService(_store, Story.Registry(), settings, NullLogger.Instance);
 
         await service.Dispatcher.DeliverDueAsync(CancellationToken.None);
@@ -73,10 +74,12 @@ public sealed class NotificationEdgeTests : IAsyncLifetime
     [Fact]
     public async Task A_307_redirect_to_another_origin_is_not_followed_with_the_signed_body()
     {
-        await using var elsewhere = new ScriptedReceiver(FreePorts.Next(), (_, _) => (200, null));
-        await using var station = new ScriptedReceiver(FreePorts.Next(), (_, _) => (307, elsewhere.Url("/collect").ToString()));
+        await using var elsewhere = new WebhookReceiver(FreePorts.Next(), (_, _) => (200, null));
+        await using var station = new WebhookReceiver(FreePorts.Next(), (_, _) => (307, elsewhere.At("/collect").ToString()));
+        elsewhere.Up();
+        station.Up();
         var notifications = await StoreCriticalAsync();
-        var settings = Settings(station.Url("/hooks/smartpower"), station.Url("/hooks/smartpower"));
+        var settings = Settings(station.Url, station.Url);
         await using var service = new NotificationService(_store, Story.Registry(), settings, NullLogger.Instance);
 
         await service.Dispatcher.DeliverDueAsync(CancellationToken.None);
@@ -212,78 +215,4 @@ internal sealed class SettableTime(DateTimeOffset now) : TimeProvider
 internal sealed class DelegateNotifier(Func<PendingNotification, CancellationToken, Task<DeliveryResult>> send) : INotifier
 {
     public Task<DeliveryResult> SendAsync(PendingNotification notification, int attempt, CancellationToken cancellationToken) => send(notification, cancellationToken);
-}
-
-/// <summary>One request as a <see cref="ScriptedReceiver"/> got it, with the status it answered.</summary>
-internal sealed record ScriptedRequest(string Method, string Path, string? Signature, string Body, int Status);
-
-/// <summary>An HTTP server on a loopback port answering each request as its script says (status, and Location if any).</summary>
-internal sealed class ScriptedReceiver : IAsyncDisposable
-{
-    private readonly HttpListener _listener = new();
-    private readonly List<ScriptedRequest> _received = [];
-    private readonly Task _serving;
-    private readonly int _port;
-    private readonly Func<HttpListenerRequest, string, (int Status, string? Location)> _script;
-
-    public ScriptedReceiver(int port, Func<HttpListenerRequest, string, (int Status, string? Location)> script)
-    {
-        _port = port;
-        _script = script;
-        _listener.Prefixes.Add($"http://127.0.0.1:{port}/");
-        _listener.Start();
-        _serving = Task.Run(ServeAsync);
-    }
-
-    public IReadOnlyList<ScriptedRequest> Received
-    {
-        get
-        {
-            lock (_received)
-            {
-                return [.. _received];
-            }
-        }
-    }
-
-    public Uri Url(string path) => new($"http://127.0.0.1:{_port}{path}");
-
-    public async ValueTask DisposeAsync()
-    {
-        _listener.Stop();
-        await _serving.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        _listener.Close();
-    }
-
-    private async Task ServeAsync()
-    {
-        while (_listener.IsListening)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync();
-            }
-            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
-            {
-                return;
-            }
-
-            using var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8);
-            var body = await reader.ReadToEndAsync();
-            var (status, location) = _script(context.Request, body);
-            lock (_received)
-            {
-                _received.Add(new ScriptedRequest(context.Request.HttpMethod, context.Request.Url!.AbsolutePath, context.Request.Headers["X-SmartPower-Signature"], body, status));
-            }
-
-            context.Response.StatusCode = status;
-            if (location is not null)
-            {
-                context.Response.RedirectLocation = location;
-            }
-
-            context.Response.Close();
-        }
-    }
 }
