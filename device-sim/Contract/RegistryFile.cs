@@ -33,7 +33,7 @@ public sealed class RegistryFormatException(string message) : Exception(message)
 /// <summary>The contract's device registry file: <c>{"sites":[...],"devices":[...]}</c>. Reads and writes it.</summary>
 public sealed partial record RegistryFile(IReadOnlyList<Site> Sites, IReadOnlyList<DeviceSpec> Devices)
 {
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\z")] // \z: $ also matches before a final newline
     private static partial Regex IdPattern();
 
     public static RegistryFile Load(string path) => Parse(File.ReadAllText(path));
@@ -221,6 +221,11 @@ public sealed partial record RegistryFile(IReadOnlyList<Site> Sites, IReadOnlyLi
         if (e.TryGetProperty("location", out var loc) && loc.ValueKind == JsonValueKind.Object)
         {
             var floor = OptionalNumber(loc, "floor", at + ".location");
+            if (floor is { } whole && (whole != Math.Floor(whole) || whole < int.MinValue || whole > int.MaxValue))
+            {
+                throw new RegistryFormatException($"{at}.location.floor: {whole} is not a whole floor number");
+            }
+
             location = new DeviceLocation(OptionalString(loc, "building", at + ".location"), OptionalString(loc, "unit", at + ".location"),
                 floor is { } f ? (int)f : null, OptionalString(loc, "room", at + ".location"));
         }

@@ -108,6 +108,12 @@ public static class CommandLine
             stderr.WriteLine($"error: {e.Message}");
             return Failed;
         }
+        catch (Microsoft.Data.Sqlite.SqliteException e)
+        {
+            // --db a directory, or a file that is no database.
+            stderr.WriteLine($"error: database: {e.Message}");
+            return Failed;
+        }
         catch (System.Net.Sockets.SocketException e)
         {
             stderr.WriteLine($"error: cannot listen or connect: {e.Message} (another broker or server on that port? see --mqtt-port, --http-port)");

@@ -29,7 +29,7 @@ public sealed class RegistryTests
     [InlineData("""{"sites":[{"siteId":"s","name":"S","thresholds":{"overlaodWarningHoldS":10}}],"devices":[]}""", "thresholds.overlaodWarningHoldS is not a known threshold")]
     [InlineData("""{"sites":[{"siteId":"s","name":"S","thresholds":{"overloadWarningHoldS":"soon"}}],"devices":[]}""", "must be a non-negative number")]
     [InlineData("""{"sites":[{"siteId":"s","name":"S","timeZone":"Mars/Olympus"}],"devices":[]}""", "not a known IANA time zone")]
-    [InlineData("""{"sites":[{"siteId":"s","name":"S"}],"devices":[""", "not valid JSON")]
+    [InlineData("""{"sites":[{"siteId":"s","name":"S"}],"devices":[""", "not JSON at all")]
     public void A_bad_registry_fails_with_a_message_that_says_where_and_why(string json, string expected)
     {
         var error = Assert.Throws<RegistryException>(() => RegistryLoader.Parse(json));

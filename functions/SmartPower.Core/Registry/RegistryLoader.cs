@@ -19,8 +19,9 @@ public static class RegistryLoader
             using var stream = File.OpenRead(path);
             return Load(stream);
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
+            // UnauthorizedAccessException: a directory, or no permission to read it.
             throw new RegistryException($"cannot read registry '{path}': {e.Message}", e);
         }
     }
@@ -34,10 +35,18 @@ public static class RegistryLoader
         }
         catch (JsonException e)
         {
-            throw new RegistryException($"registry is not valid JSON ({e.Path}): {e.Message}", e);
+            // Valid JSON of the wrong shape (an array at the top, a number where an id goes) lands here too.
+            throw new RegistryException($"registry is not a JSON object of the contract's shape, with sites and devices, or not JSON at all ({e.Path}): {e.Message}", e);
         }
 
-        return Build(doc ?? throw new RegistryException("registry is empty"));
+        doc = doc ?? throw new RegistryException("registry is empty");
+        if (doc.Sites is null || doc.Devices is null)
+        {
+            // A misspelt key ("device") loaded as an empty fleet, and every reading was then an unknown device.
+            throw new RegistryException($"registry: the {(doc.Sites is null ? "sites" : "devices")} array is required");
+        }
+
+        return Build(doc);
     }
 
     public static DeviceRegistry Parse(string json) => Load(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(json)));
@@ -49,8 +58,8 @@ public static class RegistryLoader
         var siteThresholds = new Dictionary<string, (DetectionThresholds Value, JsonObject Merged)>(StringComparer.Ordinal);
         for (var i = 0; i < (doc.Sites?.Count ?? 0); i++)
         {
-            var s = doc.Sites![i];
             var where = $"sites[{i}]";
+            var s = doc.Sites![i] ?? throw new RegistryException($"{where}: not a JSON object");
             Require(Ids.IsValid(s.SiteId), where, $"siteId '{s.SiteId}' does not match the id rule");
             Require(!string.IsNullOrWhiteSpace(s.Name), where, "name is required");
             if (s.TimeZone is not null)
@@ -67,7 +76,7 @@ public static class RegistryLoader
         var devices = new List<Device>(doc.Devices?.Count ?? 0);
         for (var i = 0; i < (doc.Devices?.Count ?? 0); i++)
         {
-            var d = doc.Devices![i];
+            var d = doc.Devices![i] ?? throw new RegistryException($"devices[{i}]: not a JSON object");
             var where = $"devices[{i}] ('{d.DeviceId}')";
             Require(Ids.IsValid(d.DeviceId), where, "deviceId does not match the id rule");
             Require(d.SiteId is not null && siteThresholds.ContainsKey(d.SiteId), where, $"siteId '{d.SiteId}' is not a listed site");
