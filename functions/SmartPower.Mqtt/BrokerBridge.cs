@@ -113,24 +113,9 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
         }
     }
 
-    private async Task ReleaseHeldCommandsAsync(string topic)
-    {
-        if (_held.IsEmpty || !Topic.TryParse(System.Text.Encoding.UTF8.GetBytes(topic), out var parsed))
-        {
-            return;
-        }
-
-        var deviceId = System.Text.Encoding.UTF8.GetString(parsed.DeviceId);
-        try
-        {
-            await _held.SendAgainAsync(deviceId, (message, heldAt) => PublishAsync(message, _stop.Token, heldAt)).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            // Held again: the device's next message tries again.
-            _logger.LogWarning("bridge could not send the commands held for {DeviceId} again: {Error}", deviceId, ex.Message);
-        }
-    }
+    /// <summary>Sends what is held for the device again (a publish holds what still cannot go, and throws only when stopping).</summary>
+    private Task ReleaseHeldCommandsAsync(string deviceId) =>
+        _held.IsEmpty ? Task.CompletedTask : _held.SendAgainAsync(deviceId, (message, heldAt) => PublishAsync(message, _stop.Token, heldAt));
 
     public async ValueTask DisposeAsync()
     {
@@ -227,8 +212,9 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
         var topic = e.ApplicationMessage.Topic;
         var payload = System.Buffers.BuffersExtensions.ToArray(e.ApplicationMessage.Payload);
         await _inFlight.WaitAsync(_stop.Token).ConfigureAwait(false);
-        var (number, turn) = _gate.Received(DeviceOf(topic));
-        var delivery = DeliverAsync(number, turn, e, topic, payload);
+        var deviceId = DeviceOf(topic);
+        var (number, turn) = _gate.Received(deviceId);
+        var delivery = DeliverAsync(number, turn, e, deviceId, topic, payload);
         _deliveries[number] = delivery;
         _ = delivery.ContinueWith(_ => _deliveries.TryRemove(number, out Task? _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
@@ -237,7 +223,7 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
     private static string DeviceOf(string topic) =>
         Topic.TryParse(System.Text.Encoding.UTF8.GetBytes(topic), out var parsed) ? System.Text.Encoding.UTF8.GetString(parsed.DeviceId) : topic;
 
-    private async Task DeliverAsync(long number, Task turn, MqttApplicationMessageReceivedEventArgs e, string topic, byte[] payload)
+    private async Task DeliverAsync(long number, Task turn, MqttApplicationMessageReceivedEventArgs e, string deviceId, string topic, byte[] payload)
     {
         try
         {
@@ -251,7 +237,7 @@ public sealed class BrokerBridge : IDeviceCommands, IAsyncDisposable
             // acknowledgement lost with the connection leaves a durable message the broker sends again (to the next
             // session): a duplicate, which the engine drops.
             await e.AcknowledgeAsync(_stop.Token).ConfigureAwait(false);
-            await ReleaseHeldCommandsAsync(topic).ConfigureAwait(false);
+            await ReleaseHeldCommandsAsync(deviceId).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
         {
