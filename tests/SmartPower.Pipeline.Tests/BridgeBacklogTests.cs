@@ -26,7 +26,7 @@ public sealed class BridgeBacklogTests : IDisposable
     public async Task A_backlog_replayed_to_the_bridge_after_it_was_away_is_not_refused_as_over_the_rate_and_acknowledged()
     {
         using var broker = await MosquittoBroker.StartAsync(_directory.File("mosquitto"));
-        var options = new BrokerBridgeOptions { Host = "127.0.0.1", Port = broker.Port, ClientId = $"bridge-{Guid.NewGuid():N}", ShareGroup = null };
+        var options = broker.BridgeOptions();
 
         // The first run of the host makes the persistent session and its subscription, then stops.
         using (var firstIngress = new Ingress(Story.Registry(), new TestLog()))
@@ -91,7 +91,7 @@ public sealed class BridgeBacklogTests : IDisposable
         using var broker = await MosquittoBroker.StartAsync(_directory.File("mosquitto"));
         var log = new TestLog { Failures = 1, Fault = () => new TaskCanceledException("the send timed out") };
         using var ingress = new Ingress(Story.Registry(), log);
-        await using var bridge = new BrokerBridge(new BrokerBridgeOptions { Host = "127.0.0.1", Port = broker.Port, ClientId = $"bridge-{Guid.NewGuid():N}", ShareGroup = null }, ingress);
+        await using var bridge = new BrokerBridge(broker.BridgeOptions(), ingress);
         await bridge.StartAsync(CancellationToken.None);
 
         await using var device = new TestDevice("m-0001", "-", broker.Port);

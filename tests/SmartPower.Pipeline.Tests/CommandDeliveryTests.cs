@@ -38,7 +38,7 @@ public sealed class CommandDeliveryTests : IDisposable
     {
         using var mosquitto = await MosquittoBroker.StartAsync(_directory.File("mosquitto"));
         using var ingress = new Ingress(Story.Registry(), new NoLog());
-        await using var bridge = new BrokerBridge(new BrokerBridgeOptions { Host = "127.0.0.1", Port = mosquitto.Port, ClientId = $"bridge-{Guid.NewGuid():N}", ShareGroup = null }, ingress);
+        await using var bridge = new BrokerBridge(mosquitto.BridgeOptions(), ingress);
         await bridge.StartAsync(CancellationToken.None);
         await bridge.SendAsync(Stop, CancellationToken.None); // nobody subscribed: mosquitto answers "no matching subscribers"
 

@@ -85,7 +85,7 @@ public sealed class ExternalBrokerTests : IDisposable
         using var broker = await MosquittoBroker.StartAsync(_directory.File("mosquitto"));
         var log = new TestLog { Failures = 2 };
         using var ingress = new Ingress(Story.Registry(), log);
-        await using var bridge = new BrokerBridge(new BrokerBridgeOptions { Host = "127.0.0.1", Port = broker.Port, ClientId = $"bridge-{Guid.NewGuid():N}", ShareGroup = null }, ingress);
+        await using var bridge = new BrokerBridge(broker.BridgeOptions(), ingress);
         await bridge.StartAsync(CancellationToken.None);
 
         await using var device = new TestDevice("m-0001", "-", broker.Port);
@@ -115,7 +115,7 @@ public sealed class ExternalBrokerTests : IDisposable
         var devices = Enumerable.Range(1, 8).Select(i => $"m-{i:0000}").ToArray();
         var log = new TestLog { Latency = TimeSpan.FromMilliseconds(100) };
         using var ingress = new Ingress(Meters(devices), log);
-        await using var bridge = new BrokerBridge(new BrokerBridgeOptions { Host = "127.0.0.1", Port = broker.Port, ClientId = $"bridge-{Guid.NewGuid():N}", ShareGroup = null }, ingress);
+        await using var bridge = new BrokerBridge(broker.BridgeOptions(), ingress);
         await bridge.StartAsync(CancellationToken.None);
 
         const int readings = 6;
@@ -167,7 +167,7 @@ public sealed class ExternalBrokerTests : IDisposable
         using var broker = await MosquittoBroker.StartAsync(_directory.File("mosquitto"));
         var log = new TestLog { Failing = "m-0001", Failures = 5 };
         using var ingress = new Ingress(Story.Registry(), log);
-        await using var bridge = new BrokerBridge(new BrokerBridgeOptions { Host = "127.0.0.1", Port = broker.Port, ClientId = $"bridge-{Guid.NewGuid():N}", ShareGroup = null }, ingress);
+        await using var bridge = new BrokerBridge(broker.BridgeOptions(), ingress);
         await bridge.StartAsync(CancellationToken.None);
 
         await using var failing = new TestDevice("m-0001", "-", broker.Port);
@@ -213,8 +213,8 @@ public sealed class ExternalBrokerTests : IDisposable
         var others = new TestLog();
         using var acaciaIngress = new Ingress(registry, acacia);
         using var othersIngress = new Ingress(registry, others);
-        await using var first = new BrokerBridge(new BrokerBridgeOptions { Host = "127.0.0.1", Port = broker.Port, ClientId = $"bridge-{Guid.NewGuid():N}", ShareGroup = null, Sites = ["acacia"] }, acaciaIngress);
-        await using var second = new BrokerBridge(new BrokerBridgeOptions { Host = "127.0.0.1", Port = broker.Port, ClientId = $"bridge-{Guid.NewGuid():N}", ShareGroup = null, Sites = ["birch", "cedar", "dogwood"] }, othersIngress);
+        await using var first = new BrokerBridge(broker.BridgeOptions(["acacia"]), acaciaIngress);
+        await using var second = new BrokerBridge(broker.BridgeOptions(["birch", "cedar", "dogwood"]), othersIngress);
         await first.StartAsync(CancellationToken.None);
         await second.StartAsync(CancellationToken.None);
 

@@ -25,6 +25,10 @@ internal sealed class MosquittoBroker : IDisposable
 
     public int Port { get; }
 
+    /// <summary>A bridge's options for this broker: a session of its own (a fresh client id), a plain subscription, every site or <paramref name="sites"/>.</summary>
+    public Mqtt.BrokerBridgeOptions BridgeOptions(IReadOnlyList<string>? sites = null) =>
+        new() { Host = "127.0.0.1", Port = Port, ClientId = $"bridge-{Guid.NewGuid():N}", ShareGroup = null, Sites = sites };
+
     /// <summary>What mosquitto logged, across restarts.</summary>
     public string Log
     {
