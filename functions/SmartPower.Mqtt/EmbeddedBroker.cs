@@ -176,10 +176,15 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
         {
             if (client.Id == deviceId)
             {
-                _logger.LogWarning("device {DeviceId}: its tokens were revoked; its connection is closed", deviceId);
-                await client.DisconnectAsync(new MqttServerClientDisconnectOptions { ReasonCode = MqttDisconnectReasonCode.NotAuthorized }).ConfigureAwait(false);
+                await DisconnectRevokedAsync(client).ConfigureAwait(false);
             }
         }
+    }
+
+    private Task DisconnectRevokedAsync(MqttClientStatus client)
+    {
+        _logger.LogWarning("device {DeviceId}: its tokens were revoked; its connection is closed", client.Id);
+        return client.DisconnectAsync(new MqttServerClientDisconnectOptions { ReasonCode = MqttDisconnectReasonCode.NotAuthorized });
     }
 
     private async Task RecheckCredentialsAsync(CancellationToken cancellationToken)
@@ -196,7 +201,7 @@ public sealed class EmbeddedBroker : IDeviceCommands, IAsyncDisposable
                         if (client.Session.Items[DeviceKey] is string deviceId && client.Session.Items[TokenKey] is string token
                             && !await _credentials.VerifyAsync(deviceId, token, cancellationToken).ConfigureAwait(false))
                         {
-                            await DisconnectRevokedAsync(deviceId).ConfigureAwait(false);
+                            await DisconnectRevokedAsync(client).ConfigureAwait(false); // the connection checked, not a newer one
                         }
                     }
                 }
