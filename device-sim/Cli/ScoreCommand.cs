@@ -9,7 +9,7 @@ internal static class ScoreCommand
 {
     public const string Usage =
         "score --truth FILE --alerts FILE [--min-recall R] [--min-precision P]\n" +
-        "  --alerts: JSON Lines as replay writes them, or a JSON array of alerts (as the status API serves them)\n" +
+        "  --alerts: JSON Lines as replay writes them, a JSON array of alerts, or the status API's pages of alerts\n" +
         "  exit code 1 when overall recall or precision is below its threshold\n";
 
     public static int Run(IReadOnlyList<string> argv, TextWriter stdout)
@@ -63,11 +63,20 @@ internal static class ScoreCommand
         return incidents;
     }
 
-    /// <summary>Alert JSON Lines, or one JSON array of alerts.</summary>
+    /// <summary>
+    /// Alert JSON Lines as replay writes them; one JSON array of alerts; or what the status API serves, one or more
+    /// pages (<c>{"items":[...],"continuationToken":...}</c>) one after another, as curl saves them.
+    /// </summary>
     private static IEnumerable<string> ReadAlerts(string path)
     {
         var text = File.ReadAllText(path);
-        if (!text.TrimStart().StartsWith('['))
+        var start = text.TrimStart();
+        if (start.StartsWith('{') && Pages(path, text) is { } paged)
+        {
+            return paged;
+        }
+
+        if (!start.StartsWith('['))
         {
             return text.Split('\n');
         }
@@ -81,6 +90,40 @@ internal static class ScoreCommand
         {
             throw new InputFileException($"{path}: not a JSON array of alerts ({e.Message})");
         }
+    }
+
+    /// <summary>The alerts of the status API pages in the text, or null when its first value is not a page (an alert line).</summary>
+    private static List<string>? Pages(string path, string text)
+    {
+        var reader = new Utf8JsonReader(System.Text.Encoding.UTF8.GetBytes(text), new JsonReaderOptions { AllowMultipleValues = true });
+        var alerts = new List<string>();
+        var pages = 0;
+        try
+        {
+            while (reader.Read())
+            {
+                using var page = JsonDocument.ParseValue(ref reader);
+                if (page.RootElement.ValueKind != JsonValueKind.Object || !page.RootElement.TryGetProperty("items", out var items))
+                {
+                    return pages == 0 ? null : throw new InputFileException($"{path}: value {pages + 1} is not a page of alerts (no \"items\")");
+                }
+
+                if (items.ValueKind != JsonValueKind.Array)
+                {
+                    throw new InputFileException($"{path}: page {pages + 1}: \"items\" is not an array");
+                }
+
+                alerts.AddRange(items.EnumerateArray().Select(e => e.GetRawText()));
+                pages++;
+            }
+        }
+        catch (JsonException e)
+        {
+            // Not JSON from the start: left to the line reader, whose message names the line.
+            return pages == 0 ? null : throw new InputFileException($"{path}: after page {pages}: not JSON ({e.Message})");
+        }
+
+        return alerts;
     }
 }
 

@@ -36,7 +36,19 @@ public sealed partial record RegistryFile(IReadOnlyList<Site> Sites, IReadOnlyLi
     [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\z")] // \z: $ also matches before a final newline
     private static partial Regex IdPattern();
 
-    public static RegistryFile Load(string path) => Parse(File.ReadAllText(path));
+    /// <summary>Reads and checks a registry file; a format error names the file as well as the entry and field.</summary>
+    public static RegistryFile Load(string path)
+    {
+        var json = File.ReadAllText(path);
+        try
+        {
+            return Parse(json);
+        }
+        catch (RegistryFormatException e)
+        {
+            throw new RegistryFormatException($"{path}: {e.Message}");
+        }
+    }
 
     /// <summary>Parses and checks a registry; unknown fields are ignored, as the contract says.</summary>
     public static RegistryFile Parse(string json)

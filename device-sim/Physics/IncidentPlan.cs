@@ -322,9 +322,11 @@ internal sealed class IncidentPlan
                         break;
                     }
 
-                case 2 when _piles.Count > 0:
+                case 2 when k / 3 < _piles.Count:
                     {
-                        var pile = _piles[^(1 + (k / 3 % _piles.Count))];
+                        // Each pile once, from the last: a second leak on one pile would repeat its random stream,
+                        // the same incident twice in the truth.
+                        var pile = _piles[^(1 + (k / 3))];
                         var r = Rng.For(_seed, $"{pile.DeviceId}/leakage");
                         AddLeak(pile, r, When(r, 20, 26, 5400), r.Uniform(5, 10) * 60, r.Uniform(15, 30) * 60, r.Uniform(120, 200), "warning: rain in a socket of the shed");
                         break;
@@ -402,7 +404,7 @@ internal sealed class IncidentPlan
             DeviceBase? d = (n % 3) switch
             {
                 0 => TakeDwelling(),
-                1 => _piles.Count > 0 ? _piles[n / 3 % _piles.Count] : TakeDwelling(),
+                1 => n / 3 < _piles.Count ? _piles[n / 3] : TakeDwelling(), // each pile once, as for leakage
                 _ => TakeCommon() ?? TakeDwelling(),
             };
             if (d is null)

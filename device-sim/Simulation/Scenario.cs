@@ -56,6 +56,13 @@ public sealed record Scenario
         return this;
     }
 
+    /// <summary>The file's <c>durationH</c> as a duration; beyond what a TimeSpan holds it is out of range, not an overflow.</summary>
+    internal static TimeSpan Hours(double h)
+    {
+        Check(double.IsFinite(h) && Math.Abs(h) <= 1e6, "durationH", "(0, 24]");
+        return TimeSpan.FromHours(h);
+    }
+
     internal static void Check(bool ok, string name, string range)
     {
         if (!ok)
@@ -204,7 +211,7 @@ public static class ScenarioFile
             Name = file.Name ?? defaultName,
             Seed = file.Seed ?? d.Seed,
             Start = start,
-            Duration = file.DurationH is { } h ? TimeSpan.FromHours(h) : d.Duration,
+            Duration = file.DurationH is { } h ? Scenario.Hours(h) : d.Duration,
             Sites = file.Fleet?.Sites ?? d.Sites,
             Dwellings = file.Fleet?.Dwellings ?? d.Dwellings,
             CommonAreas = file.Fleet?.CommonAreas ?? d.CommonAreas,

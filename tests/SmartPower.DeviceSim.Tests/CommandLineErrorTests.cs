@@ -85,4 +85,35 @@ public sealed class CommandLineErrorTests
         var err = await ExpectExit2Async("score", "--truth", "/nonexistent/truth.jsonl", "--alerts", "/nonexistent/alerts.jsonl");
         Assert.Contains("/nonexistent/truth.jsonl", err, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// A scenario's <c>durationH</c> is turned into a TimeSpan before it is range-checked, so a value beyond TimeSpan's
+    /// range escapes as an unhandled OverflowException (stack trace, exit 134) instead of "durationH: must be (0, 24]", exit 2.
+    /// </summary>
+    [Theory]
+    [InlineData("{\"durationH\":1e9}")]
+    [InlineData("{\"durationH\":-1e9}")]
+    public async Task A_scenario_duration_beyond_timespan_range_is_exit_2_not_a_crash(string json)
+    {
+        using var dir = new TempDir();
+        var (exit, _, err) = await SimCli.RunAsync("generate", "--out", dir.File("out"), "--scenario", dir.Write("huge.json", json));
+        Assert.True(exit == 2, $"exit {exit}: {err}");
+        Assert.Contains("durationH", err, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The README promises that an unusable file ends in exit 2 with "the message names the file, entry and field";
+    /// a registry's format errors name the entry and field but not the file (RegistryFile.Load does not add its path).
+    /// </summary>
+    [Fact]
+    public async Task A_bad_registry_error_names_the_registry_file()
+    {
+        using var dir = new TempDir();
+        var path = dir.Write("site-registry.json",
+            "{\"sites\":[{\"siteId\":\"s\"}],\"devices\":[{\"siteId\":\"s\",\"kind\":\"meter\",\"circuit\":\"dwelling\",\"ratedCurrentA\":40}]}");
+        var (exit, _, err) = await SimCli.RunAsync("generate", "--out", dir.File("out"), "--registry", path);
+        Assert.Equal(2, exit);
+        Assert.Contains("devices[0].deviceId", err, StringComparison.Ordinal);
+        Assert.Contains("site-registry.json", err, StringComparison.Ordinal);
+    }
 }

@@ -82,4 +82,27 @@ public sealed class GroundTruthEdgeTests
             }
         }
     }
+
+    /// <summary>
+    /// A scenario asking for more outages or leaks than the fleet has piles for used to put a second one on a pile it
+    /// had already used, drawn from the same random stream: ground truth listed the same incident twice, the engine can
+    /// raise one alert for it, and recall could never reach 1. Each pile now takes one; the rest go to meters.
+    /// </summary>
+    [Theory]
+    [InlineData("\"leakage\":0,\"offline\":5")]
+    [InlineData("\"leakage\":6,\"offline\":0")]
+    public async Task Ground_truth_never_lists_the_same_incident_twice_when_a_scenario_asks_for_more_than_the_piles_can_take(string counts)
+    {
+        var scenario =
+            "{\"durationH\":12,\"fleet\":{\"sites\":1,\"dwellings\":6,\"commonAreas\":2,\"piles\":1},\"lookAlikes\":false," +
+            "\"incidentCounts\":{\"illegalChargingDwellings\":0,\"illegalChargingCommonAreas\":0,\"overloads\":0,\"portOverpower\":0," +
+            "\"overtemperature\":0,\"arcFaults\":0," + counts + "}}";
+        using var dir = new TempDir();
+        var (exit, _, err) = await SimCli.RunAsync("generate", "--out", dir.File("out"), "--scenario", dir.Write("many.json", scenario));
+        Assert.True(exit == 0, $"exit {exit}: {err}");
+        var lines = File.ReadAllLines(Path.Combine(dir.File("out"), "truth.jsonl")).Where(l => l.Length > 0).ToList();
+        Assert.NotEmpty(lines);
+        var repeated = lines.GroupBy(l => l, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => $"{g.Count()}x {g.Key}").ToList();
+        Assert.True(repeated.Count == 0, string.Join("\n", repeated));
+    }
 }

@@ -75,4 +75,30 @@ public sealed class ScoreTests
         Assert.Equal(2, exit);
         Assert.Contains("alert line 2", output, StringComparison.Ordinal);
     }
+
+    private const string ThreeIncidents =
+        "{\"type\":\"overload\",\"deviceId\":\"m-0001\",\"port\":null,\"start\":\"2026-11-26T12:00:00.000Z\",\"end\":\"2026-11-26T12:30:00.000Z\"}\n" +
+        "{\"type\":\"port-overpower\",\"deviceId\":\"p-0001\",\"port\":3,\"start\":\"2026-11-26T12:00:00.000Z\",\"end\":\"2026-11-26T12:10:00.000Z\"}\n" +
+        "{\"type\":\"leakage\",\"deviceId\":\"m-0002\",\"port\":null,\"start\":\"2026-11-26T13:00:00.000Z\",\"end\":\"2026-11-26T13:10:00.000Z\"}\n";
+
+    /// <summary>
+    /// <c>score --alerts</c> is documented to take alerts "as the status API serves them", but
+    /// <c>GET /api/v1/sites/{siteId}/alerts</c> serves a page, <c>{"items":[...],"continuationToken":...}</c>
+    /// (<c>AlertPage</c>); score only recognises a bare array and refuses the page with exit 2.
+    /// </summary>
+    [Fact]
+    public async Task Score_accepts_the_alert_page_the_status_api_serves()
+    {
+        // One alert as AlertView serialises it (camelCase, nulls written), inside the AlertPage the route returns.
+        const string alert =
+            "{\"alertId\":\"d\",\"type\":\"overload\",\"severity\":\"warning\",\"deviceId\":\"m-0001\",\"siteId\":\"s\",\"port\":null," +
+            "\"openedAt\":\"2026-11-26T12:02:00.000Z\",\"clearedAt\":null,\"state\":\"open\",\"evidence\":{\"currentA\":52.3}," +
+            "\"storedAt\":\"2026-11-26T12:02:01.000Z\",\"acknowledged\":null,\"resolved\":null," +
+            "\"site\":{\"name\":\"Wutong\",\"address\":null,\"fireStation\":\"xihu-3\"},\"location\":null}";
+        using var dir = new TempDir();
+        var (exit, stdout, err) = await SimCli.RunAsync("score", "--truth", dir.Write("truth.jsonl", ThreeIncidents),
+            "--alerts", dir.Write("alerts.json", "{\"items\":[" + alert + "],\"continuationToken\":null}"), "--min-precision", "1");
+        Assert.True(exit == 0, $"exit {exit}: {stdout}{err}");
+        Assert.Contains("recall 0.333, precision 1.000", stdout, StringComparison.Ordinal);
+    }
 }
