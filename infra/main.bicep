@@ -28,6 +28,11 @@ param eventHubsThroughputUnits int = 2
 @maxValue(32)
 param eventHubPartitions int = 32
 
+@description('Event Grid MQTT throughput units (1 TU: 10,000 sessions, 1,000 publishes/s in). See the scale model in infra/README.md.')
+@minValue(1)
+@maxValue(40)
+param eventGridThroughputUnits int = 2
+
 @description('Cosmos DB autoscale maximum RU/s shared by the database (it scales between 10% of this and this).')
 @minValue(1000)
 param cosmosMaxThroughput int = 4000
@@ -47,6 +52,8 @@ param appCertificateThumbprint string = ''
 param deployerPrincipalId string = ''
 
 var suffix = uniqueString(resourceGroup().id, name)
+// Each app instance holds its own MQTT session as the app's client (Event Grid allows at most 100 per name).
+var appMqttSessions = min(maximumInstanceCount, 100)
 var tags = {
   app: 'smartpower'
 }
@@ -109,6 +116,8 @@ module eventGrid 'modules/eventgrid.bicep' = {
     eventHubName: eventHubs.outputs.eventHubName
     deviceCaCertificate: deviceCaCertificate
     appCertificateThumbprint: appCertificateThumbprint
+    throughputUnits: eventGridThroughputUnits
+    appSessions: appMqttSessions
   }
 }
 
@@ -157,6 +166,8 @@ module eventGridRouting 'modules/eventgrid-routing.bicep' = {
     location: location
     tags: tags
     routeTopicName: eventGrid.outputs.routeTopicName
+    throughputUnits: eventGridThroughputUnits
+    appSessions: appMqttSessions
     eventHubNamespaceName: eventHubs.outputs.namespaceName
     eventHubName: eventHubs.outputs.eventHubName
   }

@@ -36,10 +36,12 @@ public static class Services
             {
                 Host = settings.MqttHost,
                 Port = settings.MqttPort,
-                ClientId = settings.MqttClientId,
+                ClientId = InstanceClientId(settings.MqttClientId),
                 UserName = settings.MqttClientId,
                 UseTls = true,
-                ClientCertificatePkcs12 = settings.MqttClientCertificate.Length == 0 ? null : Convert.FromBase64String(settings.MqttClientCertificate),
+                // Until its secret is uploaded the certificate is unset: the broker refuses the app and commands are
+                // held and logged, while detection goes on.
+                ClientCertificatePkcs12 = Resolved(settings.MqttClientCertificate) is { Length: > 0 } pfx ? Convert.FromBase64String(pfx) : null,
             }, sp.GetRequiredService<ILogger<MqttCommandSender>>()));
         services.AddSingleton(sp => new DeviceBatchProcessor(
             sp.GetRequiredService<DeviceRegistry>(),
@@ -95,13 +97,29 @@ public static class Services
     public static NotificationSettings NotificationsOf(SmartPowerSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        var json = settings.NotificationsJson.Trim();
-        if (json.Length > 0 && !json.StartsWith("@Microsoft.KeyVault(", StringComparison.Ordinal))
+        var json = Resolved(settings.NotificationsJson);
+        if (json.Length > 0)
         {
             return NotificationSettings.Parse(json);
         }
 
         return settings.NotificationsPath.Length == 0 ? NotificationSettings.Default : NotificationSettings.Load(settings.NotificationsPath);
+    }
+
+    /// <summary>
+    /// This instance's MQTT client id: every instance connects as the app's client (the authentication name), each with a
+    /// client id of its own, for one id shared by the instances would have each connection take over another's session.
+    /// </summary>
+    public static string InstanceClientId(string clientName) => $"{clientName}-{Guid.NewGuid():N}"[..(clientName.Length + 13)];
+
+    /// <summary>
+    /// A setting that may be a Key Vault reference, trimmed; empty when it is one Key Vault could not resolve (the
+    /// secret not set yet), for the platform then leaves the reference's own text in the setting.
+    /// </summary>
+    private static string Resolved(string setting)
+    {
+        var value = setting.Trim();
+        return value.StartsWith("@Microsoft.KeyVault(", StringComparison.Ordinal) ? "" : value;
     }
 }
 

@@ -34,10 +34,16 @@ public sealed class SmartPowerSettings
 
     public int MqttPort { get; set; } = 8883;
 
-    /// <summary>The app's MQTT client name at the broker (its certificate's subject), allowed to publish command topics only.</summary>
+    /// <summary>
+    /// The app's MQTT client name at the broker (its certificate's subject and its username), allowed to publish command
+    /// topics only; each instance's client id is this name and a suffix of its own.
+    /// </summary>
     public string MqttClientId { get; set; } = "smartpower-functions";
 
-    /// <summary>The PKCS#12 client certificate, base64, as a Key Vault reference (<c>@Microsoft.KeyVault(...)</c>).</summary>
+    /// <summary>
+    /// The PKCS#12 client certificate, base64, as a Key Vault reference (<c>@Microsoft.KeyVault(...)</c>); a reference Key
+    /// Vault could not resolve counts as unset (commands are then refused by the broker and held).
+    /// </summary>
     public string MqttClientCertificate { get; set; } = "";
 
     /// <summary>

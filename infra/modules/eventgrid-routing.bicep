@@ -10,6 +10,12 @@ param routeTopicName string
 param eventHubNamespaceName string
 param eventHubName string
 
+@description('MQTT throughput units (1 TU: 10,000 sessions, 1,000 publishes/s in).')
+param throughputUnits int
+
+@description('Sessions one authentication name may hold: every Functions instance connects as the app\'s client, each with its own client id.')
+param appSessions int
+
 resource hub 'Microsoft.EventHub/namespaces/eventhubs@2024-01-01' existing = {
   name: '${eventHubNamespaceName}/${eventHubName}'
 }
@@ -23,7 +29,7 @@ resource namespace 'Microsoft.EventGrid/namespaces@2025-02-15' = {
   })
   sku: {
     name: 'Standard'
-    capacity: 1
+    capacity: throughputUnits
   }
   identity: {
     type: 'SystemAssigned'
@@ -32,7 +38,7 @@ resource namespace 'Microsoft.EventGrid/namespaces@2025-02-15' = {
     topicSpacesConfiguration: {
       state: 'Enabled'
       maximumSessionExpiryInHours: 1
-      maximumClientSessionsPerAuthenticationName: 1
+      maximumClientSessionsPerAuthenticationName: appSessions
       routeTopicResourceId: resourceId('Microsoft.EventGrid/namespaces/topics', name, routeTopicName)
       // Each routed message carries the publishing client's authentication name (the device id, which its certificate
       // proves) as the CloudEvent attribute 'deviceid', from which the delivery below takes the Event Hubs partition key.

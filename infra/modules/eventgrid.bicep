@@ -9,6 +9,12 @@ param tags object
 param eventHubNamespaceName string
 param eventHubName string
 
+@description('MQTT throughput units (1 TU: 10,000 sessions, 1,000 publishes/s in).')
+param throughputUnits int
+
+@description('Sessions one authentication name may hold: every Functions instance connects as the app\'s client, each with its own client id.')
+param appSessions int
+
 @description('Base64 PEM of the CA that signs device certificates; empty: devices are registered by thumbprint (infra/README.md).')
 param deviceCaCertificate string
 
@@ -23,7 +29,7 @@ resource namespace 'Microsoft.EventGrid/namespaces@2025-02-15' = {
   })
   sku: {
     name: 'Standard'
-    capacity: 1
+    capacity: throughputUnits
   }
   identity: {
     type: 'SystemAssigned'
@@ -32,7 +38,7 @@ resource namespace 'Microsoft.EventGrid/namespaces@2025-02-15' = {
     topicSpacesConfiguration: {
       state: 'Enabled'
       maximumSessionExpiryInHours: 1
-      maximumClientSessionsPerAuthenticationName: 1
+      maximumClientSessionsPerAuthenticationName: appSessions
     }
   }
 }

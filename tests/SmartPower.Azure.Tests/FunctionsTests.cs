@@ -126,6 +126,33 @@ public sealed class FunctionsTests : CosmosNightTests
         Assert.Equal((TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(220)), (polling.Interval, polling.Lifetime));
     }
 
+    /// <summary>
+    /// Bicep sets the MQTT certificate as a Key Vault reference to a secret the operator uploads after the first
+    /// deployment; until then the app sees the reference's own text. It was base64-decoded while composing the command
+    /// sender, so the detection function could not be made and no telemetry was processed. Now the certificate counts as
+    /// unset (the broker refuses the app, commands are held), and each instance has a client id of its own.
+    /// </summary>
+    [Fact]
+    public async Task The_app_composes_while_its_mqtt_certificate_secret_is_not_uploaded_yet()
+    {
+        using var directory = new TempFile(Feed.RegistryJson);
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["SmartPower:CosmosEndpoint"] = "https://smartpower-test.documents.azure.com:443/",
+            ["SmartPower:RegistryPath"] = directory.Path,
+            ["SmartPower:MqttHost"] = "smartpower-abc.eastasia-1.ts.eventgrid.azure.net",
+            ["SmartPower:MqttClientCertificate"] = "@Microsoft.KeyVault(SecretUri=https://smartpower-abc.vault.azure.net/secrets/mqtt-client-certificate)",
+        }).Build();
+        var services = new ServiceCollection().AddLogging().AddSmartPower(configuration).AddSingleton<DetectionFunction>();
+        await using var provider = services.BuildServiceProvider();
+        Assert.NotNull(provider.GetRequiredService<DetectionFunction>());
+        Assert.IsType<MqttCommandSender>(provider.GetRequiredService<IDeviceCommands>());
+
+        var ids = Enumerable.Range(0, 40).Select(_ => Services.InstanceClientId("smartpower-functions")).ToList();
+        Assert.All(ids, id => Assert.StartsWith("smartpower-functions-", id, StringComparison.Ordinal));
+        Assert.Equal(ids.Count, ids.Distinct().Count());
+    }
+
     [Fact]
     public async Task The_watchdog_function_raises_offline_for_a_silent_device()
     {

@@ -52,7 +52,42 @@ public sealed class InfraTests
         Assert.Contains("FlexConsumption", text, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The Event Grid namespace's MQTT capacity was the constant 1 TU in both modules that declare it (the routing module
+    /// declares it again), so the scale model's 10 TU for 100,000 devices could not be deployed; and it allowed one
+    /// session per authentication name while every Functions instance connects as the app's one client. Both now follow
+    /// main.bicep's parameters.
+    /// </summary>
+    [Fact]
+    public void The_event_grid_namespace_follows_the_fleet_s_throughput_units_and_the_app_s_instances()
+    {
+        var root = Template.Value.RootElement;
+        Assert.True(root.GetProperty("parameters").TryGetProperty("eventGridThroughputUnits", out _), "main.bicep has no eventGridThroughputUnits parameter");
+        Assert.Equal("[min(parameters('maximumInstanceCount'), 100)]", root.GetProperty("variables").GetProperty("appMqttSessions").GetString());
+        var namespaces = Nested().SelectMany(Resources).Where(r => r.GetProperty("type").GetString() == "Microsoft.EventGrid/namespaces").ToList();
+        Assert.Equal(2, namespaces.Count); // eventgrid.bicep, and eventgrid-routing.bicep declaring it again
+        foreach (var ns in namespaces)
+        {
+            Assert.Equal("[parameters('throughputUnits')]", ns.GetProperty("sku").GetProperty("capacity").GetRawText().Trim('"'));
+            Assert.Equal("[parameters('appSessions')]", ns.GetProperty("properties").GetProperty("topicSpacesConfiguration").GetProperty("maximumClientSessionsPerAuthenticationName").GetRawText().Trim('"'));
+        }
+
+        var modules = Resources(root).Where(r => r.GetProperty("type").GetString() == "Microsoft.Resources/deployments").ToList();
+        foreach (var name in new[] { "eventgrid", "eventgrid-routing" })
+        {
+            var parameters = modules.Single(m => m.GetProperty("name").GetString() == name).GetProperty("properties").GetProperty("parameters");
+            Assert.Equal("[parameters('eventGridThroughputUnits')]", parameters.GetProperty("throughputUnits").GetProperty("value").GetString());
+            Assert.Equal("[variables('appMqttSessions')]", parameters.GetProperty("appSessions").GetProperty("value").GetString());
+        }
+    }
+
     private static string Normalised(string json) => JsonSerializer.Serialize(JsonDocument.Parse(json).RootElement, new JsonSerializerOptions { WriteIndented = true });
+
+    private static IEnumerable<JsonElement> Resources(JsonElement template)
+    {
+        var resources = template.GetProperty("resources");
+        return resources.ValueKind == JsonValueKind.Array ? resources.EnumerateArray() : resources.EnumerateObject().Select(p => p.Value);
+    }
 
     /// <summary>Every template in the compiled file: the main one and each module's.</summary>
     private static IEnumerable<JsonElement> Nested()
@@ -62,9 +97,7 @@ public sealed class InfraTests
         {
             var template = pending.Pop();
             yield return template;
-            var resources = template.GetProperty("resources");
-            var list = resources.ValueKind == JsonValueKind.Array ? resources.EnumerateArray() : resources.EnumerateObject().Select(p => p.Value);
-            foreach (var r in list)
+            foreach (var r in Resources(template))
             {
                 if (r.TryGetProperty("properties", out var p) && p.ValueKind == JsonValueKind.Object && p.TryGetProperty("template", out var nested))
                 {
