@@ -64,6 +64,17 @@ resource toEventHubs 'Microsoft.EventGrid/namespaces/topics/eventSubscriptions@2
   name: 'to-event-hubs'
   properties: {
     eventDeliverySchema: 'CloudEventSchemaV1_0'
+    // The namespace routes every published message, the app's own stop-port commands too: only what devices send
+    // (telemetry and status) goes on to the hub, where a command would be rejected as an unknown topic.
+    filtersConfiguration: {
+      filters: [
+        {
+          key: 'subject'
+          operatorType: 'StringNotEndsWith'
+          values: ['/command']
+        }
+      ]
+    }
     deliveryConfiguration: {
       deliveryMode: 'Push'
       push: {

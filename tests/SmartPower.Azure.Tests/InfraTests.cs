@@ -81,6 +81,21 @@ public sealed class InfraTests
         }
     }
 
+    /// <summary>
+    /// The namespace routes every message published to it, the app's own stop-port commands as well; they reached the
+    /// telemetry hub and were dead-lettered there as unknown topics, one dead letter per command. The subscription to
+    /// the hub now passes only what does not end in <c>/command</c>.
+    /// </summary>
+    [Fact]
+    public void Commands_the_app_publishes_are_not_routed_to_the_telemetry_hub()
+    {
+        var subscription = Nested().SelectMany(Resources).Single(r => r.GetProperty("type").GetString() == "Microsoft.EventGrid/namespaces/topics/eventSubscriptions");
+        var filter = Assert.Single(subscription.GetProperty("properties").GetProperty("filtersConfiguration").GetProperty("filters").EnumerateArray());
+        Assert.Equal("subject", filter.GetProperty("key").GetString());
+        Assert.Equal("StringNotEndsWith", filter.GetProperty("operatorType").GetString());
+        Assert.Equal(["/command"], filter.GetProperty("values").EnumerateArray().Select(v => v.GetString()));
+    }
+
     private static string Normalised(string json) => JsonSerializer.Serialize(JsonDocument.Parse(json).RootElement, new JsonSerializerOptions { WriteIndented = true });
 
     private static IEnumerable<JsonElement> Resources(JsonElement template)
