@@ -15,7 +15,7 @@ public static class ContinuationToken
 
     public static string Encode(AlertCursor cursor, string query)
     {
-        var text = string.Create(CultureInfo.InvariantCulture, $"{Version}|{Fingerprint(query)}|{cursor.OpenedAtMs}|{cursor.AlertId}");
+        var text = string.Create(CultureInfo.InvariantCulture, $"{Version}|{Fingerprint(query, cursor.OpenedAtMs, cursor.AlertId)}|{cursor.OpenedAtMs}|{cursor.AlertId}");
         return Convert.ToBase64String(Encoding.UTF8.GetBytes(text)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
     }
 
@@ -38,9 +38,9 @@ public static class ContinuationToken
         }
 
         var parts = Encoding.UTF8.GetString(bytes, 0, length).Split('|');
-        if (parts.Length != 4 || parts[0] != Version || parts[1] != Fingerprint(query)
+        if (parts.Length != 4 || parts[0] != Version
             || !long.TryParse(parts[2], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var openedAtMs)
-            || !Contract.Ids.IsValid(parts[3]))
+            || !Contract.Ids.IsValid(parts[3]) || parts[1] != Fingerprint(query, openedAtMs, parts[3]))
         {
             return false;
         }
@@ -49,5 +49,7 @@ public static class ContinuationToken
         return true;
     }
 
-    private static string Fingerprint(string query) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(query)).AsSpan(0, 6));
+    /// <summary>A check over the query and the cursor both: a token for another query, or with its cursor edited, fails it.</summary>
+    private static string Fingerprint(string query, long openedAtMs, string alertId) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{query}|{openedAtMs}|{alertId}"))).AsSpan(0, 6));
 }

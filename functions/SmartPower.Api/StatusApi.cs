@@ -277,13 +277,16 @@ public sealed partial class StatusApi
             return true;
         }
 
-        if (DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var parsed))
+        if (!Contract.EventTime.TryParse(text, out DateTimeOffset parsed))
         {
-            time = parsed.ToUniversalTime();
-            return true;
+            return false;
         }
 
-        return false;
+        // Alerts open on whole milliseconds: a fraction below one moves the bound up to the next, so that `to`
+        // (exclusive) still lists an alert opened before it and `from` does not list one opened before it.
+        var ms = parsed.ToUnixTimeMilliseconds() + (parsed.UtcTicks % TimeSpan.TicksPerMillisecond == 0 ? 0 : 1);
+        time = DateTimeOffset.FromUnixTimeMilliseconds(ms);
+        return true;
     }
 
     /// <summary>Every alert matching <paramref name="query"/>, page by page.</summary>

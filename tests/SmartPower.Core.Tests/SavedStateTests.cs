@@ -397,7 +397,7 @@ public sealed class SavedStateTests
                 transitionsAfter[i] = sink.Transitions.Count;
                 commandsAfter[i] = sink.Commands.Count;
                 using var line = JsonDocument.Parse(night.Lines[i]);
-                ts[i] = line.RootElement.GetProperty("payload").TryGetProperty("ts", out var t) && EventTime.TryParse(t.GetString(), out var ms) ? ms : ts[Math.Max(0, i - 1)];
+                ts[i] = line.RootElement.GetProperty("payload").TryGetProperty("ts", out var t) && EventTime.TryParse(t.GetString(), out var time) ? time.ToUnixTimeMilliseconds() : ts[Math.Max(0, i - 1)];
             }
 
             int LineOf(int transition) => Array.FindIndex(transitionsAfter, n => n > transition);

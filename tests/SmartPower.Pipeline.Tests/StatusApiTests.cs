@@ -364,6 +364,67 @@ public sealed class StatusApiTests : IAsyncLifetime
         SqliteConnection.ClearAllPools();
     }
 
+    /// <summary>
+    /// The README: a continuation token "is refused (400) with other filters or if altered". Only the query's
+    /// fingerprint was checked and the cursor beside it taken as it came, so a token whose cursor was changed (a client
+    /// that edits or mangles it) was answered with a page from wherever it pointed: here the first page again.
+    /// </summary>
+    [Fact]
+    public async Task A_continuation_token_whose_cursor_was_altered_is_refused_not_followed()
+    {
+        var newest = await _api.PlantAsync("acacia-m1", AlertType.Leakage, Severity.Critical, T0.AddHours(2));
+        await _api.PlantAsync("acacia-m1", AlertType.Overload, Severity.Warning, T0.AddHours(1));
+        await _api.PlantAsync("acacia-m1", AlertType.ArcFault, Severity.Critical, T0);
+        using var client = _api.Client(await _api.KeyAsync(Role.PropertyManager, "pm-a"));
+        var token = (await client.GetFromJsonAsync<JsonElement>("/api/v1/sites/acacia/alerts?limit=1")).GetProperty("continuationToken").GetString()!;
+
+        // The token is "version|fingerprint|openedAtMs|alertId" in base64url; move its cursor past the newest alert.
+        var parts = Encoding.UTF8.GetString(Convert.FromBase64String(PadBase64(token.Replace('-', '+').Replace('_', '/')))).Split('|');
+        parts[2] = (newest.OpenedAt.ToUnixTimeMilliseconds() + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var altered = Convert.ToBase64String(Encoding.UTF8.GetBytes(string.Join('|', parts))).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        Assert.NotEqual(token, altered);
+
+        using var response = await client.GetAsync($"/api/v1/sites/acacia/alerts?limit=1&continuationToken={altered}");
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"an altered token was followed: {(int)response.StatusCode} {body}");
+    }
+
+    /// <summary>
+    /// from and to are documented (and the 400 says so) as RFC 3339 times, but anything DateTimeOffset.TryParse takes
+    /// was accepted: a time of day with no date as that time today (UTC), a slashed date in US month/day order, a time
+    /// without its offset as UTC. Each answered 200 with a listing for a range the caller did not ask for.
+    /// </summary>
+    [Theory]
+    [InlineData("from=21:00")]
+    [InlineData("from=1/2/2026")]
+    [InlineData("from=2026-11-26T18:00:00")]
+    public async Task A_time_that_is_not_RFC_3339_is_refused_not_guessed(string query)
+    {
+        await _api.PlantAsync("acacia-m1", AlertType.Leakage, Severity.Critical, T0);
+        using var client = _api.Client(await _api.KeyAsync(Role.PropertyManager, "pm-a"));
+        using var response = await client.GetAsync($"/api/v1/sites/acacia/alerts?{query}");
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{query}: {(int)response.StatusCode} {body}");
+    }
+
+    /// <summary>
+    /// to is exclusive on openedAt, and RFC 3339 allows any fraction of a second (Go's RFC3339Nano, Python's
+    /// isoformat() with microseconds). The filter cut it to whole milliseconds, so an alert opened 0.5 ms before to was
+    /// left out of the listing without a word (and one opened 0.5 ms before from was listed).
+    /// </summary>
+    [Fact]
+    public async Task An_alert_opened_before_a_to_with_a_sub_millisecond_fraction_is_listed()
+    {
+        var alert = await _api.PlantAsync("acacia-m1", AlertType.Leakage, Severity.Critical, T0); // 18:00:00.000
+        using var client = _api.Client(await _api.KeyAsync(Role.PropertyManager, "pm-a"));
+        var page = await client.GetFromJsonAsync<JsonElement>("/api/v1/sites/acacia/alerts?to=2026-11-26T18:00:00.0005Z");
+        var after = await client.GetFromJsonAsync<JsonElement>("/api/v1/sites/acacia/alerts?from=2026-11-26T18:00:00.0005Z");
+        Assert.Contains(alert.AlertId, page.GetProperty("items").EnumerateArray().Select(a => a.GetProperty("alertId").GetString()));
+        Assert.DoesNotContain(alert.AlertId, after.GetProperty("items").EnumerateArray().Select(a => a.GetProperty("alertId").GetString()));
+    }
+
+    private static string PadBase64(string base64) => base64 + new string('=', (4 - (base64.Length % 4)) % 4);
+
     private static (int Code, string Output) Run(params string[] args)
     {
         using var stdout = new StringWriter();

@@ -377,26 +377,13 @@ public static class ReadingParser
         }
 
         // The rare path, so a string is fine here.
-        if (!HasOffset(reader.GetString()!))
+        if (!EventTime.HasOffset(reader.GetString()!))
         {
             return false;
         }
 
         unixMs = parsed.ToUnixTimeMilliseconds();
         return true;
-    }
-
-    /// <summary>Whether an ISO 8601 date-time ends in a UTC designator or a numeric offset (after its time part).</summary>
-    private static bool HasOffset(string text)
-    {
-        var t = text.AsSpan().IndexOfAny('T', 't', ' ');
-        if (t < 0)
-        {
-            return false; // a date alone
-        }
-
-        var time = text.AsSpan(t + 1);
-        return time.Length > 0 && (time[^1] is 'Z' or 'z' || time.IndexOfAny('+', '-') > 0);
     }
 
     private static bool Digits(ReadOnlySpan<byte> text, int start, int count, out int value)
