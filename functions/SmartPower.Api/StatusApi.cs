@@ -107,7 +107,9 @@ public sealed partial class StatusApi
 
     /// <summary>
     /// <c>GET alerts/{alertId}/deliveries</c>: the notifications sent of the alert's history (per step and recipient) and
-    /// every attempt to deliver each, for whoever may see the alert.
+    /// every attempt to deliver each, for whoever may see the alert. An attempt's error text names the receiver's
+    /// address ("Connection refused (host:port)"): it is shown to that recipient and admins only, the other party sees
+    /// that the attempt failed and its status code.
     /// </summary>
     public Task<ApiResult> DeliveriesAsync(string? apiKey, string alertId, CancellationToken cancellationToken) =>
         AsCallerAsync(apiKey, async caller =>
@@ -117,7 +119,9 @@ public sealed partial class StatusApi
                 return ApiResult.NotFound("alert");
             }
 
-            return ApiResult.Ok(await _deliveries.HandleAsync(alertId, cancellationToken).ConfigureAwait(false), ApiJson.Default.AlertDeliveriesResponse);
+            var response = await _deliveries.HandleAsync(alertId, cancellationToken).ConfigureAwait(false);
+            response = response with { Deliveries = [.. response.Deliveries.Select(d => caller.Is(new(Notifications.Recipient.ParseKind(d.RecipientKind), d.RecipientId)) ? d : d.WithErrorsWithheld())] };
+            return ApiResult.Ok(response, ApiJson.Default.AlertDeliveriesResponse);
         }, cancellationToken);
 
     /// <summary><c>POST alerts/{alertId}/ack</c> with <c>{"actor": ..., "note": ...}</c>.</summary>

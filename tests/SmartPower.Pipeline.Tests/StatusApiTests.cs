@@ -165,6 +165,35 @@ public sealed class StatusApiTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NotFound, hidden.StatusCode);
     }
 
+    /// <summary>
+    /// A failed attempt's error names the receiver's address ("Connection refused (host:port)"). The manager saw the
+    /// fire station's, and the station the manager's: each now sees its own errors and only that the other's attempts
+    /// failed; admins see every one.
+    /// </summary>
+    [Fact]
+    public async Task A_failed_attempt_s_error_is_shown_to_its_recipient_and_admins_not_to_the_other_party()
+    {
+        var alert = await _api.PlantAsync("acacia-m1", AlertType.Leakage, Severity.Critical, T0);
+        foreach (var delivery in await _api.Store.GetDeliveriesAsync(alert.AlertId, CancellationToken.None))
+        {
+            var error = $"Connection refused ({delivery.Recipient.Id}-webhook.example:443)";
+            await _api.Store.RecordAttemptAsync(delivery.NotificationId, new Notifications.DeliveryAttempt(1, T0, null, error, TimeSpan.FromMilliseconds(5), T0.AddMinutes(1)), Notifications.DeliveryState.Pending, CancellationToken.None);
+        }
+
+        async Task<Dictionary<string, string?>> ErrorsSeenByAsync(Role role, string? scope)
+        {
+            using var client = _api.Client(await _api.KeyAsync(role, scope));
+            var body = await client.GetFromJsonAsync<JsonElement>($"/api/v1/alerts/{alert.AlertId}/deliveries");
+            return body.GetProperty("deliveries").EnumerateArray().ToDictionary(
+                d => d.GetProperty("recipientKind").GetString()!, d => d.GetProperty("attempts")[0].GetProperty("error").GetString());
+        }
+
+        const string Withheld = Notifications.DeliveryAttemptDto.Withheld;
+        Assert.Equal(new Dictionary<string, string?> { ["manager"] = "Connection refused (pm-a-webhook.example:443)", ["fire-station"] = Withheld }, await ErrorsSeenByAsync(Role.PropertyManager, "pm-a"));
+        Assert.Equal(new Dictionary<string, string?> { ["manager"] = Withheld, ["fire-station"] = "Connection refused (fs-1-webhook.example:443)" }, await ErrorsSeenByAsync(Role.DutyOfficer, "fs-1"));
+        Assert.Equal(new Dictionary<string, string?> { ["manager"] = "Connection refused (pm-a-webhook.example:443)", ["fire-station"] = "Connection refused (fs-1-webhook.example:443)" }, await ErrorsSeenByAsync(Role.Admin, null));
+    }
+
     [Fact]
     public async Task A_device_shows_its_latest_reading_and_status_and_one_never_heard_is_offline()
     {

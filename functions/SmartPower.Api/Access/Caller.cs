@@ -56,6 +56,18 @@ public sealed record Caller(string KeyId, string Name, Role Role, string? Scope)
         };
     }
 
+    /// <summary>Whether <paramref name="recipient"/> is the caller's own (admins count every one as theirs).</summary>
+    public bool Is(Notifications.Recipient recipient)
+    {
+        ArgumentNullException.ThrowIfNull(recipient);
+        return Role switch
+        {
+            Role.Admin => true,
+            Role.PropertyManager => recipient.Kind == Notifications.RecipientKind.Manager && recipient.Id == Scope,
+            _ => recipient.Kind == Notifications.RecipientKind.FireStation && recipient.Id == Scope,
+        };
+    }
+
     /// <summary>Whether the caller watches <paramref name="fireStation"/>'s district: its duty officers, and admins.</summary>
     public bool Watches(string fireStation) => Role == Role.Admin || (Role == Role.DutyOfficer && Scope == fireStation);
 }

@@ -48,11 +48,18 @@ public sealed record DeliveryDto(
             EventTime.Format(delivery.CreatedAt),
             [.. delivery.Attempts.Select(DeliveryAttemptDto.From)]);
     }
+
+    /// <summary>The same, with each failed attempt's error text (which names the receiver's address) replaced by <see cref="DeliveryAttemptDto.Withheld"/>.</summary>
+    public DeliveryDto WithErrorsWithheld() =>
+        this with { Attempts = [.. Attempts.Select(a => a.Error is null ? a : a with { Error = DeliveryAttemptDto.Withheld })] };
 }
 
 /// <summary>One attempt: when, the receiver's status code or the error, how long it took, and when the next is due (null when none).</summary>
 public sealed record DeliveryAttemptDto(int Attempt, string At, int? StatusCode, string? Error, long DurationMs, string? NextAttemptAt)
 {
+    /// <summary>The error shown to whoever may see the alert but is not the recipient.</summary>
+    public const string Withheld = "failed (the details are for the recipient and admins)";
+
     public static DeliveryAttemptDto From(DeliveryAttempt attempt)
     {
         ArgumentNullException.ThrowIfNull(attempt);
