@@ -30,6 +30,11 @@ public sealed class StatusFunctions(StatusApi api, StationPolling? polling = nul
     {
         ArgumentNullException.ThrowIfNull(request);
         var q = request.Query;
+        if (Repeated(q) is { } refused)
+        {
+            return refused;
+        }
+
         var filter = new AlertFilter(Text(q, "state"), Text(q, "type"), Text(q, "severity"), Text(q, "from"), Text(q, "to"), Text(q, "limit"), Text(q, "continuationToken"));
         return AnswerAsync(api.SiteAlertsAsync(Key(request), siteId, filter, cancellationToken));
     }
@@ -58,7 +63,7 @@ public sealed class StatusFunctions(StatusApi api, StationPolling? polling = nul
     public Task<IActionResult> StationAlertsAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/stations/{fireStation}/alerts")] HttpRequest request, string fireStation, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return AnswerAsync(api.StationAlertsAsync(Key(request), fireStation, Text(request.Query, "limit"), Text(request.Query, "continuationToken"), cancellationToken));
+        return Repeated(request.Query) ?? AnswerAsync(api.StationAlertsAsync(Key(request), fireStation, Text(request.Query, "limit"), Text(request.Query, "continuationToken"), cancellationToken));
     }
 
     /// <summary>
@@ -138,6 +143,12 @@ public sealed class StatusFunctions(StatusApi api, StationPolling? polling = nul
     private static string? Key(HttpRequest request) => request?.Headers[KeyHeader] is [{ } key] ? key : null;
 
     private static string? Text(IQueryCollection query, string name) => query.TryGetValue(name, out var value) && value.Count > 0 ? value[0] : null;
+
+    /// <summary>A 400 for a query parameter given more than once (<c>?state=open&amp;state=cleared</c>), as the local host answers; else null.</summary>
+    private static Task<IActionResult>? Repeated(IQueryCollection query) =>
+        query.FirstOrDefault(p => p.Value.Count > 1).Key is { } name
+            ? Task.FromResult(ResultOf(ApiResult.BadRequest($"{name} is given more than once")))
+            : null;
 
     private static Task<ReadOnlyMemory<byte>> BodyAsync(HttpRequest request, CancellationToken cancellationToken)
     {

@@ -59,6 +59,20 @@ public sealed class StatusFunctionsTests : CosmosNightTests
         Assert.Single(await Store.ListApiKeysAsync(CancellationToken.None));
     }
 
+    /// <summary>A parameter given twice was read as its first value here, where the local host answers 400: now both do.</summary>
+    [Theory]
+    [InlineData("?state=open&state=cleared")]
+    [InlineData("?limit=1&limit=500")]
+    public async Task A_query_parameter_given_twice_is_refused_as_on_the_local_host(string query)
+    {
+        var functions = Functions();
+        var (_, manager) = await ApiKeys.IssueAsync(Store, Role.PropertyManager, "pm-greenleaf", "Greenleaf", TimeProvider.System, CancellationToken.None);
+        var request = Request(manager);
+        request.QueryString = new QueryString(query);
+        Assert.Equal(400, Status(await functions.SiteAlertsAsync(request, Feed.Site, CancellationToken.None)));
+        Assert.Equal(400, Status(await functions.StationAlertsAsync(request, "xihu-3", CancellationToken.None)));
+    }
+
     [Fact]
     public async Task An_alert_is_served_with_its_history_and_acknowledged_as_on_the_local_host()
     {
