@@ -209,40 +209,34 @@ public sealed partial record RegistryFile(IReadOnlyList<Site> Sites, IReadOnlyLi
             "pile" => DeviceKind.Pile,
             var k => throw new RegistryFormatException($"{at}.kind: \"{k}\" is neither \"meter\" nor \"pile\""),
         };
-        var circuit = RequiredString(e, "circuit", at);
+        var circuit = OptionalString(e, "circuit", at) ?? (kind == DeviceKind.Pile ? "pile" : throw new RegistryFormatException($"{at}.circuit: missing"));
         if (kind == DeviceKind.Meter ? circuit is not ("dwelling" or "common-area") : circuit != "pile")
         {
             throw new RegistryFormatException($"{at}.circuit: \"{circuit}\" does not fit a {(kind == DeviceKind.Pile ? "pile (\"pile\")" : "meter (\"dwelling\" or \"common-area\")")}");
         }
 
-        var interval = OptionalNumber(e, "reportIntervalS", at) ?? 10;
-        if (interval < 1 || interval > 3600 || interval != Math.Floor(interval))
+        var interval = OptionalInteger(e, "reportIntervalS", at) ?? 10;
+        if (interval is < 1 or > 86_400)
         {
-            throw new RegistryFormatException($"{at}.reportIntervalS: {interval.ToString(CultureInfo.InvariantCulture)} is not a whole number of seconds in 1-3600");
+            throw new RegistryFormatException($"{at}.reportIntervalS: {interval.ToString(CultureInfo.InvariantCulture)} is not in 1-86400 seconds");
         }
 
         var rated = kind == DeviceKind.Meter ? RequiredPositive(e, "ratedCurrentA", at, 1000) : 0;
-        var ports = kind == DeviceKind.Pile ? RequiredPositive(e, "portCount", at, 64) : 0;
-        if (ports != Math.Floor(ports))
+        var ports = kind == DeviceKind.Pile ? OptionalInteger(e, "portCount", at) ?? throw new RegistryFormatException($"{at}.portCount: missing") : 0;
+        if (kind == DeviceKind.Pile && ports is < 1 or > 64)
         {
-            throw new RegistryFormatException($"{at}.portCount: must be a whole number");
+            throw new RegistryFormatException($"{at}.portCount: {ports.ToString(CultureInfo.InvariantCulture)} is outside 1-64");
         }
 
         var portMax = kind == DeviceKind.Pile ? RequiredPositive(e, "portMaxW", at, 5000) : 0;
         var location = new DeviceLocation(null, null, null, null);
         if (e.TryGetProperty("location", out var loc) && loc.ValueKind == JsonValueKind.Object)
         {
-            var floor = OptionalNumber(loc, "floor", at + ".location");
-            if (floor is { } whole && (whole != Math.Floor(whole) || whole < int.MinValue || whole > int.MaxValue))
-            {
-                throw new RegistryFormatException($"{at}.location.floor: {whole} is not a whole floor number");
-            }
-
             location = new DeviceLocation(OptionalString(loc, "building", at + ".location"), OptionalString(loc, "unit", at + ".location"),
-                floor is { } f ? (int)f : null, OptionalString(loc, "room", at + ".location"));
+                OptionalInteger(loc, "floor", at + ".location"), OptionalString(loc, "room", at + ".location"));
         }
 
-        return new DeviceSpec(id, site, kind, circuit, rated, (int)interval, (int)ports, portMax, location);
+        return new DeviceSpec(id, site, kind, circuit, rated, interval, ports, portMax, location);
     }
 
     private static IEnumerable<JsonElement> Array(JsonElement e, string name, string at)
@@ -281,6 +275,12 @@ public sealed partial record RegistryFile(IReadOnlyList<Site> Sites, IReadOnlyLi
         !e.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null ? null
         : v.ValueKind == JsonValueKind.Number ? v.GetDouble()
         : throw new RegistryFormatException($"{at}.{name}: not a number");
+
+    /// <summary>A whole number written as one (<c>4</c>, not <c>4.0</c>), as the pipeline's loader reads counts, intervals and floors.</summary>
+    private static int? OptionalInteger(JsonElement e, string name, string at) =>
+        !e.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null ? null
+        : v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) ? n
+        : throw new RegistryFormatException($"{at}.{name}: not a whole number ({v.GetRawText()})");
 
     private static double RequiredPositive(JsonElement e, string name, string at, double max)
     {

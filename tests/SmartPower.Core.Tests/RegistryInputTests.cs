@@ -86,6 +86,12 @@ public sealed class RegistryInputTests : IDisposable
     {
         { "floor 2.5", """{"sites":[{"siteId":"s","name":"S"}],"devices":[{"deviceId":"m-1","siteId":"s","kind":"meter","circuit":"dwelling","ratedCurrentA":40,"location":{"floor":2.5}}]}""" },
         { "no devices key", """{"sites":[{"siteId":"s","name":"S"}]}""" },
+        { "reportIntervalS of two hours", """{"sites":[{"siteId":"s","name":"S"}],"devices":[{"deviceId":"m-1","siteId":"s","kind":"meter","circuit":"dwelling","ratedCurrentA":40,"reportIntervalS":7200}]}""" },
+        { "site without a name", """{"sites":[{"siteId":"s"}],"devices":[{"deviceId":"m-1","siteId":"s","kind":"meter","circuit":"dwelling","ratedCurrentA":40}]}""" },
+        { "pile without a circuit", """{"sites":[{"siteId":"s","name":"S"}],"devices":[{"deviceId":"p-1","siteId":"s","kind":"pile","portCount":4,"portMaxW":400}]}""" },
+        { "portCount 4.0", """{"sites":[{"siteId":"s","name":"S"}],"devices":[{"deviceId":"p-1","siteId":"s","kind":"pile","circuit":"pile","portCount":4.0,"portMaxW":400}]}""" },
+        { "floor 2.0", """{"sites":[{"siteId":"s","name":"S"}],"devices":[{"deviceId":"m-1","siteId":"s","kind":"meter","circuit":"dwelling","ratedCurrentA":40,"location":{"floor":2.0}}]}""" },
+        { "reportIntervalS 10.0", """{"sites":[{"siteId":"s","name":"S"}],"devices":[{"deviceId":"m-1","siteId":"s","kind":"meter","circuit":"dwelling","ratedCurrentA":40,"reportIntervalS":10.0}]}""" },
         { "deviceId with trailing newline", """{"sites":[{"siteId":"s","name":"S"}],"devices":[{"deviceId":"m-1\n","siteId":"s","kind":"meter","circuit":"dwelling","ratedCurrentA":40}]}""" },
     };
 

@@ -61,7 +61,6 @@ public static class RegistryLoader
             var where = $"sites[{i}]";
             var s = doc.Sites![i] ?? throw new RegistryException($"{where}: not a JSON object");
             Require(Ids.IsValid(s.SiteId), where, $"siteId '{s.SiteId}' does not match the id rule");
-            Require(!string.IsNullOrWhiteSpace(s.Name), where, "name is required");
             if (s.TimeZone is not null)
             {
                 Require(TimeZoneInfo.TryFindSystemTimeZoneById(s.TimeZone, out _), where, $"timeZone '{s.TimeZone}' is not a known IANA time zone");
@@ -70,7 +69,7 @@ public static class RegistryLoader
             var merged = Merge(defaults, s.Thresholds, where);
             var thresholds = ToThresholds(merged, where);
             siteThresholds[s.SiteId!] = (thresholds, merged);
-            sites.Add(new Site(s.SiteId!, s.Name!, s.Address, s.FireStation, s.Lat, s.Lon, s.ManagerId, s.TimeZone) { Thresholds = thresholds });
+            sites.Add(new Site(s.SiteId!, string.IsNullOrWhiteSpace(s.Name) ? s.SiteId! : s.Name, s.Address, s.FireStation, s.Lat, s.Lon, s.ManagerId, s.TimeZone) { Thresholds = thresholds });
         }
 
         var devices = new List<Device>(doc.Devices?.Count ?? 0);
