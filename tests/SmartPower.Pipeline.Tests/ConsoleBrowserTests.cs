@@ -135,6 +135,114 @@ public sealed class ConsoleBrowserTests(ITestOutputHelper output)
         await Expect(row.Locator(".state")).ToContainTextAsync(new System.Text.RegularExpressions.Regex(@"· [3-9] s ago$"), new LocatorAssertionsToContainTextOptions { Timeout = 10_000 });
     }
 
+    /// <summary>
+    /// Officer A presses Acknowledge; the server records it, but its answer is slow to come back (a busy network). Meanwhile
+    /// officer B resolves the alert, and the stream's <c>removed</c> takes it off A's list. When A's late answer arrives,
+    /// <c>submitAct</c> upserts the (acknowledged, unresolved) alert it carries, and the resolved alert is back on the list,
+    /// where it stays: the stream has nothing more to say about it.
+    /// </summary>
+    [Fact]
+    public async Task An_acknowledgement_answered_after_the_alert_was_removed_does_not_put_it_back_on_the_list()
+    {
+        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: test.sh installs it with 'apt-get install -y chromium'");
+        await using var api = await ApiHarness.StartAsync(RegistryLoader.Parse(RegistryJson));
+        var key = await api.KeyAsync(Role.DutyOfficer, "xihu-3", "station 3 desk");
+        var alert = await api.PlantAsync("m-0001", AlertType.Leakage, Severity.Critical, DateTimeOffset.UtcNow);
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true });
+        var page = await browser.NewPageAsync();
+        page.Console += (_, m) => output.WriteLine($"browser {m.Type}: {m.Text}");
+        await page.GotoAsync(new Uri(api.BaseAddress, $"/console#key={key}").ToString());
+        var row = page.Locator($"li.alert[data-alert-id='{alert.AlertId}']");
+        await row.WaitForAsync(new LocatorWaitForOptions { Timeout = 15_000 });
+
+        // The acknowledgement reaches the server at once; its answer is held back until released.
+        var recorded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await page.RouteAsync("**/ack", async route =>
+        {
+            var response = await route.FetchAsync();
+            recorded.TrySetResult();
+            await release.Task;
+            await route.FulfillAsync(new RouteFulfillOptions { Response = response });
+            answered.TrySetResult();
+        });
+
+        await page.FillAsync("#actor", "Officer A");
+        await page.Locator("#actor").DispatchEventAsync("change");
+        await row.Locator("[data-act='ack']").ClickAsync();
+        await row.Locator("button[type='submit']").ClickAsync();
+        await recorded.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        // Officer B resolves it from elsewhere: the stream removes it from A's page.
+        using (var client = api.Client(key))
+        using (var body = new StringContent("""{"actor":"Officer B"}""", System.Text.Encoding.UTF8, "application/json"))
+        {
+            (await client.PostAsync($"/api/v1/alerts/{alert.AlertId}/resolve", body)).EnsureSuccessStatusCode();
+        }
+
+        await Expect(page.Locator("li.alert")).ToHaveCountAsync(0);
+
+        // A's answer (200, acknowledged by A) arrives now, after the removal.
+        release.SetResult();
+        await answered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await page.WaitForTimeoutAsync(1500);
+        Assert.Equal(0, await page.Locator("li.alert").CountAsync());
+        Assert.Equal("SmartPower duty console", await page.TitleAsync());
+    }
+
+    /// <summary>
+    /// The page is (re)loaded while the server answers <c>GET me</c> with a 5xx (the store briefly failing, a proxy's 502
+    /// while the host restarts). Only a refusal (401, 403) should sign the console out; <c>resume</c> treats every answer
+    /// that is not a network error as one, deletes the key from the tab and leaves the kiosk on the sign-in form for good,
+    /// showing no alerts, although the stream's own loop treats the same 5xx as transient and retries.
+    /// </summary>
+    [Fact]
+    public async Task A_console_whose_server_briefly_answers_5xx_on_load_keeps_its_key_and_shows_the_alerts()
+    {
+        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: test.sh installs it with 'apt-get install -y chromium'");
+        await using var api = await ApiHarness.StartAsync(RegistryLoader.Parse(RegistryJson));
+        var key = await api.KeyAsync(Role.DutyOfficer, "xihu-3", "station 3 desk");
+        var alert = await api.PlantAsync("m-0001", AlertType.Leakage, Severity.Critical, DateTimeOffset.UtcNow);
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true });
+        var page = await browser.NewPageAsync();
+        page.Console += (_, m) => output.WriteLine($"browser {m.Type}: {m.Text}");
+
+        // The first answer to GET me is a 503 with a problem body, as a host whose store is briefly unavailable gives.
+        var failures = 1;
+        await page.RouteAsync("**/api/v1/me", async route =>
+        {
+            if (Interlocked.Decrement(ref failures) >= 0)
+            {
+                await route.FulfillAsync(new RouteFulfillOptions
+                {
+                    Status = 503,
+                    ContentType = "application/problem+json",
+                    Body = """{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"the store is not available"}""",
+                });
+            }
+            else
+            {
+                await route.ContinueAsync();
+            }
+        });
+
+        await page.GotoAsync(new Uri(api.BaseAddress, $"/console#key={key}").ToString());
+        var row = page.Locator($"li.alert[data-alert-id='{alert.AlertId}']");
+        try
+        {
+            await row.WaitForAsync(new LocatorWaitForOptions { Timeout = 15_000 });
+        }
+        catch (TimeoutException)
+        {
+            Assert.Fail($"no alert on the page 15 s after one 503: login form shown = {await page.Locator("#login").IsVisibleAsync()}, "
+                + $"login error = '{await page.Locator("#login-error").InnerTextAsync()}', "
+                + $"key kept = {await page.EvaluateAsync<bool>("sessionStorage.getItem('smartpower.key') !== null")}");
+        }
+    }
+
     private async Task CheckScreenshotAsync(IBrowser browser, IPage page, ILocator row)
     {
         var path = Path.Combine(AppContext.BaseDirectory, "artifacts", "console.png");
