@@ -27,14 +27,24 @@ internal static class Detectors
         var t = device.Thresholds;
         var ts = reading.TimestampMs;
 
+        // Both are optional: a reading without one is a reading whose value is unknown, so no hold spans it (two 350 mA
+        // samples an hour apart, with the value left out between, are not two consecutive readings).
         if (reading.LeakageMa is { } leakage)
         {
             Threshold(ref h.LeakageWatch, ref h.Leakage, device, AlertType.Leakage, null, leakage, ts, LeakageRule(t), "leakageMa", t.LeakageCriticalMa, sink);
+        }
+        else
+        {
+            h.LeakageWatch.Interrupt();
         }
 
         if (reading.TempC is { } temp)
         {
             Threshold(ref h.TemperatureWatch, ref h.Temperature, device, AlertType.Overtemperature, null, temp, ts, TemperatureRule(t), "tempC", t.TemperatureWarningC, sink);
+        }
+        else
+        {
+            h.TemperatureWatch.Interrupt();
         }
 
         Threshold(ref h.ArcWatch, ref h.Arc, device, AlertType.ArcFault, null, reading.ArcFault ? 1 : 0, ts, ArcRule(t), "arcFault", 1, sink);

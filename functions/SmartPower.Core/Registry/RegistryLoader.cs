@@ -97,11 +97,38 @@ public static class RegistryLoader
 
             var site = siteThresholds[d.SiteId!];
             var thresholds = d.Thresholds is null ? site.Value : ToThresholds(Merge(site.Merged, d.Thresholds, where), where);
+            CheckUsable(thresholds, interval, where);
             var location = d.Location is null ? null : new Location(d.Location.Building, d.Location.Unit, d.Location.Floor, d.Location.Room);
             devices.Add(new Device(d.DeviceId!, d.SiteId!, kind, circuit, d.RatedCurrentA, d.PortCount, d.PortMaxW, interval, location) { Thresholds = thresholds });
         }
 
         return new DeviceRegistry(sites, devices);
+    }
+
+    /// <summary>The longest offline limit: past it a silence is not worth an alert, and longer ones overflow event time.</summary>
+    private const double MaxOfflineS = 7 * 24 * 3600;
+
+    /// <summary>
+    /// Overrides a rule cannot work with are registry errors, not rules silently off: an offline limit no longer than the
+    /// report interval takes every reading for a gap and interrupts every hold (overload, leakage, temperature and port
+    /// rules could never fire); a critical or warning level no accepted reading reaches (the reading parser refuses more
+    /// as impossible); a clear level of 0, under which no reading goes, so an incident would never clear and a later
+    /// episode would raise nothing.
+    /// </summary>
+    private static void CheckUsable(DetectionThresholds t, int reportIntervalS, string where)
+    {
+        var limits = ReadingLimits.Default;
+        var offlineS = Math.Max(t.OfflineIntervals * reportIntervalS, t.OfflineMinS);
+        Require(offlineS > reportIntervalS && offlineS <= MaxOfflineS, where, FormattableString.Invariant(
+            $"the offline limit, max(offlineIntervals x reportIntervalS, offlineMinS) = {offlineS:0.###} s, must be longer than the report interval ({reportIntervalS} s) and at most {MaxOfflineS:0} s (7 days)"));
+        Require(t.LeakageCriticalMa <= limits.MaxLeakageMa && t.LeakageWarningMa <= limits.MaxLeakageMa, where,
+            FormattableString.Invariant($"leakage levels above {limits.MaxLeakageMa:0} mA are never reached: readings above it are refused as impossible"));
+        Require(t.TemperatureCriticalC <= limits.MaxTempC && t.TemperatureWarningC <= limits.MaxTempC, where,
+            FormattableString.Invariant($"temperature levels above {limits.MaxTempC:0} C are never reached: readings above it are refused as impossible"));
+        Require(t.OverloadCriticalFactor <= limits.MaxCurrentFactor && t.OverloadWarningFactor <= limits.MaxCurrentFactor, where,
+            FormattableString.Invariant($"overload factors above {limits.MaxCurrentFactor:0} x the rating are never reached: readings above it are refused as impossible"));
+        Require(t.LeakageClearMa > 0 && t.OverloadClearFactor > 0 && t.PortClearFactor > 0 && t.TemperatureClearC > limits.MinTempC, where,
+            "a clear level no reading goes below (leakageClearMa, overloadClearFactor or portClearFactor of 0, temperatureClearC at the lowest reading) would never clear an incident");
     }
 
     private static JsonObject Merge(JsonObject baseline, JsonObject? overrides, string where)
