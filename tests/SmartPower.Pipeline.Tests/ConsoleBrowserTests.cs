@@ -109,7 +109,6 @@ public sealed class ConsoleBrowserTests(ITestOutputHelper output)
         Assert.True(await page.Locator("#empty").IsVisibleAsync());
     }
 
-    /// <summary>Saves a screenshot and reads its pixels back through the browser: a dark page, and the alert's red stripe.</summary>
     /// <summary>
     /// Another officer acknowledges an alert (from another console, or curl). The row's "acknowledged by ... ago" was
     /// written once and kept saying "0 s ago" (found in review); it now grows older every second like the alert's age.
@@ -117,16 +116,9 @@ public sealed class ConsoleBrowserTests(ITestOutputHelper output)
     [Fact]
     public async Task The_age_of_an_acknowledgement_keeps_counting()
     {
-        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: test.sh installs it with 'apt-get install -y chromium'");
-        await using var api = await ApiHarness.StartAsync(RegistryLoader.Parse(RegistryJson));
-        var key = await api.KeyAsync(Role.DutyOfficer, "xihu-3", "station 3 desk");
-        var alert = await api.PlantAsync("m-0001", AlertType.Leakage, Severity.Critical, DateTimeOffset.UtcNow);
-        using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true });
-        var page = await browser.NewPageAsync();
-        await page.GotoAsync(new Uri(api.BaseAddress, $"/console#key={key}").ToString());
-        var row = page.Locator($"li.alert[data-alert-id='{alert.AlertId}']");
-        await row.WaitForAsync(new LocatorWaitForOptions { Timeout = 15_000 });
+        await using var session = await OneAlertAsync();
+        var (api, key, alert, page) = (session.Api, session.Key, session.Alert, session.Page);
+        var row = await session.ShowAsync();
 
         using var client = api.Client(key);
         using var body = new StringContent("""{"actor":"Officer Li"}""", System.Text.Encoding.UTF8, "application/json");
@@ -144,17 +136,9 @@ public sealed class ConsoleBrowserTests(ITestOutputHelper output)
     [Fact]
     public async Task An_acknowledgement_answered_after_the_alert_was_removed_does_not_put_it_back_on_the_list()
     {
-        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: test.sh installs it with 'apt-get install -y chromium'");
-        await using var api = await ApiHarness.StartAsync(RegistryLoader.Parse(RegistryJson));
-        var key = await api.KeyAsync(Role.DutyOfficer, "xihu-3", "station 3 desk");
-        var alert = await api.PlantAsync("m-0001", AlertType.Leakage, Severity.Critical, DateTimeOffset.UtcNow);
-        using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true });
-        var page = await browser.NewPageAsync();
-        page.Console += (_, m) => output.WriteLine($"browser {m.Type}: {m.Text}");
-        await page.GotoAsync(new Uri(api.BaseAddress, $"/console#key={key}").ToString());
-        var row = page.Locator($"li.alert[data-alert-id='{alert.AlertId}']");
-        await row.WaitForAsync(new LocatorWaitForOptions { Timeout = 15_000 });
+        await using var session = await OneAlertAsync();
+        var (api, key, alert, page) = (session.Api, session.Key, session.Alert, session.Page);
+        var row = await session.ShowAsync();
 
         // The acknowledgement reaches the server at once; its answer is held back until released.
         var recorded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -201,14 +185,8 @@ public sealed class ConsoleBrowserTests(ITestOutputHelper output)
     [Fact]
     public async Task A_console_whose_server_briefly_answers_5xx_on_load_keeps_its_key_and_shows_the_alerts()
     {
-        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: test.sh installs it with 'apt-get install -y chromium'");
-        await using var api = await ApiHarness.StartAsync(RegistryLoader.Parse(RegistryJson));
-        var key = await api.KeyAsync(Role.DutyOfficer, "xihu-3", "station 3 desk");
-        var alert = await api.PlantAsync("m-0001", AlertType.Leakage, Severity.Critical, DateTimeOffset.UtcNow);
-        using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true });
-        var page = await browser.NewPageAsync();
-        page.Console += (_, m) => output.WriteLine($"browser {m.Type}: {m.Text}");
+        await using var session = await OneAlertAsync();
+        var (api, key, alert, page) = (session.Api, session.Key, session.Alert, session.Page);
 
         // The first answer to GET me is a 503 with a problem body, as a host whose store is briefly unavailable gives.
         var failures = 1;
@@ -229,11 +207,9 @@ public sealed class ConsoleBrowserTests(ITestOutputHelper output)
             }
         });
 
-        await page.GotoAsync(new Uri(api.BaseAddress, $"/console#key={key}").ToString());
-        var row = page.Locator($"li.alert[data-alert-id='{alert.AlertId}']");
         try
         {
-            await row.WaitForAsync(new LocatorWaitForOptions { Timeout = 15_000 });
+            await session.ShowAsync();
         }
         catch (TimeoutException)
         {
@@ -243,6 +219,7 @@ public sealed class ConsoleBrowserTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>Saves a screenshot and reads its pixels back through the browser: a dark page, and the alert's red stripe.</summary>
     private async Task CheckScreenshotAsync(IBrowser browser, IPage page, ILocator row)
     {
         var path = Path.Combine(AppContext.BaseDirectory, "artifacts", "console.png");
@@ -288,4 +265,37 @@ public sealed class ConsoleBrowserTests(ITestOutputHelper output)
     }
 
     private static ILocatorAssertions Expect(ILocator locator) => Assertions.Expect(locator);
+
+    /// <summary>A host with one critical alert planted, a duty officer's key for its station, and chromium on a blank page.</summary>
+    private async Task<Session> OneAlertAsync()
+    {
+        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: test.sh installs it with 'apt-get install -y chromium'");
+        var api = await ApiHarness.StartAsync(RegistryLoader.Parse(RegistryJson));
+        var key = await api.KeyAsync(Role.DutyOfficer, "xihu-3", "station 3 desk");
+        var alert = await api.PlantAsync("m-0001", AlertType.Leakage, Severity.Critical, DateTimeOffset.UtcNow);
+        var playwright = await Playwright.CreateAsync();
+        var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true });
+        var page = await browser.NewPageAsync();
+        page.Console += (_, m) => output.WriteLine($"browser {m.Type}: {m.Text}");
+        return new Session(api, key, alert, playwright, browser, page);
+    }
+
+    private sealed record Session(ApiHarness Api, string Key, Alert Alert, IPlaywright Playwright, IBrowser Browser, IPage Page) : IAsyncDisposable
+    {
+        /// <summary>Opens the console with the key and waits (15 s at most) for the alert's row.</summary>
+        public async Task<ILocator> ShowAsync()
+        {
+            await Page.GotoAsync(new Uri(Api.BaseAddress, $"/console#key={Key}").ToString());
+            var row = Page.Locator($"li.alert[data-alert-id='{Alert.AlertId}']");
+            await row.WaitForAsync(new LocatorWaitForOptions { Timeout = 15_000 });
+            return row;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Browser.DisposeAsync();
+            Playwright.Dispose();
+            await Api.DisposeAsync();
+        }
+    }
 }
