@@ -39,8 +39,11 @@ public sealed partial class CosmosStore
 {
     private readonly ConcurrentDictionary<(string Site, int Partition), DeviceGroup> _groups = new();
 
-    /// <summary>A (site, partition) document as last read or written: its ETag (null: none stored yet) and its devices.</summary>
-    private sealed record DeviceGroup(string? ETag, IReadOnlyDictionary<string, DeviceRecord> Devices);
+    /// <summary>
+    /// A (site, partition) document as last read or written: its ETag (null: none stored yet), its generation (<c>g</c>,
+    /// counted up at each write, so that of two copies the newer is known) and its devices.
+    /// </summary>
+    private sealed record DeviceGroup(string? ETag, long Generation, IReadOnlyDictionary<string, DeviceRecord> Devices);
 
     public async Task<IReadOnlyDictionary<string, DeviceRecord>> LoadAsync(int partition, IReadOnlyCollection<Device> devices, CancellationToken cancellationToken)
     {
@@ -104,7 +107,7 @@ public sealed partial class CosmosStore
                     devices.Remove(stale);
                 }
 
-                var etag = await WriteIfAsync(_devices, GroupId(partition), site, GroupDocument(site, partition, devices.Values), group.ETag, "device.write", ct).ConfigureAwait(false);
+                var etag = await WriteIfAsync(_devices, GroupId(partition), site, GroupDocument(site, partition, group.Generation + 1, devices.Values), group.ETag, "device.write", ct).ConfigureAwait(false);
                 if (etag is null)
                 {
                     // The document changed since this process last saw it (another instance, or the watchdog): read it
@@ -113,7 +116,7 @@ public sealed partial class CosmosStore
                     continue;
                 }
 
-                Remember(site, partition, new DeviceGroup(etag, devices));
+                Remember(site, partition, new DeviceGroup(etag, group.Generation + 1, devices));
                 foreach (var i in written)
                 {
                     versions[i] = devices[records[i].DeviceId].Version;
@@ -168,8 +171,9 @@ public sealed partial class CosmosStore
     public static QueryDefinition SilentQuery(long heardBeforeMs) =>
         new QueryDefinition("SELECT * FROM c WHERE c.watchFrom < @before").WithParameter("@before", heardBeforeMs);
 
-    public async Task<IReadOnlyList<DeviceRecord>> FindSilentAsync(long heardBeforeMs, int max, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<DeviceRecord>> FindSilentAsync(long heardBeforeMs, Func<DeviceRecord, bool> due, int max, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(due);
         var found = new List<DeviceRecord>();
         using var iterator = _devices.GetItemQueryStreamIterator(SilentQuery(heardBeforeMs), requestOptions: new QueryRequestOptions { MaxItemCount = 100 });
         while (iterator.HasMoreResults && found.Count < max)
@@ -184,7 +188,7 @@ public sealed partial class CosmosStore
                 var site = item.GetProperty("siteId").GetString()!;
                 var partition = item.GetProperty("partition").GetInt32();
                 Remember(site, partition, group);
-                found.AddRange(group.Devices.Values.Where(r => Watched(r) && r.HeardAtMs < heardBeforeMs));
+                found.AddRange(group.Devices.Values.Where(r => Watched(r) && r.HeardAtMs < heardBeforeMs && due(r)));
             }
         }
 
@@ -272,7 +276,9 @@ public sealed partial class CosmosStore
             _groups.Clear();
         }
 
-        _groups[(site, partition)] = group;
+        // A copy read before a write and remembered after it (the watchdog's query racing a batch) must not replace the
+        // newer one: the next batch would run on the older state and store alerts before its write failed on the ETag.
+        _groups.AddOrUpdate((site, partition), group, (_, cached) => cached.Generation > group.Generation ? cached : group);
     }
 
     /// <summary>The (site, partition) document: the cached one, or a point read (an empty group when none is stored).</summary>
@@ -284,7 +290,7 @@ public sealed partial class CosmosStore
         }
 
         using var doc = await ReadAsync(_devices, GroupId(partition), site, "device.read", cancellationToken).ConfigureAwait(false);
-        var group = doc is null ? new DeviceGroup(null, new Dictionary<string, DeviceRecord>(StringComparer.Ordinal)) : GroupOf(doc.Json.RootElement, doc.ETag);
+        var group = doc is null ? new DeviceGroup(null, 0, new Dictionary<string, DeviceRecord>(StringComparer.Ordinal)) : GroupOf(doc.Json.RootElement, doc.ETag);
         Remember(site, partition, group);
         return group;
     }
@@ -302,7 +308,7 @@ public sealed partial class CosmosStore
     /// reading's event time and when the engine heard it on the stream's clock, its detector state, and a watchdog
     /// offline alert. Nothing in <c>z</c> is ever queried.
     /// </summary>
-    private static byte[] GroupDocument(string site, int partition, IEnumerable<DeviceRecord> devices)
+    private static byte[] GroupDocument(string site, int partition, long generation, IEnumerable<DeviceRecord> devices)
     {
         var list = devices.OrderBy(d => d.DeviceId, StringComparer.Ordinal).ToList();
         var inner = Json(w =>
@@ -362,6 +368,7 @@ public sealed partial class CosmosStore
             w.WriteString("id", GroupId(partition));
             w.WriteString("siteId", site);
             w.WriteNumber("partition", partition);
+            w.WriteNumber("g", generation);
             if (list.Where(Watched).Select(d => (long?)d.HeardAtMs).Min() is { } watchFrom)
             {
                 w.WriteNumber("watchFrom", watchFrom);
@@ -407,7 +414,8 @@ public sealed partial class CosmosStore
             };
         }
 
-        return new DeviceGroup(etag, devices);
+        // Documents written before the generation was kept count as generation 0.
+        return new DeviceGroup(etag, root.TryGetProperty("g", out var g) ? g.GetInt64() : 0, devices);
     }
 
     private static StoredDevice StoredDeviceOf(DeviceRecord r) => new(

@@ -172,7 +172,7 @@ public sealed class AzureOfflineRaceTests : CosmosNightTests
 
         public void Forget(int partition) => inner.Forget(partition);
 
-        public Task<IReadOnlyList<DeviceRecord>> FindSilentAsync(long heardBeforeMs, int max, CancellationToken cancellationToken) => inner.FindSilentAsync(heardBeforeMs, max, cancellationToken);
+        public Task<IReadOnlyList<DeviceRecord>> FindSilentAsync(long heardBeforeMs, Func<DeviceRecord, bool> due, int max, CancellationToken cancellationToken) => inner.FindSilentAsync(heardBeforeMs, due, max, cancellationToken);
     }
 }
 

@@ -368,9 +368,9 @@ internal sealed class FlakyStates(CosmosStore store) : IDeviceStateStore
 
     public void Forget(int partition) => store.Forget(partition);
 
-    public async Task<IReadOnlyList<DeviceRecord>> FindSilentAsync(long heardBeforeMs, int max, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<DeviceRecord>> FindSilentAsync(long heardBeforeMs, Func<DeviceRecord, bool> due, int max, CancellationToken cancellationToken)
     {
         var all = await store.LoadAsync(0, new Feed().Registry.Devices.ToList(), cancellationToken);
-        return [.. all.Values.Where(r => r.LastReadingTsMs is not null && r.WatchdogOffline is null && r.HeardAtMs < heardBeforeMs).Take(max)];
+        return [.. all.Values.Where(r => r.LastReadingTsMs is not null && r.WatchdogOffline is null && r.HeardAtMs < heardBeforeMs && due(r)).Take(max)];
     }
 }

@@ -83,9 +83,9 @@ public sealed partial class QueryShapeTests : CosmosNightTests
         Assert.Equal(4, records.Count);
         Assert.Equal(records.Values.Min(r => r.HeardAtMs), doc.RootElement.GetProperty("watchFrom").GetInt64());
 
-        // Only the site, the partition and watchFrom are plain; the devices are one compressed value nothing queries.
+        // Only the site, the partition, the generation and watchFrom are plain; the devices are one compressed value nothing queries.
         Assert.Equal(
-            ["id", "n", "partition", "siteId", "watchFrom", "z"],
+            ["g", "id", "n", "partition", "siteId", "watchFrom", "z"],
             doc.RootElement.EnumerateObject().Select(p => p.Name).Where(n => !n.StartsWith('_')).Order(StringComparer.Ordinal));
     }
 

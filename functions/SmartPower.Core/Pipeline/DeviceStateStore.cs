@@ -85,10 +85,12 @@ public interface IDeviceStateStore
     }
 
     /// <summary>
-    /// Devices last heard before <paramref name="heardBeforeMs"/> (wall clock) that have sent a reading and have no
-    /// watchdog <c>offline</c> alert open: the watchdog's one query.
+    /// Devices last heard before <paramref name="heardBeforeMs"/> (wall clock) that have sent a reading, have no watchdog
+    /// <c>offline</c> alert open and are <paramref name="due"/>, at most <paramref name="max"/>: the watchdog's one query.
+    /// The cutoff narrows what is read; <paramref name="due"/> (the device's own limit) is applied before the cap, so that
+    /// devices within a longer limit of their own cannot fill it and hide one that is due.
     /// </summary>
-    Task<IReadOnlyList<DeviceRecord>> FindSilentAsync(long heardBeforeMs, int max, CancellationToken cancellationToken);
+    Task<IReadOnlyList<DeviceRecord>> FindSilentAsync(long heardBeforeMs, Func<DeviceRecord, bool> due, int max, CancellationToken cancellationToken);
 }
 
 /// <summary>A message the pipeline could not handle at all, kept aside so that it does not stop the rest.</summary>

@@ -36,21 +36,21 @@ public sealed class Watchdog(DeviceRegistry registry, IDeviceStateStore states, 
     {
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         var grace = (long)Grace.TotalMilliseconds;
-        var silent = await states.FindSilentAsync(now - _shortestLimitMs - grace, MaxPerRun, cancellationToken).ConfigureAwait(false);
+        // Due: a device of the registry, heard from once, silent past its own limit and the grace, not marked yet.
+        Device? DueDevice(DeviceRecord r) => registry.TryGetDevice(r.DeviceId, out var d) && r.LastReadingTsMs is not null
+            && r.WatchdogOffline is null && r.HeardAtMs + DeviceLimits.OfflineAfterMs(d) + grace <= now ? d : null;
+        var silent = await states.FindSilentAsync(now - _shortestLimitMs - grace, r => DueDevice(r) is not null, MaxPerRun, cancellationToken).ConfigureAwait(false);
         var opened = new List<AlertTransition>();
         var marked = new List<DeviceRecord>();
         foreach (var record in silent)
         {
-            if (!registry.TryGetDevice(record.DeviceId, out var device) || record.LastReadingTsMs is not { } lastTs)
+            if (DueDevice(record) is not { } device)
             {
                 continue;
             }
 
+            var lastTs = record.LastReadingTsMs!.Value;
             var limit = DeviceLimits.OfflineAfterMs(device);
-            if (record.HeardAtMs + limit + grace > now || record.WatchdogOffline is not null)
-            {
-                continue;
-            }
 
             var at = (record.StreamHeardAtMs ?? lastTs) + limit; // where the engine dates it: one silence, one alert id
             var alert = new Alert(
