@@ -96,6 +96,9 @@ namespace SmartPower.Detection;
 /// </summary>
 internal sealed partial class ChargingSignature
 {
+    /// <summary>The evidence's <c>rule</c> for this rule's calls (<see cref="ReactiveHold"/>'s is 2).</summary>
+    public const double RuleId = 1;
+
     private const double MinEdgeW = 10;
     private const double EdgeNoiseFactor = 5;
     private const int QuietWindow = 30;
@@ -147,9 +150,29 @@ internal sealed partial class ChargingSignature
     private double _edgeReactiveFrom;
     private Load?[]? _loads;
     private CircuitMemory? _memory; // allocated with the load table: a quiet meter has neither
+    private bool _otherRuleHolds; // set by each Observe, never saved
 
-    public void Observe(long ts, double powerW, double voltageV, double currentA, Device device, long gapMs, ref Incident? incident, IDetectionSink sink)
+    /// <summary>True while a candidate is a confirmed charger: the illegal-charging incident stays open for it.</summary>
+    public bool HoldsCharger
     {
+        get
+        {
+            foreach (var load in _loads ?? [])
+            {
+                if (load is Candidate { Confirmed: true })
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
+
+    /// <param name="otherHolds">Whether <see cref="ReactiveHold"/> holds a charge it called: then no charger ending here clears the incident.</param>
+    public void Observe(long ts, double powerW, double voltageV, double currentA, Device device, long gapMs, bool otherHolds, ref Incident? incident, IDetectionSink sink)
+    {
+        _otherRuleHolds = otherHolds;
         if (_samples > 0 && ts - _lastTs > gapMs)
         {
             Restart(); // a gap in the data: what switched in it is unknown, so steps cannot be trusted across it
@@ -582,7 +605,8 @@ internal sealed partial class ChargingSignature
             new("noiseW", c.NoiseAfter),
             new("reactiveRatio", double.IsNaN(c.ReactiveRatio) ? 0 : c.ReactiveRatio),
             new("baselineNoiseW", c.BaselineNoise),
-            new("heldS", held / 1000.0));
+            new("heldS", held / 1000.0),
+            new("rule", RuleId));
         incident.Raise(ts, severity, level, evidence, sink);
     }
 
@@ -605,12 +629,9 @@ internal sealed partial class ChargingSignature
             return;
         }
 
-        foreach (var other in _loads)
+        if (_otherRuleHolds || HoldsCharger)
         {
-            if (other is Candidate { Confirmed: true })
-            {
-                return; // another charger on the same circuit keeps the incident open
-            }
+            return; // another charger on the same circuit (found by either rule) keeps the incident open
         }
 
         incident.Clear(ts, new Evidence(new("stepW", c.Step), new("chargedS", (ts - c.StartTs) / 1000.0)), sink);

@@ -56,7 +56,10 @@ internal static class Detectors
                 Threshold(ref h.OverloadWatch, ref h.Overload, device, AlertType.Overload, null, reading.CurrentA, ts, OverloadRule(t, rated), "currentA", rated, sink);
                 if (device.Circuit is Circuit.Dwelling or Circuit.CommonArea)
                 {
-                    meter.Charging.Observe(ts, reading.PowerW, reading.VoltageV, reading.CurrentA, device, state.OfflineAfterMs, ref h.IllegalCharging, sink);
+                    // One illegal-charging incident per meter, two rules: either opens it (if it is not open already), and
+                    // it clears only when neither holds a charger, so each is told whether the other still holds one.
+                    meter.Charging.Observe(ts, reading.PowerW, reading.VoltageV, reading.CurrentA, device, state.OfflineAfterMs, meter.Reactive.HoldsCharge, ref h.IllegalCharging, sink);
+                    meter.Reactive.Observe(ts, reading.PowerW, reading.VoltageV, reading.CurrentA, device, state.OfflineAfterMs, meter.Charging.HoldsCharger, ref h.IllegalCharging, sink);
                 }
 
                 break;

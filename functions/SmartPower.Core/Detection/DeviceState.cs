@@ -45,6 +45,9 @@ internal class DeviceState(Device device)
 internal sealed class MeterState(Device device) : DeviceState(device)
 {
     public readonly ChargingSignature Charging = new();
+
+    /// <summary>The second illegal-charging rule, fed every reading beside <see cref="Charging"/>.</summary>
+    public readonly ReactiveHold Reactive = new();
 }
 
 internal sealed class PileState(Device device) : DeviceState(device)

@@ -68,6 +68,17 @@ internal ref struct StateWriter
         Position += sizeof(double);
     }
 
+    /// <summary>The exact IEEE 754 single-precision bits, little-endian (for values kept as <c>float</c> in memory).</summary>
+    public void Single(float value)
+    {
+        if (!_counting)
+        {
+            BinaryPrimitives.WriteSingleLittleEndian(_buffer[Position..], value);
+        }
+
+        Position += sizeof(float);
+    }
+
     public void Doubles(params ReadOnlySpan<double> values)
     {
         foreach (var value in values)
@@ -182,6 +193,8 @@ internal ref struct StateReader(ReadOnlySpan<byte> data)
         var bytes = Bytes(sizeof(double));
         return BinaryPrimitives.ReadDoubleLittleEndian(bytes);
     }
+
+    public float Single() => BinaryPrimitives.ReadSingleLittleEndian(Bytes(sizeof(float)));
 
     public long Time()
     {

@@ -27,7 +27,7 @@ namespace SmartPower.Detection;
 /// <c>ascii</c> device id, <c>u8</c> kind (0 meter, 1 pile), [pile] <c>uvar</c> port count,
 /// <c>u8</c> flags (1 seen, 2 waiting for silence), <c>var</c> lastTs, <c>var</c> lastSeq, <c>time</c> heard at (stream time), [waiting] <c>time</c> silence deadline,
 /// <c>incident</c> offline, then <c>watch</c> + <c>incident</c> for leakage, overtemperature and arc fault;
-/// a meter then has <c>watch</c> + <c>incident</c> overload, <c>charging</c>, <c>incident</c> illegal charging;
+/// a meter then has <c>watch</c> + <c>incident</c> overload, <c>charging</c>, <c>reactive</c>, <c>incident</c> illegal charging;
 /// a pile has <c>watch</c> + <c>incident</c> per port, port 1 first.</para>
 /// <para><b>watch</b> (a <see cref="HoldWatch"/>): <c>u8</c> flags (1 in an episode, 2 holds running, 4 episode figures),
 /// [2] <c>time</c> warning since, <c>time</c> critical since, <c>uvar</c> warning readings, <c>uvar</c> critical readings,
@@ -51,6 +51,17 @@ namespace SmartPower.Detection;
 /// <c>time</c> tapering since, <c>time</c> matched switch-off being checked (0: none), [not 0] <c>f64</c> non-active power
 /// before it and sum since, then two <c>trend</c>s: over the clean samples (s is 0), and over every sample with the
 /// motors' settling.</para>
+/// <para><b>reactive</b> (a <see cref="ReactiveHold"/>; <c>f32</c> is the 4 IEEE 754 single-precision bytes, little-endian, for
+/// what the rule keeps as <c>float</c>): <c>time</c> last reading (0: none), <c>uvar</c> n readings kept since the last
+/// restart, then the last min(n, 96) of them, oldest first: the first's <c>time</c>, each later one's <c>uvar</c> ms after
+/// the one before, and per reading <c>f32</c> Q (signed root of S^2 - P^2) and P; <c>f64</c> the open minute's sum of
+/// S^2 - P^2, <c>u8</c> its readings (0-5), <c>uvar</c> m minutes closed since the restart, then the last min(m, 80), oldest
+/// first: <c>time</c> (the first) or <c>uvar</c> ms after the one before, and <c>f32</c> the minute's Q; four <c>uvar</c>
+/// readings taken as an edge's move, each as n - its index (0: none); <c>uvar</c> steps, each a <c>step</c>; <c>uvar</c>
+/// held candidates, each <c>uvar</c> n - its reading's index, a <c>step</c>, <c>f64</c> Q floor before it, scatter
+/// before and after it (NaN: not yet); <c>time</c> no call for a step before this (0: none); <c>u8</c> a called charge
+/// held (0, 1), [1] its <c>step</c>, <c>time</c> falls after this end it (0: any), <c>f64</c> Q floor before it,
+/// <c>uvar</c> minutes under its end floor. <b>step</b>: <c>time</c> at, <c>f32</c> change of Q and of P.</para>
 /// <para><b>trend</b> (a <see cref="PooledTrend"/>): <c>uvar</c> n of the open stretch, [n &gt; 0] its fourteen <c>f64</c>
 /// regression sums (x, u, s, y, xx, uu, ss, xu, xs, us, xy, uy, sy, yy), <c>uvar</c> pooled stretches, [&gt; 0] <c>uvar</c>
 /// pooled n and the ten <c>f64</c> pooled centred sums (xx, uu, ss, xu, xs, us, xy, uy, sy, yy).</para>
@@ -63,7 +74,7 @@ namespace SmartPower.Detection;
 internal static class StateFormat
 {
     /// <summary>Bumped whenever the layout above changes; an older or newer blob is refused, never misread.</summary>
-    public const byte Version = 8; // 2: a device's heard-at time (offline measured on the stream's clock); 3: a charging load's non-active power; 4: a candidate's switch-off being checked; 5: a candidate's trend with the motors' settling; 6: a candidate's peak and taper, the circuit's non-active power drift and last switched-off load; 7: non-active power kept squared until averaged, the supply voltage at each load's switch-on; 8: when each pile port was last listed
+    public const byte Version = 9; // 9: the reactive hold rule's rings, steps, candidates and charge; 2: a device's heard-at time (offline measured on the stream's clock); 3: a charging load's non-active power; 4: a candidate's switch-off being checked; 5: a candidate's trend with the motors' settling; 6: a candidate's peak and taper, the circuit's non-active power drift and last switched-off load; 7: non-active power kept squared until averaged, the supply voltage at each load's switch-on; 8: when each pile port was last listed
 
     private const int HeaderBytes = 4;
     private const int ChecksumBytes = sizeof(uint);
@@ -167,6 +178,7 @@ internal static class StateFormat
                 h.OverloadWatch.Save(ref w);
                 Incident.Save(ref w, h.Overload);
                 meter.Charging.Save(ref w);
+                meter.Reactive.Save(ref w);
                 Incident.Save(ref w, h.IllegalCharging);
                 break;
             case PileState pile:
@@ -246,6 +258,7 @@ internal static class StateFormat
                 h.OverloadWatch = HoldWatch.Read(ref r);
                 h.Overload = Incident.Read(ref r, device, AlertType.Overload);
                 meter.Charging.Read(ref r);
+                meter.Reactive.Read(ref r);
                 h.IllegalCharging = Incident.Read(ref r, device, AlertType.IllegalCharging);
                 break;
             case PileState pile:

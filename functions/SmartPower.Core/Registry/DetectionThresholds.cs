@@ -186,4 +186,37 @@ public sealed record DetectionThresholds
 
     /// <summary>How long after its step such a load is watched for its taper (a charge runs 2-7 hours).</summary>
     public double ChargerTaperWithinS { get; init; } = 8 * 3600;
+
+    // The reactive hold (ReactiveHold): a charger found as a step of the circuit's non-active power Q that holds. The
+    // defaults are the research prototype's, scored as they are on nights it was never tuned on.
+
+    /// <summary>
+    /// How long a step of non-active power must hold, with no matching fall, before <c>ReactiveHold</c> calls it a charger
+    /// (40 min outlasts a fridge run, a cooking session and most air-conditioner defrost cycles).
+    /// </summary>
+    public double ReactiveHoldS { get; init; } = 2400;
+
+    /// <summary>Smallest step of non-active power, in var, that can be a charger (the smallest packs' rectifiers draw about 40).</summary>
+    public double ReactiveMinStepVar { get; init; } = 25;
+
+    /// <summary>Smallest real-power step that goes with it, in watts (a 36 V pack on a small charger).</summary>
+    public double ReactiveMinStepW { get; init; } = 75;
+
+    /// <summary>Largest real-power step, in watts (a 72 V pack on a 5 A charger with a margin).</summary>
+    public double ReactiveMaxStepW { get; init; } = 520;
+
+    /// <summary>
+    /// Least non-active power per watt of the step (tan phi) at or above <see cref="ReactiveSmallStepW"/>: a charger of
+    /// 200 W and more has a power factor of 0.95 or less.
+    /// </summary>
+    public double ReactiveMinRatio { get; init; } = 0.33;
+
+    /// <summary>Below this real-power step the stricter <see cref="ReactiveSmallMinRatio"/> applies.</summary>
+    public double ReactiveSmallStepW { get; init; } = 200;
+
+    /// <summary>Least ratio below <see cref="ReactiveSmallStepW"/>: small chargers have a power factor of 0.85 or less, clear of LED drivers and small PCs.</summary>
+    public double ReactiveSmallMinRatio { get; init; } = 0.55;
+
+    /// <summary>Most ratio: above it is a laptop adapter's (1.52) or a motor's.</summary>
+    public double ReactiveMaxRatio { get; init; } = 1.40;
 }

@@ -1,0 +1,710 @@
+using SmartPower.Alerts;
+using SmartPower.Registry;
+
+namespace SmartPower.Detection;
+
+/// <summary>
+/// Finds an e-bike charger as a step of the circuit's non-active power that holds: the second illegal-charging rule,
+/// beside <see cref="ChargingSignature"/>, which loses chargers on busy circuits.
+/// <para>
+/// Why non-active power. Per reading Q = sqrt((V x I)^2 - P^2), signed as S^2 - P^2 is. Resistive loads (kettles,
+/// hobs, heaters, water heaters, blankets, rice cookers) add none, so on a dwelling whose real power is busy with them
+/// the Q channel still moves only with reactive loads: rectifiers, motors, power-factor-corrected electronics. A charger
+/// is a Q step held for a long time whose ratio to the real-power step that came with it is a rectifier's. The rule is a
+/// port of a measured research prototype, reproduced online in event time with bounded state; its numbers are kept as
+/// they were scored.
+/// </para>
+/// <list type="number">
+/// <item><b>Edges.</b> At every reading the median of the 9 readings after it less that of the 9 before it; a change of
+/// at least 15 var that is the (first) largest within 9 readings either way is an edge. It is placed at the largest
+/// one-reading move of Q within it (and at a second move of at least 30% of the change, 3 or more readings away: two loads
+/// switching 20-80 s apart), and each step is measured again, Q and P medians, from the readings either side of that
+/// move, stopping short of a neighbouring jump (at least 3 readings kept) so that a fridge starting 40 s before a charger
+/// is measured apart. An edge at reading c is decided once reading c + 2 x 9 + 1 has arrived, in order.</item>
+/// <item><b>Candidate.</b> A rise of at least <c>ReactiveMinStepVar</c> with a real-power step of
+/// <c>ReactiveMinStepW</c>..<c>ReactiveMaxStepW</c> and a ratio in <c>ReactiveMinRatio</c>..<c>ReactiveMaxRatio</c>
+/// (<c>ReactiveSmallMinRatio</c> below <c>ReactiveSmallStepW</c>): chargers over 200 W have a power factor of
+/// 0.8-0.95, smaller ones 0.6-0.85; TVs 0.33, PCs 0.29, air-conditioners 0.25, laptop adapters 1.52.</item>
+/// <item><b>Vetoes at the step.</b> A motor's inrush: any reading from 4 before to 4 after the step more than 1.8 x the
+/// step above the level before it, in P or in Q (fridge compressors, pumps); a charger soft-starts. A ramp: the median Q of
+/// readings 2-4 after the step under 90% of the step that stands 9 readings later (an air-conditioner's soft start).</item>
+/// <item><b>The hold.</b> The candidate is held <c>ReactiveHoldS</c> (40 min). A fall of Q of 0.6-1.6 x its step with
+/// the same ratio (within 0.15 + 0.15 x the larger) ends it, unless a rise of 0.75-1.33 x that fall with the same ratio
+/// follows within 12 minutes (a defrost, a pulse): a fall late in the hold delays the decision until that is known.</item>
+/// <item><b>Carry.</b> The circuit's 1-minute Q (sqrt of the mean of S^2 - P^2 over 6 readings) must not be under
+/// 0.6 x the step for 3 minutes running after the step's first 2 minutes, and must be there for 80% of the hold's
+/// minutes (else a gap in the data: no call).</item>
+/// <item><b>Floor.</b> The 15th percentile of the 1-minute Q over the last 30 minutes of the hold, less that over the 30
+/// minutes before the step, must be at least 0.7 x the step: what held is the candidate, not a load it was measured with
+/// (fridges off, defrosts aside).</item>
+/// <item><b>Scatter.</b> The robust reading-to-reading scatter of Q over the 60 readings after the step, beyond that over
+/// the 60 before (in quadrature), at most 2% of the step: a charger's input ripples by 0.5%, a TV's picture, a PC's or
+/// laptop's load move theirs by 3-15%.</item>
+/// </list>
+/// A call comes when the hold is decided (40-45 minutes after the step), at most once per circuit per 6 hours after the
+/// hold's end. It opens the meter's illegal-charging incident if that is not open already (critical on a common-area
+/// circuit, warning in a dwelling). The called charge ends on a matching fall of Q (not reversed within 12 minutes), or
+/// when the 1-minute Q stays under the floor before the step plus a quarter of the step for 10 minutes (the charge tapered
+/// or the charger was unplugged). The incident then clears unless the other rule holds a confirmed charger; see
+/// <see cref="Detectors"/> for the one place the two rules are joined. A gap in the readings longer than the device's
+/// offline limit restarts the buffers (steps cannot be trusted across it), keeping a called charge.
+/// </summary>
+internal sealed partial class ReactiveHold
+{
+    private const int W = 9;                    // readings either side for the step medians (90 s)
+    private const double EdgeVar = 15;           // smallest change of the medians that is an edge
+    private const double SecondMoveShare = 0.3;  // a second one-reading move of this share of the change is a second edge
+    private const int SecondMoveApart = 3;
+    private const double JumpVar = 20;           // a one-reading move that bounds a step's measuring window
+    private const int MinWindow = 3;
+    private const int InrushBack = 4;
+    private const int InrushForward = 5;
+    private const double Inrush = 1.8;
+    private const double Ramp = 0.9;
+    private const double FallLow = 0.6, FallHigh = 1.6;
+    private const double ReverseLow = 0.75, ReverseHigh = 1.33;
+    private const long ReverseMs = 12 * 60_000;
+    private const double Carry = 0.6;
+    private const int CarryRun = 3;
+    private const long CarryFromMs = 120_000;
+    private const double CarryPresent = 0.8;
+    private const long FloorWindowMs = 30 * 60_000;
+    private const long FloorBeforeGapMs = 30_000;
+    private const double FloorPercentile = 15;
+    private const int FloorMinMinutes = 10;
+    private const double FloorShare = 0.7;
+    private const int ScatterReadings = 60;
+    private const double MaxScatter = 0.02;
+    private const long CallEveryMs = 6 * 3_600_000L;
+    private const double EndFloorShare = 0.25;
+    private const int EndLowMinutes = 10;
+    private const long DuplicateMs = 1000;
+
+    /// <summary>Recent readings: the edge needs 2W + 1 after it, the scatter before a step 60 before it, and a step is up to 3W back.</summary>
+    private const int Readings = 96;
+
+    /// <summary>1-minute Q values: the carry and the floor at the end of a hold reach back some 60 minutes when a fall late in it is checked.</summary>
+    private const int Minutes = 80;
+
+    /// <summary>Steps kept for the holds' fall and reversal checks (a hold and a reversal span about an hour).</summary>
+    private const int MaxSteps = 160;
+
+    private const int ReadingsPerMinute = 6;
+
+    private long _lastRawTs;                      // the last reading heard at all (de-duplication, gaps); 0: none
+    private long _n;                              // readings kept since the last restart; reading k is at slot k % Readings
+    private long[]? _t;                           // allocated with the first reading
+    private float[]? _q;
+    private float[]? _p;
+
+    private double _minuteSum;                    // S^2 - P^2 summed over the readings of the open minute
+    private int _minuteCount;
+    private long _minutesN;                       // minutes closed since the last restart
+    private long[]? _mt;
+    private float[]? _mq;
+
+    private readonly List<Step> _steps = [];      // every step found, in reading order, for the holds' fall checks
+    private readonly List<Candidate> _pending = []; // held candidates, in reading order (calls are decided in that order)
+    private long _seen0 = -1, _seen1 = -1, _seen2 = -1, _seen3 = -1; // readings already taken as an edge's move (the last two edges')
+    private long _lastCallEnd;                    // no call for a step before this (0: none yet)
+    private Charge? _charge;
+
+    /// <summary>True while a charge this rule called has not ended: the incident stays open for it.</summary>
+    public bool HoldsCharge => _charge is not null;
+
+    public void Observe(long ts, double powerW, double voltageV, double currentA, Device device, long gapMs, bool otherHolds, ref Incident? incident, IDetectionSink sink)
+    {
+        if (_lastRawTs != 0 && ts - _lastRawTs <= DuplicateMs)
+        {
+            _lastRawTs = Math.Max(_lastRawTs, ts);
+            return; // a repeated reading (or one from behind): the prototype keeps the first of readings within a second
+        }
+
+        if (_lastRawTs != 0 && ts - _lastRawTs > gapMs)
+        {
+            Restart();
+        }
+
+        _lastRawTs = ts;
+        _t ??= new long[Readings];
+        _q ??= new float[Readings];
+        _p ??= new float[Readings];
+        var apparent = voltageV * currentA;
+        var q2 = (apparent * apparent) - (powerW * powerW);
+        var slot = (int)(_n % Readings);
+        _t[slot] = ts;
+        _q[slot] = (float)(Math.Sign(q2) * Math.Sqrt(Math.Abs(q2)));
+        _p[slot] = (float)powerW;
+        _n++;
+
+        _minuteSum += q2;
+        if (++_minuteCount == ReadingsPerMinute)
+        {
+            AddMinute(ts, (float)Math.Sqrt(Math.Max(0, _minuteSum / ReadingsPerMinute)), otherHolds, ref incident, sink);
+            _minuteSum = 0;
+            _minuteCount = 0;
+        }
+
+        var t = device.Thresholds;
+        var latest = _n - 1;
+        var c = latest - (2 * W) - 1;
+        if (c >= W)
+        {
+            DecideEdge(c, t);
+        }
+
+        foreach (var candidate in _pending)
+        {
+            if (double.IsNaN(candidate.ScatterAfter) && latest >= candidate.Index + ScatterReadings + 1)
+            {
+                candidate.ScatterAfter = Scatter(candidate.Index + 2, candidate.Index + ScatterReadings + 2);
+            }
+        }
+
+        // Every step at a reading before this one is known: a later edge's moves are at most W readings before it.
+        var knownIndex = latest - (3 * W) + 1;
+        if (knownIndex < 0)
+        {
+            return;
+        }
+
+        var knownBefore = T(knownIndex);
+        while (_pending.Count > 0)
+        {
+            var head = _pending[0];
+            var decision = Decide(head, knownBefore, t);
+            if (decision == Decision.Wait)
+            {
+                break;
+            }
+
+            _pending.RemoveAt(0);
+            if (decision == Decision.Call)
+            {
+                Call(head, ts, device, t, ref incident, sink);
+            }
+        }
+
+        if (_charge is { } charge && FallEnding(charge.Step, charge.FromTs, long.MaxValue, knownBefore) is { } fallTs and > 0)
+        {
+            EndCharge(fallTs, otherHolds, ref incident, sink);
+        }
+
+        PruneSteps(ts, t);
+    }
+
+    private enum Decision
+    {
+        Wait,
+        Drop,
+        Call,
+    }
+
+    private Decision Decide(Candidate c, long knownBefore, DetectionThresholds t)
+    {
+        var holdMs = (long)(t.ReactiveHoldS * 1000);
+        var end = c.Ts + holdMs;
+        var fall = FallEnding(c.Step, c.Ts, end, knownBefore);
+        if (fall is null)
+        {
+            return Decision.Wait; // a matching fall whose reversal is not known yet
+        }
+
+        if (fall > 0)
+        {
+            return Decision.Drop;
+        }
+
+        if (knownBefore <= end || double.IsNaN(c.ScatterAfter))
+        {
+            return Decision.Wait; // steps up to the hold's end are not all known yet
+        }
+
+        // The circuit must go on carrying the candidate's Q.
+        var present = 0;
+        var run = 0;
+        var carried = true;
+        Span<float> post = stackalloc float[Minutes];
+        var posts = 0;
+        for (var m = Math.Max(0, _minutesN - Minutes); m < _minutesN; m++)
+        {
+            var mt = _mt![m % Minutes];
+            var mq = _mq![m % Minutes];
+            if (mt > c.Ts + CarryFromMs && mt <= end)
+            {
+                present++;
+                run = mq < Carry * c.Step.Q ? run + 1 : 0;
+                carried &= run < CarryRun;
+            }
+
+            if (mt > end - FloorWindowMs && mt <= end)
+            {
+                post[posts++] = mq;
+            }
+        }
+
+        if (present < holdMs / 60_000.0 * CarryPresent || !carried)
+        {
+            return Decision.Drop; // a gap in the data, or the load went
+        }
+
+        if (posts < FloorMinMinutes || Percentile(post[..posts], FloorPercentile) - c.FloorBefore < FloorShare * c.Step.Q)
+        {
+            return Decision.Drop;
+        }
+
+        var extra = double.IsFinite(c.ScatterAfter + c.ScatterBefore)
+            ? Math.Sqrt(Math.Max(0, (c.ScatterAfter * c.ScatterAfter) - (c.ScatterBefore * c.ScatterBefore))) / c.Step.Q
+            : 0;
+        if (extra > MaxScatter || c.Ts < _lastCallEnd)
+        {
+            return Decision.Drop;
+        }
+
+        return Decision.Call;
+    }
+
+    /// <summary>
+    /// The first matching fall of Q after <paramref name="from"/> up to <paramref name="to"/> not reversed: its time; 0
+    /// if there is none among the steps known; null while a matching fall's reversal is not known yet.
+    /// </summary>
+    private long? FallEnding(Step step, long from, long to, long knownBefore)
+    {
+        foreach (var fall in _steps)
+        {
+            if (fall.Ts <= from || fall.Ts > to || fall.Q >= 0)
+            {
+                continue;
+            }
+
+            double fq = -fall.Q, fp = -fall.P;
+            if (fq < FallLow * step.Q || fq > FallHigh * step.Q || !SameRatio(step.Q, step.P, fq, fp))
+            {
+                continue;
+            }
+
+            if (knownBefore <= fall.Ts + ReverseMs)
+            {
+                return null;
+            }
+
+            var reversed = false;
+            foreach (var rise in _steps)
+            {
+                if (rise.Ts > fall.Ts && rise.Ts <= fall.Ts + ReverseMs && rise.Q >= ReverseLow * fq && rise.Q <= ReverseHigh * fq && SameRatio(fq, fp, rise.Q, rise.P))
+                {
+                    reversed = true;
+                    break;
+                }
+            }
+
+            if (!reversed)
+            {
+                return fall.Ts;
+            }
+        }
+
+        return 0;
+    }
+
+    private void Call(Candidate c, long ts, Device device, DetectionThresholds t, ref Incident? incident, IDetectionSink sink)
+    {
+        var end = c.Ts + (long)(t.ReactiveHoldS * 1000);
+        _lastCallEnd = end + CallEveryMs;
+        _charge = new Charge(c.Ts, end, c.Step, c.FloorBefore);
+        if (incident is { IsOpen: true })
+        {
+            return; // the other rule called it, or a charge before this one still holds it open
+        }
+
+        incident ??= new Incident(device, AlertType.IllegalCharging);
+        var severity = device.Circuit == Contract.Circuit.CommonArea ? Severity.Critical : Severity.Warning;
+        var evidence = new Evidence(
+            new("stepW", c.Step.P),
+            new("stepVar", c.Step.Q),
+            new("reactiveRatio", c.Step.Q / c.Step.P),
+            new("heldS", (ts - c.Ts) / 1000.0),
+            new("rule", RuleId));
+        incident.Raise(ts, severity, c.Step.P, evidence, sink);
+    }
+
+    /// <summary>The evidence's <c>rule</c> for this rule's calls (<see cref="ChargingSignature"/>'s is 1).</summary>
+    public const double RuleId = 2;
+
+    private void EndCharge(long ts, bool otherHolds, ref Incident? incident, IDetectionSink sink)
+    {
+        var charge = _charge!;
+        _charge = null;
+        if (otherHolds || incident is not { IsOpen: true })
+        {
+            return; // the other rule holds a confirmed charger: the incident stays open for it
+        }
+
+        incident.Clear(Math.Max(ts, incident.OpenedAtMs), new Evidence(new("stepW", charge.Step.P), new("stepVar", charge.Step.Q), new("chargedS", Math.Max(0, ts - charge.StepTs) / 1000.0), new("rule", RuleId)), sink);
+    }
+
+    private void AddMinute(long ts, float q, bool otherHolds, ref Incident? incident, IDetectionSink sink)
+    {
+        _mt ??= new long[Minutes];
+        _mq ??= new float[Minutes];
+        _mt[_minutesN % Minutes] = ts;
+        _mq[_minutesN % Minutes] = q;
+        _minutesN++;
+        if (_charge is not { } charge || ts <= charge.FromTs)
+        {
+            return;
+        }
+
+        charge.LowMinutes = q < charge.FloorBefore + (EndFloorShare * charge.Step.Q) ? charge.LowMinutes + 1 : 0;
+        if (charge.LowMinutes >= EndLowMinutes)
+        {
+            EndCharge(ts, otherHolds, ref incident, sink); // tapered to its end, or unplugged
+        }
+    }
+
+    /// <summary>Decides whether reading <paramref name="c"/> is an edge, and takes its step(s) (the prototype's edges()).</summary>
+    private void DecideEdge(long c, DetectionThresholds t)
+    {
+        var dq = Change(c);
+        var a = Math.Abs(dq);
+        if (a < EdgeVar)
+        {
+            return;
+        }
+
+        for (var j = Math.Max(W, c - W); j <= c + W; j++)
+        {
+            if (j == c)
+            {
+                continue;
+            }
+
+            var aj = Math.Abs(Change(j));
+            if (aj > a || (aj == a && j < c))
+            {
+                return; // not the (first) largest change within W readings
+            }
+        }
+
+        var sign = dq > 0 ? 1.0 : -1.0;
+        var (first, second) = Moves(c, sign, a);
+        Take(first, a, t);
+        if (second >= 0)
+        {
+            Take(second, a, t);
+        }
+    }
+
+    /// <summary>
+    /// The largest one-reading move of Q within the edge (in its direction), and the largest of at least 30% of the change
+    /// that is 3 or more readings from it (-1: none); moves sorted largest first, ties by reading, as the prototype's.
+    /// </summary>
+    private (long First, long Second) Moves(long c, double sign, double a)
+    {
+        Span<long> order = stackalloc long[2 * W];
+        Span<double> moves = stackalloc double[2 * W];
+        var n = 0;
+        for (var j = c - W + 1; j <= c + W; j++)
+        {
+            var mv = sign * (Q(j) - Q(j - 1));
+            var k = n - 1;
+            while (k >= 0 && moves[k] < mv)
+            {
+                moves[k + 1] = moves[k];
+                order[k + 1] = order[k];
+                k--;
+            }
+
+            moves[k + 1] = mv;
+            order[k + 1] = j;
+            n++;
+        }
+
+        for (var i = 1; i < n; i++)
+        {
+            if (moves[i] < SecondMoveShare * a)
+            {
+                break;
+            }
+
+            if (Math.Abs(order[i] - order[0]) >= SecondMoveApart)
+            {
+                return (order[0], order[i]);
+            }
+        }
+
+        return (order[0], -1);
+    }
+
+    /// <summary>Measures the step at the move before reading <paramref name="s"/> + 1 and keeps it (and a candidate if it is one).</summary>
+    private void Take(long s, double a, DetectionThresholds t)
+    {
+        if (s < W || s == _seen0 || s == _seen1 || s == _seen2 || s == _seen3)
+        {
+            return;
+        }
+
+        (_seen3, _seen2, _seen1, _seen0) = (_seen2, _seen1, _seen0, s);
+        long a0 = s - W, b0 = s + 1 + W;
+        var threshold = Math.Max(JumpVar, SecondMoveShare * a);
+        for (var m = s - 1; m > s - W; m--)
+        {
+            if (Math.Abs(Q(m) - Q(m - 1)) >= threshold)
+            {
+                if (s - m >= MinWindow)
+                {
+                    a0 = m;
+                }
+
+                break;
+            }
+        }
+
+        for (var m = s + 2; m <= s + W; m++)
+        {
+            if (Math.Abs(Q(m) - Q(m - 1)) >= threshold)
+            {
+                if (m - (s + 1) >= MinWindow)
+                {
+                    b0 = m;
+                }
+
+                break;
+            }
+        }
+
+        var q1 = (float)(MedianQ(s + 1, b0) - MedianQ(a0, s));
+        var p1 = (float)(MedianP(s + 1, b0) - MedianP(a0, s));
+        if (Math.Abs(q1) < EdgeVar)
+        {
+            return;
+        }
+
+        var step = new Step(T(s), q1, p1);
+        var at = _steps.Count;
+        while (at > 0 && _steps[at - 1].Ts > step.Ts)
+        {
+            at--;
+        }
+
+        _steps.Insert(at, step);
+        if (ChargerLike(q1, p1, t) && !Vetoed(s, q1, p1) && step.Ts >= _lastCallEnd)
+        {
+            var floor = FloorBefore(step.Ts);
+            if (double.IsNaN(floor))
+            {
+                return; // under 10 minutes of the circuit before the step: never called
+            }
+
+            var before = Scatter(Math.Max(0, s - ScatterReadings), s - 1);
+            var candidate = new Candidate(s, step, floor, before);
+            var i = _pending.Count;
+            while (i > 0 && _pending[i - 1].Ts > step.Ts)
+            {
+                i--;
+            }
+
+            _pending.Insert(i, candidate);
+        }
+    }
+
+    private static bool ChargerLike(double dq, double dp, DetectionThresholds t)
+    {
+        if (dq < t.ReactiveMinStepVar || dp < t.ReactiveMinStepW || dp > t.ReactiveMaxStepW)
+        {
+            return false;
+        }
+
+        var r = dq / dp;
+        var low = dp < t.ReactiveSmallStepW ? t.ReactiveSmallMinRatio : t.ReactiveMinRatio;
+        return r >= low && r <= t.ReactiveMaxRatio;
+    }
+
+    private static bool SameRatio(double q1, double p1, double q2, double p2)
+    {
+        if (p1 <= 0 || p2 <= 0)
+        {
+            return false;
+        }
+
+        double r1 = q1 / p1, r2 = q2 / p2;
+        return Math.Abs(r1 - r2) <= 0.15 + (0.15 * Math.Max(r1, r2));
+    }
+
+    /// <summary>A motor's inrush or an air-conditioner's ramp at the step.</summary>
+    private bool Vetoed(long s, double dq, double dp)
+    {
+        var from = Math.Max(0, s - InrushBack);
+        var before = Math.Max(0, from - W);
+        var p0 = MedianP(before, from);
+        var q0 = MedianQ(before, from);
+        for (var j = from; j < s + InrushForward; j++)
+        {
+            if (P(j) - p0 > Inrush * dp || Q(j) - q0 > Inrush * dq)
+            {
+                return true; // NaN levels (no readings before) compare false, as in the prototype
+            }
+        }
+
+        var preQ = MedianQ(Math.Max(0, s - W), s);
+        var early = MedianQ(s + 2, s + 5) - preQ;
+        var late = MedianQ(s + W - 1, s + W + 2) - preQ;
+        return late > 0 && early < Ramp * late;
+    }
+
+    /// <summary>The 15th percentile of the 1-minute Q over the 30 minutes before the step (NaN under 10 minutes).</summary>
+    private double FloorBefore(long ts)
+    {
+        Span<float> pre = stackalloc float[Minutes];
+        var n = 0;
+        for (var m = Math.Max(0, _minutesN - Minutes); m < _minutesN; m++)
+        {
+            var mt = _mt![m % Minutes];
+            if (mt > ts - FloorWindowMs && mt <= ts - FloorBeforeGapMs)
+            {
+                pre[n++] = _mq![m % Minutes];
+            }
+        }
+
+        return n < FloorMinMinutes ? double.NaN : Percentile(pre[..n], FloorPercentile);
+    }
+
+    /// <summary>numpy's default (linear) percentile.</summary>
+    private static double Percentile(Span<float> values, double pct)
+    {
+        values.Sort();
+        var pos = pct / 100 * (values.Length - 1);
+        var lo = (int)Math.Floor(pos);
+        var hi = Math.Min(lo + 1, values.Length - 1);
+        var frac = pos - lo;
+        double a = values[lo], b = values[hi];
+        return frac >= 0.5 ? b - ((b - a) * (1 - frac)) : a + ((b - a) * frac);
+    }
+
+    /// <summary>Robust scatter of the reading-to-reading change of Q over readings [from, to): 1.4826 MAD / sqrt 2; NaN under 6 changes.</summary>
+    private double Scatter(long from, long to)
+    {
+        var n = (int)(to - from - 1);
+        if (n <= 5)
+        {
+            return double.NaN;
+        }
+
+        Span<double> x = stackalloc double[n];
+        for (var i = 0; i < n; i++)
+        {
+            x[i] = (double)Q(from + i + 1) - Q(from + i);
+        }
+
+        var med = Median(x);
+        for (var i = 0; i < n; i++)
+        {
+            x[i] = Math.Abs(x[i] - med);
+        }
+
+        return 1.4826 * Median(x) / Math.Sqrt(2);
+    }
+
+    /// <summary>Median of Q over the 9 readings after <paramref name="i"/> less that over the 9 before it.</summary>
+    private double Change(long i) => MedianQ(i + 1, i + 1 + W) - MedianQ(i - W, i);
+
+    private double MedianQ(long from, long to) => MedianOf(_q!, from, to);
+
+    private double MedianP(long from, long to) => MedianOf(_p!, from, to);
+
+    private static double MedianOf(float[] ring, long from, long to)
+    {
+        var n = (int)(to - from);
+        if (n <= 0)
+        {
+            return double.NaN;
+        }
+
+        Span<double> x = stackalloc double[n];
+        for (var i = 0; i < n; i++)
+        {
+            x[i] = ring[(from + i) % Readings];
+        }
+
+        return Median(x);
+    }
+
+    private static double Median(Span<double> x)
+    {
+        x.Sort();
+        var h = x.Length / 2;
+        return x.Length % 2 == 1 ? x[h] : (x[h - 1] + x[h]) / 2;
+    }
+
+    private double Q(long i) => _q![i % Readings];
+
+    private double P(long i) => _p![i % Readings];
+
+    private long T(long i) => _t![i % Readings];
+
+    /// <summary>Forgets steps no hold or reversal check can reach any more.</summary>
+    private void PruneSteps(long ts, DetectionThresholds t)
+    {
+        var keepFrom = ts - (long)(t.ReactiveHoldS * 1000) - (2 * ReverseMs) - (10 * 60_000);
+        if (_pending.Count > 0)
+        {
+            keepFrom = Math.Min(keepFrom, _pending[0].Ts);
+        }
+
+        var drop = 0;
+        while (drop < _steps.Count && (_steps[drop].Ts < keepFrom || _steps.Count - drop > MaxSteps))
+        {
+            drop++;
+        }
+
+        _steps.RemoveRange(0, drop);
+    }
+
+    private void Restart()
+    {
+        _n = 0;
+        _minuteSum = 0;
+        _minuteCount = 0;
+        _minutesN = 0;
+        _steps.Clear();
+        _pending.Clear();
+        _seen0 = _seen1 = _seen2 = _seen3 = -1;
+        if (_charge is not null)
+        {
+            _charge.FromTs = 0; // its falls and floor are watched again from the new readings
+            _charge.LowMinutes = 0;
+        }
+    }
+
+    /// <summary>A step of the circuit's Q (and the P that came with it) at a reading's time.</summary>
+    private readonly record struct Step(long Ts, float Q, float P);
+
+    private sealed class Candidate(long index, Step step, double floorBefore, double scatterBefore)
+    {
+        public long Index { get; } = index;
+
+        public Step Step { get; } = step;
+
+        public long Ts => Step.Ts;
+
+        public double FloorBefore { get; } = floorBefore;
+
+        public double ScatterBefore { get; } = scatterBefore;
+
+        public double ScatterAfter { get; set; } = double.NaN;
+    }
+
+    private sealed class Charge(long stepTs, long fromTs, Step step, double floorBefore)
+    {
+        public long StepTs { get; } = stepTs;
+
+        /// <summary>Falls after this end the charge (the hold's end: the falls before it were all reversed).</summary>
+        public long FromTs { get; set; } = fromTs;
+
+        public Step Step { get; } = step;
+
+        public double FloorBefore { get; } = floorBefore;
+
+        public int LowMinutes { get; set; }
+    }
+}
