@@ -68,6 +68,7 @@ internal sealed partial class ReactiveHold
         {
             SaveStep(ref w, charge.Step);
             w.Time(charge.FromTs);
+            w.Time(charge.DecidedTs);
             w.Double(charge.FloorBefore);
             w.VarUInt((ulong)charge.LowMinutes);
         }
@@ -144,7 +145,8 @@ internal sealed partial class ReactiveHold
         {
             var step = ReadStep(ref r);
             var fromTs = r.Time();
-            _charge = new Charge(step.Ts, fromTs, step, r.Double()) { LowMinutes = r.Count(int.MaxValue, "a reactive charge's low minutes") };
+            var decidedTs = r.Time();
+            _charge = new Charge(step.Ts, fromTs, step, r.Double()) { DecidedTs = decidedTs, LowMinutes = r.Count(int.MaxValue, "a reactive charge's low minutes") };
         }
 
         long Seen(ref StateReader reader)

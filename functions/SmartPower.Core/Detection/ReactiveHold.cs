@@ -185,9 +185,17 @@ internal sealed partial class ReactiveHold
             }
         }
 
-        if (_charge is { } charge && FallEnding(charge.Step, charge.FromTs, long.MaxValue, knownBefore) is { } fallTs and > 0)
+        if (_charge is { } charge)
         {
-            EndCharge(fallTs, otherHolds, ref incident, sink);
+            var fall = FallEnding(charge.Step, charge.FromTs, long.MaxValue, knownBefore, pairLoads: true, charge.DecidedTs);
+            if (fall > 0)
+            {
+                EndCharge(fall.Value, otherHolds, ref incident, sink);
+            }
+            else if (fall == 0)
+            {
+                charge.DecidedTs = knownBefore - 1; // every fall known so far was another load's: not looked at again
+            }
         }
 
         PruneSteps(ts, t);
@@ -266,18 +274,28 @@ internal sealed partial class ReactiveHold
 
     /// <summary>
     /// The first matching fall of Q after <paramref name="from"/> up to <paramref name="to"/> not reversed: its time; 0
-    /// if there is none among the steps known; null while a matching fall's reversal is not known yet.
+    /// if there is none among the steps known; null while a matching fall's reversal is not known yet. With
+    /// <paramref name="pairLoads"/> (a called charge, watched for hours), a fall is first matched to the latest rise after
+    /// <paramref name="from"/> of its size and ratio not matched yet: that is a load that switched on beside the charger
+    /// (a fridge's cycle) switching off, not the charger.
     /// </summary>
-    private long? FallEnding(Step step, long from, long to, long knownBefore)
+    private long? FallEnding(Step step, long from, long to, long knownBefore, bool pairLoads = false, long decidedTs = 0)
     {
-        foreach (var fall in _steps)
+        Span<bool> paired = stackalloc bool[pairLoads ? _steps.Count : 0];
+        for (var f = 0; f < _steps.Count; f++)
         {
+            var fall = _steps[f];
             if (fall.Ts <= from || fall.Ts > to || fall.Q >= 0)
             {
                 continue;
             }
 
             double fq = -fall.Q, fp = -fall.P;
+            if ((pairLoads && PairRise(f, from, fq, fp, paired)) || fall.Ts <= decidedTs)
+            {
+                continue; // a load that switched on beside the charger going off; or decided already (still pairing its rise)
+            }
+
             if (fq < FallLow * step.Q || fq > FallHigh * step.Q || !SameRatio(step.Q, step.P, fq, fp))
             {
                 continue;
@@ -305,6 +323,22 @@ internal sealed partial class ReactiveHold
         }
 
         return 0;
+    }
+
+    /// <summary>Marks and returns whether an unpaired rise after <paramref name="from"/> and before step <paramref name="f"/> (the latest) matches its fall.</summary>
+    private bool PairRise(int f, long from, double fq, double fp, Span<bool> paired)
+    {
+        for (var r = f - 1; r >= 0 && _steps[r].Ts > from; r--)
+        {
+            var rise = _steps[r];
+            if (!paired[r] && rise.Q > 0 && fq >= ReverseLow * rise.Q && fq <= ReverseHigh * rise.Q && SameRatio(rise.Q, rise.P, fq, fp))
+            {
+                paired[r] = true;
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private void Call(Candidate c, long ts, Device device, DetectionThresholds t, ref Incident? incident, IDetectionSink sink)
@@ -672,6 +706,7 @@ internal sealed partial class ReactiveHold
         if (_charge is not null)
         {
             _charge.FromTs = 0; // its falls and floor are watched again from the new readings
+            _charge.DecidedTs = 0;
             _charge.LowMinutes = 0;
         }
     }
@@ -706,5 +741,8 @@ internal sealed partial class ReactiveHold
         public double FloorBefore { get; } = floorBefore;
 
         public int LowMinutes { get; set; }
+
+        /// <summary>Falls up to this were looked at and were other loads' (0: none yet).</summary>
+        public long DecidedTs { get; set; }
     }
 }
