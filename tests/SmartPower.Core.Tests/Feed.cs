@@ -26,6 +26,16 @@ internal sealed class Feed
           {"deviceId":"p-0001","siteId":"xihu-wutong","kind":"pile","circuit":"pile","portCount":4,"portMaxW":400,"reportIntervalS":10}]}
         """;
 
+    /// <summary>
+    /// <see cref="RegistryJson"/> with the site's thresholds overridden (a JSON object's members, e.g.
+    /// <c>"reactiveMinStepVar": 1e9</c>).
+    /// </summary>
+    public static string RegistryWith(string thresholds) =>
+        RegistryJson.Replace("\"timeZone\":\"Asia/Shanghai\"}", $"\"timeZone\":\"Asia/Shanghai\",\"thresholds\":{{{thresholds}}}}}", StringComparison.Ordinal);
+
+    /// <summary>The compound with the reactive hold rule off (no Q step is that big): the charging signature alone.</summary>
+    public static string SignatureOnlyRegistryJson { get; } = RegistryWith("\"reactiveMinStepVar\":1e9");
+
     private readonly Dictionary<string, long> _seq = [];
 
     public Feed(string? registryJson = null)

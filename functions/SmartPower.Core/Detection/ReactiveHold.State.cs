@@ -71,6 +71,7 @@ internal sealed partial class ReactiveHold
             w.Time(charge.DecidedTs);
             w.Double(charge.FloorBefore);
             w.VarUInt((ulong)charge.LowMinutes);
+            w.Byte((byte)charge.WatchedMinutes);
         }
     }
 
@@ -146,7 +147,7 @@ internal sealed partial class ReactiveHold
             var step = ReadStep(ref r);
             var fromTs = r.Time();
             var decidedTs = r.Time();
-            _charge = new Charge(step.Ts, fromTs, step, r.Double()) { DecidedTs = decidedTs, LowMinutes = r.Count(int.MaxValue, "a reactive charge's low minutes") };
+            _charge = new Charge(step.Ts, fromTs, step, r.Double()) { DecidedTs = decidedTs, LowMinutes = r.Count((1 << EndWindowMinutes) - 1, "a reactive charge's low minutes"), WatchedMinutes = r.Count(EndWindowMinutes, "a reactive charge's watched minutes") };
         }
 
         long Seen(ref StateReader reader)

@@ -43,9 +43,10 @@ namespace SmartPower.Detection;
 /// </list>
 /// A call comes when the hold is decided (40-45 minutes after the step), at most once per circuit per 6 hours after the
 /// hold's end. It opens the meter's illegal-charging incident if that is not open already (critical on a common-area
-/// circuit, warning in a dwelling). The called charge ends on a matching fall of Q (not reversed within 12 minutes), or
-/// when the 1-minute Q stays under the floor before the step plus a quarter of the step for 10 minutes (the charge tapered
-/// or the charger was unplugged). The incident then clears unless the other rule holds a confirmed charger; see
+/// circuit, warning in a dwelling). The called charge ends on a matching fall of Q (not reversed within 12 minutes; a fall
+/// the size and ratio of a load that switched on since is that load's), or when the 1-minute Q stays under the floor before
+/// the step plus a quarter of the step for 10 minutes, 8 of any 10 (the charge tapered or the charger was unplugged; beside
+/// kilowatts of resistive load the meter's rounding of the current scatters a 1-minute Q by tens of var). The incident then clears unless the other rule holds a confirmed charger; see
 /// <see cref="Detectors"/> for the one place the two rules are joined. A gap in the readings longer than the device's
 /// offline limit restarts the buffers (steps cannot be trusted across it), keeping a called charge.
 /// </summary>
@@ -77,7 +78,8 @@ internal sealed partial class ReactiveHold
     private const double MaxScatter = 0.02;
     private const long CallEveryMs = 6 * 3_600_000L;
     private const double EndFloorShare = 0.25;
-    private const int EndLowMinutes = 10;
+    private const int EndWindowMinutes = 10;
+    private const int EndLowMinutes = 8; // of the last 10: the meter's rounding of the current scatters a 1-minute Q by tens of var beside kilowatts
     private const long DuplicateMs = 1000;
 
     /// <summary>Recent readings: the edge needs 2W + 1 after it, the scatter before a step 60 before it, and a step is up to 3W back.</summary>
@@ -389,8 +391,10 @@ internal sealed partial class ReactiveHold
             return;
         }
 
-        charge.LowMinutes = q < charge.FloorBefore + (EndFloorShare * charge.Step.Q) ? charge.LowMinutes + 1 : 0;
-        if (charge.LowMinutes >= EndLowMinutes)
+        var low = q < charge.FloorBefore + (EndFloorShare * charge.Step.Q) ? 1 : 0;
+        charge.LowMinutes = ((charge.LowMinutes << 1) | low) & ((1 << EndWindowMinutes) - 1);
+        charge.WatchedMinutes = Math.Min(EndWindowMinutes, charge.WatchedMinutes + 1);
+        if (charge.WatchedMinutes == EndWindowMinutes && System.Numerics.BitOperations.PopCount((uint)charge.LowMinutes) >= EndLowMinutes)
         {
             EndCharge(ts, otherHolds, ref incident, sink); // tapered to its end, or unplugged
         }
@@ -708,6 +712,7 @@ internal sealed partial class ReactiveHold
             _charge.FromTs = 0; // its falls and floor are watched again from the new readings
             _charge.DecidedTs = 0;
             _charge.LowMinutes = 0;
+            _charge.WatchedMinutes = 0;
         }
     }
 
@@ -740,7 +745,11 @@ internal sealed partial class ReactiveHold
 
         public double FloorBefore { get; } = floorBefore;
 
+        /// <summary>The last minutes watched, a bit each (1: under the end floor), the latest lowest.</summary>
         public int LowMinutes { get; set; }
+
+        /// <summary>How many minutes have been watched since the call (or a restart), up to 10.</summary>
+        public int WatchedMinutes { get; set; }
 
         /// <summary>Falls up to this were looked at and were other loads' (0: none yet).</summary>
         public long DecidedTs { get; set; }

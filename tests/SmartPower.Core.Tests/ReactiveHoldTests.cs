@@ -1,0 +1,223 @@
+using SmartPower.Alerts;
+using SmartPower.Detection;
+using SmartPower.Registry;
+
+namespace SmartPower.Tests;
+
+/// <summary>
+/// The reactive hold rule (<see cref="ReactiveHold"/>) on single circuits: a charger found as a step of non-active power
+/// Q that holds for 40 minutes, where resistive loads switching beside it hide it from the charging signature; and the
+/// loads that must not be called. Readings carry the current rounded to 0.01 A, as the meters send it.
+/// </summary>
+public sealed class ReactiveHoldTests
+{
+    private const double Hour = 3600;
+    private const double PlugIn = 1930; // while the heater is on and the kettle off: not in the same reading as a resistive switch
+
+    /// <summary>
+    /// A circuit whose loads draw real power <c>P</c> and non-active power <c>Q</c>: the meter reports P and the current
+    /// sqrt(P^2 + Q^2) / V. Another circuit keeps the stream's time moving. <paramref name="carry"/> may swap the engine
+    /// at a reading (a save and restore).
+    /// </summary>
+    private static Feed Run(double seconds, Func<double, (double P, double Q)> load, string deviceId = "m-0001", int seed = 1, Func<double, Feed, DetectionEngine>? carry = null)
+    {
+        var feed = new Feed();
+        var noise = new Random(seed);
+        for (var s = 0.0; s < seconds; s += 10)
+        {
+            if (carry is not null)
+            {
+                feed.Engine = carry(s, feed);
+            }
+
+            var (p, q) = load(s);
+            p = Math.Max(0, p + ((noise.NextDouble() - 0.5) * 2));
+            feed.Meter(deviceId, s, Math.Round(Math.Sqrt((p * p) + (q * q)) / 230, 2), Math.Round(p, 1));
+            feed.Meter("m-0002", s + 5, 2, 460);
+        }
+
+        return feed;
+    }
+
+    /// <summary>The calls of the rule alone (no charging signature, a fresh incident each reading) over the same readings as <see cref="Run"/>.</summary>
+    private static List<Alert> CallsAlone(double seconds, Func<double, (double P, double Q)> load, int seed = 1) =>
+        Alone(seconds, load, seed, freshIncident: true).Where(t => t.Kind == TransitionKind.Opened).Select(t => t.Alert).ToList();
+
+    /// <summary>The rule alone over the same readings as <see cref="Run"/>: its transitions of the meter's incident.</summary>
+    private static List<AlertTransition> Alone(double seconds, Func<double, (double P, double Q)> load, int seed = 1, bool freshIncident = false)
+    {
+        var device = RegistryLoader.Parse(Feed.RegistryJson).Devices.Single(d => d.DeviceId == "m-0001");
+        var rule = new ReactiveHold();
+        var sink = new CollectingSink();
+        var noise = new Random(seed);
+        Incident? incident = null;
+        for (var s = 0.0; s < seconds; s += 10)
+        {
+            var (p, q) = load(s);
+            p = Math.Round(Math.Max(0, p + ((noise.NextDouble() - 0.5) * 2)), 1);
+            incident = freshIncident ? null : incident;
+            rule.Observe(Feed.T0.AddSeconds(s).ToUnixTimeMilliseconds(), p, 230, Math.Round(Math.Sqrt((p * p) + (q * q)) / 230, 2), device, DeviceLimits.OfflineAfterMs(device), false, ref incident, sink);
+        }
+
+        return sink.Transitions;
+    }
+
+    private static (double P, double Q) Add(params (double P, double Q)[] loads) => (loads.Sum(l => l.P), loads.Sum(l => l.Q));
+
+    /// <summary>A 48 V pack on a 3.5 A charger: 210 W at a power factor of 0.8 (0.75 var a watt), rising 4%/h, from plug-in to unplug.</summary>
+    private static (double P, double Q) Charger(double t, double unplug = double.PositiveInfinity)
+    {
+        if (t < PlugIn || t >= unplug)
+        {
+            return (0, 0);
+        }
+
+        var p = 210 * (1 + (0.04 * (t - PlugIn) / Hour));
+        return (p, 0.75 * p);
+    }
+
+    /// <summary>
+    /// A busy dwelling, all resistive: a kettle (2 kW, 3 min every 17), a heater (1.2 kW, its thermostat 4 min on, 6 off)
+    /// and an iron (1 kW, a minute on, a minute off). The real power steps every minute or so, which hides a charger's
+    /// switch-on and rise from the charging signature; the non-active power does not move with them.
+    /// </summary>
+    private static (double P, double Q) Busy(double t) =>
+        ((t % 1020 < 180 ? 2000 : 0) + (t % 600 < 240 ? 1200 : 0) + (t % 120 < 60 ? 1000 : 0), 0);
+
+    /// <summary>Lighting and standby: 60 W, 20 var.</summary>
+    private static (double P, double Q) Base(double t) => (60, 20);
+
+    private static double Normal(Random random) => Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+
+    [Fact]
+    public void A_charger_plugged_in_beside_a_busy_resistive_load_is_called_after_its_forty_minute_hold()
+    {
+        var feed = Run(2 * Hour, t => Add(Base(t), Busy(t), Charger(t)));
+        var alert = Assert.Single(feed.Opened);
+        Assert.Equal(AlertType.IllegalCharging, alert.Type);
+        Assert.Equal(Severity.Warning, alert.Severity); // a dwelling
+        Assert.Equal(ReactiveHold.RuleId, alert.Evidence["rule"]);
+        Assert.InRange((alert.OpenedAt - Feed.T0.AddSeconds(PlugIn)).TotalMinutes, 40, 47);
+        Assert.InRange(alert.Evidence["stepW"]!.Value, 190, 230);
+        Assert.InRange(alert.Evidence["reactiveRatio"]!.Value, 0.65, 0.85);
+
+        // The same circuit without the charger: the kettle and heater add no non-active power.
+        Assert.Empty(Run(2 * Hour, t => Add(Base(t), Busy(t))).Opened);
+    }
+
+    [Fact]
+    public void A_charger_on_a_common_area_circuit_is_critical()
+    {
+        var alert = Assert.Single(Run(2 * Hour, t => Add(Base(t), Busy(t), Charger(t)), "m-0100").Opened);
+        Assert.Equal(Severity.Critical, alert.Severity);
+    }
+
+    [Fact]
+    public void A_tv_or_pc_switched_on_for_the_evening_is_not_called()
+    {
+        // A TV: 150 W at a power factor of 0.95 (0.33 var a watt), its picture moving its draw by 8%: under the ratio a
+        // small charger shows.
+        var picture = new Random(7);
+        Assert.Empty(Run(3 * Hour, t =>
+        {
+            var tv = t < PlugIn ? 0 : 150 * (1 + (0.08 * Normal(picture)));
+            return Add(Base(t), Busy(t), (tv, 0.33 * tv));
+        }).Opened);
+
+        // A PC: 260 W at 0.92 (0.43 var a watt, a charger's ratio at that size), its load moving its draw by 5% from one
+        // reading to the next: the scatter a charger's input does not have. (Beside kilowatts of resistive load the
+        // meter's rounding of the current scatters Q more than that, and such a PC would be called: as in the prototype.)
+        var work = new Random(11);
+        Assert.Empty(Run(3 * Hour, t =>
+        {
+            var pc = t < PlugIn ? 0 : 260 * (1 + (0.05 * Normal(work)));
+            return Add(Base(t), (pc, 0.43 * pc));
+        }).Opened);
+
+        // The same PC drawing steadily would be: the scatter is what tells it apart.
+        Assert.Single(CallsAlone(3 * Hour, t => Add(Base(t), t < PlugIn ? (0, 0) : (260, 0.43 * 260))));
+    }
+
+    [Fact]
+    public void A_freezer_running_long_after_its_compressors_inrush_is_not_called()
+    {
+        // 140 W at 0.86 (0.59 var a watt), on for 55 minutes, off for 25, with a locked-rotor inrush of 5x in the first
+        // reading: the same ratio as a small charger and held longer than the hold, but a motor starting.
+        static (double P, double Q) Freezer(double t, bool inrush = true)
+        {
+            var phase = (t + 600) % 4800;
+            return phase >= 3300 ? (0, 0) : phase < 10 && inrush ? (700, 415) : (140, 83);
+        }
+
+        Assert.Empty(Run(4 * Hour, t => Add(Base(t), Freezer(t))).Opened);
+
+        // Without its inrush the same cycle would be held long enough to be called: the inrush is what tells it apart.
+        Assert.NotEmpty(CallsAlone(4 * Hour, t => Add(Base(t), Freezer(t, inrush: false))));
+    }
+
+    [Fact]
+    public void The_incident_clears_once_the_charger_is_unplugged()
+    {
+        const double Unplug = PlugIn + (2 * Hour);
+        var feed = Run(3.5 * Hour, t => Add(Base(t), Busy(t), Charger(t, Unplug)));
+        var opened = Assert.Single(feed.Of(AlertType.IllegalCharging), t => t.Kind == TransitionKind.Opened);
+        var cleared = Assert.Single(feed.Of(AlertType.IllegalCharging), t => t.Kind == TransitionKind.Cleared);
+        Assert.Equal(opened.Alert.AlertId, cleared.Alert.AlertId);
+        // The circuit's 1-minute Q under the floor before the step plus a quarter of it for 8 of 10 minutes, or the fall
+        // known not to be reversed (12 minutes and the readings its medians need), whichever comes first.
+        Assert.InRange((cleared.At - Feed.T0.AddSeconds(Unplug)).TotalMinutes, 8, 18);
+    }
+
+    [Fact]
+    public void The_rule_lets_go_of_a_charge_once_it_has_tapered_away()
+    {
+        // Constant current for 1.5 h, then constant voltage: the input falls exponentially (20 minutes' time constant).
+        // The rule alone: on this circuit the signature confirms the charger too, later, and the incident then waits for
+        // it as well (The_incident_stays_open_while_either_rule_holds_a_charger).
+        var transitions = Alone(4.5 * Hour, t =>
+        {
+            var (p, q) = Charger(t);
+            var cv = PlugIn + (1.5 * Hour);
+            var share = t < cv ? 1 : Math.Exp(-(t - cv) / 1200);
+            return Add(Base(t), Busy(t), (p * share, q * share));
+        });
+        Assert.Single(transitions, t => t.Kind == TransitionKind.Opened);
+        var cleared = Assert.Single(transitions, t => t.Kind == TransitionKind.Cleared);
+
+        // Under the floor before it plus a quarter of its step for 8 of 10 minutes: ln 4 time constants (28 min) into the
+        // taper and 10 more at the soonest; later as the meter's rounding of the current beside kilowatts of resistive
+        // load scatters the 1-minute Q over the line.
+        Assert.InRange((cleared.At - Feed.T0.AddSeconds(PlugIn + (1.5 * Hour))).TotalMinutes, 37, 90);
+    }
+
+    [Fact]
+    public void The_incident_stays_open_while_either_rule_holds_a_charger()
+    {
+        // A quiet circuit: the signature calls the charger within 20 minutes, the hold rule at 40 and holds it too. The
+        // charger is unplugged: one incident, opened once and cleared once, when both have let go.
+        const double Unplug = PlugIn + (2 * Hour);
+        var feed = Run(3.5 * Hour, t => Add(Base(t), Charger(t, Unplug)));
+        var transitions = feed.Of(AlertType.IllegalCharging).ToList();
+        var opened = Assert.Single(transitions, t => t.Kind == TransitionKind.Opened);
+        Assert.Equal(ChargingSignature.RuleId, opened.Alert.Evidence["rule"]);
+        var cleared = Assert.Single(transitions, t => t.Kind == TransitionKind.Cleared);
+
+        // The signature let go at the unplug; the incident cleared only when the hold rule did, minutes later.
+        Assert.Equal(ReactiveHold.RuleId, cleared.Alert.Evidence["rule"]);
+        Assert.InRange((cleared.At - Feed.T0.AddSeconds(Unplug)).TotalMinutes, 8, 18);
+    }
+
+    [Fact]
+    public void Saving_and_restoring_in_the_middle_of_a_hold_gives_the_same_alerts()
+    {
+        Func<double, (double P, double Q)> load = t => Add(Base(t), Busy(t), Charger(t, PlugIn + (2 * Hour)));
+        var uninterrupted = Run(3.5 * Hour, load).Sink.Transitions;
+        Assert.NotEmpty(uninterrupted);
+
+        // Cut 5, 20 and 39 minutes into the hold, and once after the call while the charge is held.
+        double[] cuts = [PlugIn + 300, PlugIn + 1200, PlugIn + 2340, PlugIn + 4000];
+        var restored = Run(3.5 * Hour, load, carry: (s, feed) =>
+            cuts.Contains(s) ? DetectionEngine.Restore(feed.Registry, SavedStateTests.Save(feed.Engine.SaveState)) : feed.Engine).Sink.Transitions;
+        Assert.Equal(uninterrupted, restored);
+    }
+}
