@@ -169,6 +169,23 @@ internal sealed partial class ChargingSignature
         }
     }
 
+    /// <summary>
+    /// True while an unconfirmed candidate that switched on at or after <paramref name="fromTs"/> is watched (a charge
+    /// <see cref="ReactiveHold"/> called may be found here again, as what stayed when a load beside it switched off).
+    /// </summary>
+    public bool WatchesSince(long fromTs)
+    {
+        foreach (var load in _loads ?? [])
+        {
+            if (load is Candidate { Confirmed: false } c && c.StartTs >= fromTs)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <param name="otherHolds">Whether <see cref="ReactiveHold"/> holds a charge it called: then no charger ending here clears the incident.</param>
     public void Observe(long ts, double powerW, double voltageV, double currentA, Device device, long gapMs, bool otherHolds, ref Incident? incident, IDetectionSink sink)
     {

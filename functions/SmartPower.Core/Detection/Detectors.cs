@@ -57,9 +57,14 @@ internal static class Detectors
                 if (device.Circuit is Circuit.Dwelling or Circuit.CommonArea)
                 {
                     // One illegal-charging incident per meter, two rules: either opens it (if it is not open already), and
-                    // it clears only when neither holds a charger, so each is told whether the other still holds one.
-                    meter.Charging.Observe(ts, reading.PowerW, reading.VoltageV, reading.CurrentA, device, state.OfflineAfterMs, meter.Reactive.HoldsCharge, ref h.IllegalCharging, sink);
-                    meter.Reactive.Observe(ts, reading.PowerW, reading.VoltageV, reading.CurrentA, device, state.OfflineAfterMs, meter.Charging.HoldsCharger, ref h.IllegalCharging, sink);
+                    // it clears only when neither holds a charger, so each is told whether the other still holds one. A
+                    // charge the reactive rule lets go of while the signature watches a candidate that switched on since
+                    // that charge did (it may be the same charger, found again as what stayed of a pair) is held on until
+                    // the signature confirms that candidate (one charge, one alert) or drops it.
+                    var reactive = meter.Reactive;
+                    meter.Charging.Observe(ts, reading.PowerW, reading.VoltageV, reading.CurrentA, device, state.OfflineAfterMs, reactive.HoldsCharge, ref h.IllegalCharging, sink);
+                    var watches = reactive.HoldsCharge && meter.Charging.WatchesSince(reactive.CalledStepTs);
+                    reactive.Observe(ts, reading.PowerW, reading.VoltageV, reading.CurrentA, device, state.OfflineAfterMs, meter.Charging.HoldsCharger, watches, ref h.IllegalCharging, sink);
                 }
 
                 break;

@@ -63,12 +63,14 @@ internal sealed partial class ReactiveHold
         }
 
         w.Time(_lastCallEnd);
+        w.Time(CalledStepTs);
         w.Bool(_charge is not null);
         if (_charge is { } charge)
         {
             SaveStep(ref w, charge.Step);
             w.Time(charge.FromTs);
             w.Time(charge.DecidedTs);
+            w.Time(charge.EndedTs);
             w.Double(charge.FloorBefore);
             w.VarUInt((ulong)charge.LowMinutes);
             w.Byte((byte)charge.WatchedMinutes);
@@ -142,12 +144,14 @@ internal sealed partial class ReactiveHold
         }
 
         _lastCallEnd = r.Time();
+        CalledStepTs = r.Time();
         if (r.Bool())
         {
             var step = ReadStep(ref r);
             var fromTs = r.Time();
             var decidedTs = r.Time();
-            _charge = new Charge(step.Ts, fromTs, step, r.Double()) { DecidedTs = decidedTs, LowMinutes = r.Count((1 << EndWindowMinutes) - 1, "a reactive charge's low minutes"), WatchedMinutes = r.Count(EndWindowMinutes, "a reactive charge's watched minutes") };
+            var endedTs = r.Time();
+            _charge = new Charge(step.Ts, fromTs, step, r.Double()) { DecidedTs = decidedTs, EndedTs = endedTs, LowMinutes = r.Count((1 << EndWindowMinutes) - 1, "a reactive charge's low minutes"), WatchedMinutes = r.Count(EndWindowMinutes, "a reactive charge's watched minutes") };
         }
 
         long Seen(ref StateReader reader)

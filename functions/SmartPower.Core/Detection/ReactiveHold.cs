@@ -114,8 +114,20 @@ internal sealed partial class ReactiveHold
     /// <summary>True while a charge this rule called has not ended: the incident stays open for it.</summary>
     public bool HoldsCharge => _charge is not null;
 
-    public void Observe(long ts, double powerW, double voltageV, double currentA, Device device, long gapMs, bool otherHolds, ref Incident? incident, IDetectionSink sink)
+    /// <summary>When the last charge this rule called switched on (0: none yet).</summary>
+    public long CalledStepTs { get; private set; }
+
+    /// <param name="otherHolds">Whether <see cref="ChargingSignature"/> holds a confirmed charger: then no charge ending here clears the incident.</param>
+    /// <param name="otherWatches">Whether it watches a candidate that switched on since this rule's last called step (maybe
+    /// that charge, found again as what stayed of a pair): a charge that ends meanwhile is let go of only once that is decided.</param>
+    public void Observe(long ts, double powerW, double voltageV, double currentA, Device device, long gapMs, bool otherHolds, bool otherWatches, ref Incident? incident, IDetectionSink sink)
     {
+        if (_charge is { EndedTs: > 0 } ended && !otherWatches)
+        {
+            _charge = null; // the other rule confirmed that candidate (and holds the incident) or dropped it
+            Clear(ended, ts, otherHolds, ref incident, sink);
+        }
+
         if (_lastRawTs != 0 && ts - _lastRawTs <= DuplicateMs)
         {
             _lastRawTs = Math.Max(_lastRawTs, ts);
@@ -142,7 +154,7 @@ internal sealed partial class ReactiveHold
         _minuteSum += q2;
         if (++_minuteCount == ReadingsPerMinute)
         {
-            AddMinute(ts, (float)Math.Sqrt(Math.Max(0, _minuteSum / ReadingsPerMinute)), otherHolds, ref incident, sink);
+            AddMinute(ts, (float)Math.Sqrt(Math.Max(0, _minuteSum / ReadingsPerMinute)), otherHolds, otherWatches, ref incident, sink);
             _minuteSum = 0;
             _minuteCount = 0;
         }
@@ -187,12 +199,12 @@ internal sealed partial class ReactiveHold
             }
         }
 
-        if (_charge is { } charge)
+        if (_charge is { EndedTs: 0 } charge)
         {
             var fall = FallEnding(charge.Step, charge.FromTs, long.MaxValue, knownBefore, pairLoads: true, charge.DecidedTs);
             if (fall > 0)
             {
-                EndCharge(fall.Value, otherHolds, ref incident, sink);
+                EndCharge(fall.Value, otherHolds, otherWatches, ref incident, sink);
             }
             else if (fall == 0)
             {
@@ -348,6 +360,7 @@ internal sealed partial class ReactiveHold
         var end = c.Ts + (long)(t.ReactiveHoldS * 1000);
         _lastCallEnd = end + CallEveryMs;
         _charge = new Charge(c.Ts, end, c.Step, c.FloorBefore);
+        CalledStepTs = c.Ts;
         if (incident is { IsOpen: true })
         {
             return; // the other rule called it, or a charge before this one still holds it open
@@ -367,10 +380,21 @@ internal sealed partial class ReactiveHold
     /// <summary>The evidence's <c>rule</c> for this rule's calls (<see cref="ChargingSignature"/>'s is 1).</summary>
     public const double RuleId = 2;
 
-    private void EndCharge(long ts, bool otherHolds, ref Incident? incident, IDetectionSink sink)
+    private void EndCharge(long ts, bool otherHolds, bool otherWatches, ref Incident? incident, IDetectionSink sink)
     {
         var charge = _charge!;
+        if (otherWatches)
+        {
+            charge.EndedTs = ts; // held on until the other rule has decided on a candidate that may be this charge
+            return;
+        }
+
         _charge = null;
+        Clear(charge, ts, otherHolds, ref incident, sink);
+    }
+
+    private static void Clear(Charge charge, long ts, bool otherHolds, ref Incident? incident, IDetectionSink sink)
+    {
         if (otherHolds || incident is not { IsOpen: true })
         {
             return; // the other rule holds a confirmed charger: the incident stays open for it
@@ -379,14 +403,14 @@ internal sealed partial class ReactiveHold
         incident.Clear(Math.Max(ts, incident.OpenedAtMs), new Evidence(new("stepW", charge.Step.P), new("stepVar", charge.Step.Q), new("chargedS", Math.Max(0, ts - charge.StepTs) / 1000.0), new("rule", RuleId)), sink);
     }
 
-    private void AddMinute(long ts, float q, bool otherHolds, ref Incident? incident, IDetectionSink sink)
+    private void AddMinute(long ts, float q, bool otherHolds, bool otherWatches, ref Incident? incident, IDetectionSink sink)
     {
         _mt ??= new long[Minutes];
         _mq ??= new float[Minutes];
         _mt[_minutesN % Minutes] = ts;
         _mq[_minutesN % Minutes] = q;
         _minutesN++;
-        if (_charge is not { } charge || ts <= charge.FromTs)
+        if (_charge is not { EndedTs: 0 } charge || ts <= charge.FromTs)
         {
             return;
         }
@@ -396,7 +420,7 @@ internal sealed partial class ReactiveHold
         charge.WatchedMinutes = Math.Min(EndWindowMinutes, charge.WatchedMinutes + 1);
         if (charge.WatchedMinutes == EndWindowMinutes && System.Numerics.BitOperations.PopCount((uint)charge.LowMinutes) >= EndLowMinutes)
         {
-            EndCharge(ts, otherHolds, ref incident, sink); // tapered to its end, or unplugged
+            EndCharge(ts, otherHolds, otherWatches, ref incident, sink); // tapered to its end, or unplugged
         }
     }
 
@@ -750,6 +774,9 @@ internal sealed partial class ReactiveHold
 
         /// <summary>How many minutes have been watched since the call (or a restart), up to 10.</summary>
         public int WatchedMinutes { get; set; }
+
+        /// <summary>When it ended, while the other rule decides on a candidate that may be it (0: not ended).</summary>
+        public long EndedTs { get; set; }
 
         /// <summary>Falls up to this were looked at and were other loads' (0: none yet).</summary>
         public long DecidedTs { get; set; }

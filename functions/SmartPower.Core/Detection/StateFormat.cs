@@ -59,8 +59,8 @@ namespace SmartPower.Detection;
 /// first: <c>time</c> (the first) or <c>uvar</c> ms after the one before, and <c>f32</c> the minute's Q; four <c>uvar</c>
 /// readings taken as an edge's move, each as n - its index (0: none); <c>uvar</c> steps, each a <c>step</c>; <c>uvar</c>
 /// held candidates, each <c>uvar</c> n - its reading's index, a <c>step</c>, <c>f64</c> Q floor before it, scatter
-/// before and after it (NaN: not yet); <c>time</c> no call for a step before this (0: none); <c>u8</c> a called charge
-/// held (0, 1), [1] its <c>step</c>, <c>time</c> falls after this end it (0: any), <c>time</c> falls up to this were other loads' (0: none), <c>f64</c> Q floor before it,
+/// before and after it (NaN: not yet); <c>time</c> no call for a step before this (0: none), <c>time</c> the last called step (0: none); <c>u8</c> a called charge
+/// held (0, 1), [1] its <c>step</c>, <c>time</c> falls after this end it (0: any), <c>time</c> falls up to this were other loads' (0: none), <c>time</c> ended, held on while the charging signature decides on a candidate that may be it (0: not ended), <c>f64</c> Q floor before it,
 /// <c>uvar</c> the last 10 minutes watched, a bit each (1: under its end floor; the latest the lowest bit), <c>u8</c> minutes watched (0-10). <b>step</b>: <c>time</c> at, <c>f32</c> change of Q and of P.</para>
 /// <para><b>trend</b> (a <see cref="PooledTrend"/>): <c>uvar</c> n of the open stretch, [n &gt; 0] its fourteen <c>f64</c>
 /// regression sums (x, u, s, y, xx, uu, ss, xu, xs, us, xy, uy, sy, yy), <c>uvar</c> pooled stretches, [&gt; 0] <c>uvar</c>
