@@ -75,7 +75,7 @@ public sealed class ReactiveHoldParity(ITestOutputHelper output)
                 foreach (var (ts, v, i, p) in list)
                 {
                     Incident? incident = null; // a fresh incident each reading: every call is seen
-                    rule.Observe(ts, p, v, i, device, DeviceLimits.OfflineAfterMs(device), false, false, ref incident, sink);
+                    rule.Observe(ts, p, v, i, device, DeviceLimits.OfflineAfterMs(device), false, false, 0, ref incident, sink);
                 }
 
                 foreach (var t in sink.Transitions.Where(t => t.Kind == TransitionKind.Opened))

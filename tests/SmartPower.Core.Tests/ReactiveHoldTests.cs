@@ -60,7 +60,7 @@ public sealed class ReactiveHoldTests
             var (p, q) = load(s);
             p = Math.Round(Math.Max(0, p + ((noise.NextDouble() - 0.5) * 2)), 1);
             incident = freshIncident ? null : incident;
-            rule.Observe(Feed.T0.AddSeconds(s).ToUnixTimeMilliseconds(), p, 230, Math.Round(Math.Sqrt((p * p) + (q * q)) / 230, 2), device, DeviceLimits.OfflineAfterMs(device), false, false, ref incident, sink);
+            rule.Observe(Feed.T0.AddSeconds(s).ToUnixTimeMilliseconds(), p, 230, Math.Round(Math.Sqrt((p * p) + (q * q)) / 230, 2), device, DeviceLimits.OfflineAfterMs(device), false, false, 0, ref incident, sink);
         }
 
         return sink.Transitions;

@@ -17,6 +17,7 @@ internal sealed partial class ChargingSignature
         }
 
         w.Doubles(_noise, _reactiveSquared);
+        w.Time(ConfirmedStartTs);
         if (_loads is null)
         {
             w.Byte(0);
@@ -52,6 +53,7 @@ internal sealed partial class ChargingSignature
         }
 
         (_noise, _reactiveSquared) = (r.Double(), r.Double());
+        ConfirmedStartTs = r.Time();
         var slots = r.Byte();
         if (slots == 0)
         {

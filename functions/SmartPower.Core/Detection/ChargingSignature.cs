@@ -186,6 +186,9 @@ internal sealed partial class ChargingSignature
         return false;
     }
 
+    /// <summary>When the last charger confirmed here switched on (0: none yet): the reactive rule does not alert it again.</summary>
+    public long ConfirmedStartTs { get; private set; }
+
     /// <param name="otherHolds">Whether <see cref="ReactiveHold"/> holds a charge it called: then no charger ending here clears the incident.</param>
     public void Observe(long ts, double powerW, double voltageV, double currentA, Device device, long gapMs, bool otherHolds, ref Incident? incident, IDetectionSink sink)
     {
@@ -551,6 +554,7 @@ internal sealed partial class ChargingSignature
             && c.Trend() is { T: < 0 } fall)
         {
             Confirm(c, ts, level, device, ref incident, sink, fall.SlopePerHour / c.Peak * 100, fall.T);
+            ConfirmedStartTs = c.StartTs;
             return;
         }
 
@@ -606,6 +610,7 @@ internal sealed partial class ChargingSignature
         }
 
         Confirm(c, ts, level, device, ref incident, sink, risePct, trend.T);
+        ConfirmedStartTs = c.StartTs;
     }
 
     private static void Confirm(Candidate c, long ts, double level, Device device, ref Incident? incident, IDetectionSink sink, double risePct, double trendT)

@@ -60,11 +60,12 @@ internal static class Detectors
                     // it clears only when neither holds a charger, so each is told whether the other still holds one. A
                     // charge the reactive rule lets go of while the signature watches a candidate that switched on since
                     // that charge did (it may be the same charger, found again as what stayed of a pair) is held on until
-                    // the signature confirms that candidate (one charge, one alert) or drops it.
-                    var reactive = meter.Reactive;
-                    meter.Charging.Observe(ts, reading.PowerW, reading.VoltageV, reading.CurrentA, device, state.OfflineAfterMs, reactive.HoldsCharge, ref h.IllegalCharging, sink);
-                    var watches = reactive.HoldsCharge && meter.Charging.WatchesSince(reactive.CalledStepTs);
-                    reactive.Observe(ts, reading.PowerW, reading.VoltageV, reading.CurrentA, device, state.OfflineAfterMs, meter.Charging.HoldsCharger, watches, ref h.IllegalCharging, sink);
+                    // the signature confirms that candidate (one charge, one alert) or drops it; likewise the reactive rule
+                    // opens no alert for a step at the switch-on of a charger the signature confirmed and let go of.
+                    var (signature, reactive) = (meter.Charging, meter.Reactive);
+                    signature.Observe(ts, reading.PowerW, reading.VoltageV, reading.CurrentA, device, state.OfflineAfterMs, reactive.HoldsCharge, ref h.IllegalCharging, sink);
+                    var watches = reactive.HoldsCharge && signature.WatchesSince(reactive.CalledStepTs);
+                    reactive.Observe(ts, reading.PowerW, reading.VoltageV, reading.CurrentA, device, state.OfflineAfterMs, signature.HoldsCharger, watches, signature.ConfirmedStartTs, ref h.IllegalCharging, sink);
                 }
 
                 break;

@@ -81,6 +81,7 @@ internal sealed partial class ReactiveHold
     private const int EndWindowMinutes = 10;
     private const int EndLowMinutes = 8; // of the last 10: the meter's rounding of the current scatters a 1-minute Q by tens of var beside kilowatts
     private const long DuplicateMs = 1000;
+    private const long SameSwitchOnMs = 60_000; // a step this close to the switch-on of a charger the signature confirmed is that charger
 
     /// <summary>Recent readings: the edge needs 2W + 1 after it, the scatter before a step 60 before it, and a step is up to 3W back.</summary>
     private const int Readings = 96;
@@ -120,7 +121,9 @@ internal sealed partial class ReactiveHold
     /// <param name="otherHolds">Whether <see cref="ChargingSignature"/> holds a confirmed charger: then no charge ending here clears the incident.</param>
     /// <param name="otherWatches">Whether it watches a candidate that switched on since this rule's last called step (maybe
     /// that charge, found again as what stayed of a pair): a charge that ends meanwhile is let go of only once that is decided.</param>
-    public void Observe(long ts, double powerW, double voltageV, double currentA, Device device, long gapMs, bool otherHolds, bool otherWatches, ref Incident? incident, IDetectionSink sink)
+    /// <param name="otherConfirmedStartTs">When the last charger the signature confirmed switched on (0: none): a step then
+    /// is that charge, held here but not alerted again once its incident has cleared.</param>
+    public void Observe(long ts, double powerW, double voltageV, double currentA, Device device, long gapMs, bool otherHolds, bool otherWatches, long otherConfirmedStartTs, ref Incident? incident, IDetectionSink sink)
     {
         if (_charge is { EndedTs: > 0 } ended && !otherWatches)
         {
@@ -195,7 +198,7 @@ internal sealed partial class ReactiveHold
             _pending.RemoveAt(0);
             if (decision == Decision.Call)
             {
-                Call(head, ts, device, t, ref incident, sink);
+                Call(head, ts, device, t, otherConfirmedStartTs, ref incident, sink);
             }
         }
 
@@ -355,15 +358,15 @@ internal sealed partial class ReactiveHold
         return false;
     }
 
-    private void Call(Candidate c, long ts, Device device, DetectionThresholds t, ref Incident? incident, IDetectionSink sink)
+    private void Call(Candidate c, long ts, Device device, DetectionThresholds t, long otherConfirmedStartTs, ref Incident? incident, IDetectionSink sink)
     {
         var end = c.Ts + (long)(t.ReactiveHoldS * 1000);
         _lastCallEnd = end + CallEveryMs;
         _charge = new Charge(c.Ts, end, c.Step, c.FloorBefore);
         CalledStepTs = c.Ts;
-        if (incident is { IsOpen: true })
+        if (incident is { IsOpen: true } || (otherConfirmedStartTs != 0 && Math.Abs(c.Ts - otherConfirmedStartTs) <= SameSwitchOnMs))
         {
-            return; // the other rule called it, or a charge before this one still holds it open
+            return; // the other rule called it (open, or let go of already: one charge, one alert), or a charge before this one holds it open
         }
 
         incident ??= new Incident(device, AlertType.IllegalCharging);

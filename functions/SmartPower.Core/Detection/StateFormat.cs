@@ -37,7 +37,7 @@ namespace SmartPower.Detection;
 /// id, is updated and cleared under it, and is not opened again.</para>
 /// <para><b>charging</b> (a <see cref="ChargingSignature"/>): <c>u8</c> samples (0-2), <c>time</c> last, <c>f64</c> the two
 /// previous powers, the filtered level, the two previous squared non-active powers (S^2 - P^2), <c>uvar</c> edge length, [edge] <c>f64</c> edge sum, from, raw peak, non-active
-/// power before the edge, <c>time</c> edge start; <c>f64</c> noise, squared non-active power (its running mean); <c>u8</c> load slots (0: no table
+/// power before the edge, <c>time</c> edge start; <c>f64</c> noise, squared non-active power (its running mean); <c>time</c> when the last confirmed charger switched on (0: none); <c>u8</c> load slots (0: no table
 /// yet, else 8), [table] <c>uvar</c> bit mask of the occupied slots, <c>f64</c> the circuit's non-active power drift between
 /// edges, its last sample between edges (NaN after an edge), the supply voltage in the last sample and in the sample before the last
 /// edge (0: unknown), the size of the last load that switched off at its own size,
@@ -74,7 +74,7 @@ namespace SmartPower.Detection;
 internal static class StateFormat
 {
     /// <summary>Bumped whenever the layout above changes; an older or newer blob is refused, never misread.</summary>
-    public const byte Version = 9; // 9: the reactive hold rule's rings, steps, candidates and charge; 2: a device's heard-at time (offline measured on the stream's clock); 3: a charging load's non-active power; 4: a candidate's switch-off being checked; 5: a candidate's trend with the motors' settling; 6: a candidate's peak and taper, the circuit's non-active power drift and last switched-off load; 7: non-active power kept squared until averaged, the supply voltage at each load's switch-on; 8: when each pile port was last listed
+    public const byte Version = 9; // 9: the reactive hold rule's rings, steps, candidates and charge, and when the signature's last confirmed charger switched on; 2: a device's heard-at time (offline measured on the stream's clock); 3: a charging load's non-active power; 4: a candidate's switch-off being checked; 5: a candidate's trend with the motors' settling; 6: a candidate's peak and taper, the circuit's non-active power drift and last switched-off load; 7: non-active power kept squared until averaged, the supply voltage at each load's switch-on; 8: when each pile port was last listed
 
     private const int HeaderBytes = 4;
     private const int ChecksumBytes = sizeof(uint);
