@@ -92,7 +92,8 @@ namespace SmartPower.Detection;
 /// A confirmed candidate opens one illegal-charging incident per meter: critical on a common-area circuit
 /// (a flying wire or a charger in the stairwell), warning in a dwelling. The incident clears when every
 /// confirmed candidate has switched off or tapered below 15% of its step (end of the constant-voltage phase)
-/// for 10 minutes.
+/// for 10 minutes, and <see cref="ReactiveHold"/>, the second rule sharing the incident, holds no charge (see
+/// <see cref="Detectors"/>, where the two are joined).
 /// </summary>
 internal sealed partial class ChargingSignature
 {

@@ -130,7 +130,7 @@ internal sealed partial class ReactiveHold
             _steps.Add(ReadStep(ref r));
         }
 
-        var pending = r.Count(MaxSteps, "the reactive rule's candidates");
+        var pending = r.Count(MaxPending, "the reactive rule's candidates");
         for (var i = 0; i < pending; i++)
         {
             var back = (long)r.VarUInt();

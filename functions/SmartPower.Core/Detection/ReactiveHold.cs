@@ -41,14 +41,20 @@ namespace SmartPower.Detection;
 /// the 60 before (in quadrature), at most 2% of the step: a charger's input ripples by 0.5%, a TV's picture, a PC's or
 /// laptop's load move theirs by 3-15%.</item>
 /// </list>
-/// A call comes when the hold is decided (40-45 minutes after the step), at most once per circuit per 6 hours after the
-/// hold's end. It opens the meter's illegal-charging incident if that is not open already (critical on a common-area
-/// circuit, warning in a dwelling). The called charge ends on a matching fall of Q (not reversed within 12 minutes; a fall
-/// the size and ratio of a load that switched on since is that load's), or when the 1-minute Q stays under the floor before
-/// the step plus a quarter of the step for 10 minutes, 8 of any 10 (the charge tapered or the charger was unplugged; beside
-/// kilowatts of resistive load the meter's rounding of the current scatters a 1-minute Q by tens of var). The incident then clears unless the other rule holds a confirmed charger; see
-/// <see cref="Detectors"/> for the one place the two rules are joined. A gap in the readings longer than the device's
-/// offline limit restarts the buffers (steps cannot be trusted across it), keeping a called charge.
+/// A call comes when the hold is decided (44.5 minutes after the step, up to 53 when a fall late in the hold waits for its
+/// 12 minutes), at most once per circuit per 6 hours after the hold's end. It opens the meter's illegal-charging incident
+/// if that is not open already (critical on a common-area circuit, warning in a dwelling), and not for a step at the
+/// switch-on of a charger <see cref="ChargingSignature"/> confirmed and let go of (one charge, one alert). The called
+/// charge ends on a matching fall of Q (not reversed within 12 minutes; a fall the size and ratio of a load that switched
+/// on since is that load's), or when the 1-minute Q stays under the floor before the step plus a quarter of the step for
+/// 8 of 10 minutes (the charge tapered or the charger was unplugged; beside kilowatts of resistive load the meter's
+/// rounding of the current scatters a 1-minute Q by tens of var). The incident then clears unless the other rule holds a
+/// confirmed charger; while the other rule watches a candidate that switched on since this charge did (maybe the same
+/// charger, found again as what stayed of a pair) the charge is held on until that candidate is confirmed or dropped.
+/// <see cref="Detectors"/> is the one place the two rules are joined. A gap in the readings longer than the device's
+/// offline limit restarts the buffers (steps cannot be trusted across it), keeping a called charge. State is bounded: 96
+/// readings, 80 one-minute values (so a hold of at most about an hour can be decided), the steps of the last 74 minutes
+/// (at most 160) and at most 64 held candidates.
 /// </summary>
 internal sealed partial class ReactiveHold
 {
@@ -93,6 +99,8 @@ internal sealed partial class ReactiveHold
     private const int MaxSteps = 160;
 
     private const int ReadingsPerMinute = 6;
+
+    private const int MaxPending = 64;
 
     private long _lastRawTs;                      // the last reading heard at all (de-duplication, gaps); 0: none
     private long _n;                              // readings kept since the last restart; reading k is at slot k % Readings
@@ -570,6 +578,10 @@ internal sealed partial class ReactiveHold
             }
 
             _pending.Insert(i, candidate);
+            if (_pending.Count > MaxPending)
+            {
+                _pending.RemoveAt(0); // bounded whatever the thresholds (a candidate is decided within the hour at the defaults)
+            }
         }
     }
 

@@ -192,7 +192,8 @@ public sealed record DetectionThresholds
 
     /// <summary>
     /// How long a step of non-active power must hold, with no matching fall, before <c>ReactiveHold</c> calls it a charger
-    /// (40 min outlasts a fridge run, a cooking session and most air-conditioner defrost cycles).
+    /// (40 min outlasts a fridge run, a cooking session and most air-conditioner defrost cycles). At most about 3600: the
+    /// rule keeps 80 minutes of 1-minute values for the hold's carry and floor checks.
     /// </summary>
     public double ReactiveHoldS { get; init; } = 2400;
 
