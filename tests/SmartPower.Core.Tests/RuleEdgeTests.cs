@@ -79,6 +79,8 @@ public sealed class RuleEdgeTests
     [InlineData("""{"leakageClearMa":0}""", "clear level")]
     [InlineData("""{"overloadClearFactor":0}""", "clear level")]
     [InlineData("""{"portClearFactor":0}""", "clear level")]
+    [InlineData("""{"reactiveHoldS":7200}""", "reactiveHoldS")]
+    [InlineData("""{"reactiveHoldS":0}""", "reactiveHoldS")]
     public void An_override_that_would_switch_a_rule_off_is_a_registry_error(string thresholds, string named)
     {
         var error = Assert.Throws<RegistryException>(() => RegistryLoader.Parse(WithDeviceThresholds("m-0001", thresholds)));

@@ -105,6 +105,9 @@ public static class RegistryLoader
         return new DeviceRegistry(sites, devices);
     }
 
+    /// <summary>The longest hold the reactive rule can decide (its ring of 1-minute values spans 80 minutes).</summary>
+    private const double MaxReactiveHoldS = 3600;
+
     /// <summary>The longest offline limit: past it a silence is not worth an alert, and longer ones overflow event time.</summary>
     private const double MaxOfflineS = 7 * 24 * 3600;
 
@@ -113,7 +116,7 @@ public static class RegistryLoader
     /// report interval takes every reading for a gap and interrupts every hold (overload, leakage, temperature and port
     /// rules could never fire); a critical or warning level no accepted reading reaches (the reading parser refuses more
     /// as impossible); a clear level of 0, under which no reading goes, so an incident would never clear and a later
-    /// episode would raise nothing.
+    /// episode would raise nothing; a reactive hold longer than the reactive rule's memory of the circuit.
     /// </summary>
     private static void CheckUsable(DetectionThresholds t, int reportIntervalS, string where)
     {
@@ -127,6 +130,8 @@ public static class RegistryLoader
             FormattableString.Invariant($"temperature levels above {limits.MaxTempC:0} C are never reached: readings above it are refused as impossible"));
         Require(t.OverloadCriticalFactor <= limits.MaxCurrentFactor && t.OverloadWarningFactor <= limits.MaxCurrentFactor, where,
             FormattableString.Invariant($"overload factors above {limits.MaxCurrentFactor:0} x the rating are never reached: readings above it are refused as impossible"));
+        Require(t.ReactiveHoldS > 0 && t.ReactiveHoldS <= MaxReactiveHoldS, where, FormattableString.Invariant(
+            $"reactiveHoldS must be more than 0 and at most {MaxReactiveHoldS:0} s: the reactive hold rule keeps 80 minutes of 1-minute values, and a longer hold is never decided"));
         Require(t.LeakageClearMa > 0 && t.OverloadClearFactor > 0 && t.PortClearFactor > 0 && t.TemperatureClearC > limits.MinTempC, where,
             "a clear level no reading goes below (leakageClearMa, overloadClearFactor or portClearFactor of 0, temperatureClearC at the lowest reading) would never clear an incident");
     }
