@@ -39,7 +39,7 @@ public sealed class RequestUnitTests(ITestOutputHelper output)
         output.WriteLine($"{Partitions * PerPartition} meters on {Partitions} partitions, one reading per 10 s, {Minutes} minutes; Azure RU by the published table");
         output.WriteLine("site/partition  window  process  requests/1000  doc-bytes  Azure-RU/reading");
         var results = new Dictionary<(int PerDoc, int Window, bool Warm), double>();
-        foreach (var perDoc in new[] { 1, 2, 12 })
+        foreach (var perDoc in new[] { 1, 2, 3, 12 })
         {
             var registry = Registry(perDoc);
             var events = Events(registry, perDoc);
@@ -76,10 +76,11 @@ public sealed class RequestUnitTests(ITestOutputHelper output)
         Assert.True(results[(1, 60, true)] > results[(2, 60, true)] && results[(2, 60, true)] > results[(12, 60, true)]);
         Assert.True(results[(1, 60, true)] > 0.5, "one device a document with one-minute batches costs what one document per device did");
 
-        // The shipped configuration, one-minute batches: at most 0.5 RU a reading once a site has two devices per
-        // partition (64 devices on the deployed 32 partitions). A cold instance (its first batch of a partition) also
-        // reads each document once.
-        Assert.True(results[(2, 60, true)] <= 0.5, $"{results[(2, 60, true)]:F3} RU a reading, two devices a document, one-minute batches");
+        // The shipped configuration, one-minute batches: at most 0.5 RU a reading once a site has three devices per
+        // partition (96 devices on the deployed 32 partitions). Two were enough (0.487) until the reactive hold rule's
+        // rings (stop 20) made a meter's saved state about 440 bytes larger: 0.548 with two. A cold instance (its first
+        // batch of a partition) also reads each document once.
+        Assert.True(results[(3, 60, true)] <= 0.5, $"{results[(3, 60, true)]:F3} RU a reading, three devices a document, one-minute batches");
         Assert.True(results[(12, 60, true)] <= 0.15, $"{results[(12, 60, true)]:F3} RU a reading, twelve devices a document");
         Assert.True(results[(12, 60, false)] <= 0.5, $"{results[(12, 60, false)]:F3} RU a reading cold, twelve devices a document");
     }

@@ -1,8 +1,10 @@
 namespace SmartPower.Detection;
 
-/// <summary>Saving and restoring the rule's whole state (layout in <see cref="StateFormat"/>). Everything kept as
-/// <c>float</c> in memory is saved as <c>f32</c> and everything kept as <c>double</c> as <c>f64</c>, so a restored rule
-/// decides exactly as one never saved.</summary>
+/// <summary>Saving and restoring the rule's whole state (layout in <see cref="StateFormat"/>). The rings hold values to a
+/// tenth and are saved as whole tenths, each the difference from the one before (a quiet circuit's readings differ by a
+/// few watts: a byte or two each), their times as the change of the interval (0 for a regular meter: a byte); the rest
+/// as <c>f32</c> where kept as <c>float</c> and <c>f64</c> where kept as <c>double</c>; so a restored rule decides
+/// exactly as one never saved.</summary>
 internal sealed partial class ReactiveHold
 {
     public void Save(ref StateWriter w)
@@ -10,38 +12,13 @@ internal sealed partial class ReactiveHold
         w.Time(_lastRawTs);
         w.VarUInt((ulong)_n);
         var from = Math.Max(0, _n - Readings);
-        for (var k = from; k < _n; k++)
-        {
-            if (k == from)
-            {
-                w.Time(T(k));
-            }
-            else
-            {
-                w.VarUInt((ulong)(T(k) - T(k - 1)));
-            }
-
-            w.Single(_q![k % Readings]);
-            w.Single(_p![k % Readings]);
-        }
+        SaveRing(ref w, from, _n, _t, _q, _p, Readings);
 
         w.Double(_minuteSum);
         w.Byte((byte)_minuteCount);
         w.VarUInt((ulong)_minutesN);
         var mfrom = Math.Max(0, _minutesN - Minutes);
-        for (var m = mfrom; m < _minutesN; m++)
-        {
-            if (m == mfrom)
-            {
-                w.Time(_mt![m % Minutes]);
-            }
-            else
-            {
-                w.VarUInt((ulong)(_mt![m % Minutes] - _mt[(m - 1) % Minutes]));
-            }
-
-            w.Single(_mq![m % Minutes]);
-        }
+        SaveRing(ref w, mfrom, _minutesN, _mt, _mq, null, Minutes);
 
         foreach (var seen in (ReadOnlySpan<long>)[_seen0, _seen1, _seen2, _seen3])
         {
@@ -93,12 +70,7 @@ internal sealed partial class ReactiveHold
             (_t, _q, _p) = (new long[Readings], new float[Readings], new float[Readings]);
         }
 
-        for (var k = from; k < _n; k++)
-        {
-            _t![k % Readings] = k == from ? r.Time() : _t[(k - 1) % Readings] + (long)r.VarUInt();
-            _q![k % Readings] = r.Single();
-            _p![k % Readings] = r.Single();
-        }
+        ReadRing(ref r, from, _n, _t, _q, _p, Readings);
 
         _minuteSum = r.Double();
         _minuteCount = r.Count(ReadingsPerMinute - 1, "the reactive rule's readings in the open minute");
@@ -114,11 +86,7 @@ internal sealed partial class ReactiveHold
             (_mt, _mq) = (new long[Minutes], new float[Minutes]);
         }
 
-        for (var m = mfrom; m < _minutesN; m++)
-        {
-            _mt![m % Minutes] = m == mfrom ? r.Time() : _mt[(m - 1) % Minutes] + (long)r.VarUInt();
-            _mq![m % Minutes] = r.Single();
-        }
+        ReadRing(ref r, mfrom, _minutesN, _mt, _mq, null, Minutes);
 
         _seen0 = Seen(ref r);
         _seen1 = Seen(ref r);
@@ -163,6 +131,66 @@ internal sealed partial class ReactiveHold
             }
 
             return back == 0 ? -1 : _n - back;
+        }
+    }
+
+    /// <summary>
+    /// Entries <paramref name="from"/> to <paramref name="to"/> of a ring: the first time, then each interval's change
+    /// from the one before; each value in whole tenths, as its difference from the one before.
+    /// </summary>
+    private static void SaveRing(ref StateWriter w, long from, long to, long[]? times, float[]? first, float[]? second, int size)
+    {
+        var (interval, a, b) = (0L, 0L, 0L);
+        for (var k = from; k < to; k++)
+        {
+            if (k == from)
+            {
+                w.Time(times![k % size]);
+            }
+            else
+            {
+                var next = times![k % size] - times[(k - 1) % size];
+                w.VarInt(next - interval);
+                interval = next;
+            }
+
+            a = Delta(ref w, first![k % size], a);
+            if (second is not null)
+            {
+                b = Delta(ref w, second[k % size], b);
+            }
+        }
+
+        static long Delta(ref StateWriter w, float value, long before)
+        {
+            var tenths = (long)Math.Round(value * 10d);
+            w.VarInt(tenths - before);
+            return tenths;
+        }
+    }
+
+    private static void ReadRing(ref StateReader r, long from, long to, long[]? times, float[]? first, float[]? second, int size)
+    {
+        var (interval, a, b) = (0L, 0L, 0L);
+        for (var k = from; k < to; k++)
+        {
+            if (k == from)
+            {
+                times![k % size] = r.Time();
+            }
+            else
+            {
+                interval += r.VarInt();
+                times![k % size] = times[(k - 1) % size] + interval;
+            }
+
+            a += r.VarInt();
+            first![k % size] = Tenths(a / 10d);
+            if (second is not null)
+            {
+                b += r.VarInt();
+                second[k % size] = Tenths(b / 10d);
+            }
         }
     }
 

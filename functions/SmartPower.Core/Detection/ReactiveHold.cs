@@ -158,14 +158,14 @@ internal sealed partial class ReactiveHold
         var q2 = (apparent * apparent) - (powerW * powerW);
         var slot = (int)(_n % Readings);
         _t[slot] = ts;
-        _q[slot] = (float)(Math.Sign(q2) * Math.Sqrt(Math.Abs(q2)));
-        _p[slot] = (float)powerW;
+        _q[slot] = Tenths(Math.Sign(q2) * Math.Sqrt(Math.Abs(q2)));
+        _p[slot] = Tenths(powerW);
         _n++;
 
         _minuteSum += q2;
         if (++_minuteCount == ReadingsPerMinute)
         {
-            AddMinute(ts, (float)Math.Sqrt(Math.Max(0, _minuteSum / ReadingsPerMinute)), otherHolds, otherWatches, ref incident, sink);
+            AddMinute(ts, Tenths(Math.Sqrt(Math.Max(0, _minuteSum / ReadingsPerMinute))), otherHolds, otherWatches, ref incident, sink);
             _minuteSum = 0;
             _minuteCount = 0;
         }
@@ -712,6 +712,12 @@ internal sealed partial class ReactiveHold
         var h = x.Length / 2;
         return x.Length % 2 == 1 ? x[h] : (x[h - 1] + x[h]) / 2;
     }
+
+    /// <summary>
+    /// A value as the rings keep it: to a tenth (of a watt or var), below anything the rule tells apart, so that the rings
+    /// save as small whole-number differences (<see cref="StateFormat"/>) and a restored rule holds exactly the same values.
+    /// </summary>
+    internal static float Tenths(double value) => (float)(Math.Round(value * 10) / 10);
 
     private double Q(long i) => _q![i % Readings];
 
