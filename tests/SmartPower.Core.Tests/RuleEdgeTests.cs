@@ -16,40 +16,27 @@ public sealed class RuleEdgeTests
             StringComparison.Ordinal);
 
     /// <summary>
-    /// leakageMa is optional. A device that left it out of its readings for an hour did not interrupt the leakage hold,
-    /// so two single 350 mA samples an hour apart counted as "2 consecutive readings" and raised a critical alert.
+    /// leakageMa and tempC are optional. A device that left one out of its readings for an hour did not interrupt that
+    /// rule's hold, so two single 350 mA samples an hour apart counted as "2 consecutive readings" and raised a critical
+    /// alert, and two 90 C samples made a 30 s hold of 3,600 s.
     /// </summary>
-    [Fact]
-    public void Leakage_two_one_sample_spikes_an_hour_apart_with_leakage_left_out_between_never_alert()
+    [Theory]
+    [InlineData(AlertType.Leakage)]
+    [InlineData(AlertType.Overtemperature)]
+    public void Two_one_sample_spikes_an_hour_apart_with_the_measure_left_out_between_never_alert(AlertType type)
     {
         var f = new Feed();
-        f.Meter("m-0001", 0, 10, leakageMa: 350);
+        void Spike(double s, bool high) =>
+            f.Meter("m-0001", s, 10, leakageMa: type == AlertType.Leakage ? (high ? 350 : 3) : null, tempC: type == AlertType.Overtemperature ? (high ? 90 : 40) : null);
+        Spike(0, high: true);
         for (var s = 10; s < 3600; s += 10)
         {
-            f.Meter("m-0001", s, 10); // an hour of readings without leakageMa
+            f.Meter("m-0001", s, 10); // an hour of readings without the measure
         }
 
-        f.Meter("m-0001", 3600, 10, leakageMa: 350);
-        f.Meter("m-0001", 3610, 10, leakageMa: 3);
-
-        Assert.Empty(f.Of(AlertType.Leakage));
-    }
-
-    /// <summary>The same for the terminal temperature: two hot samples an hour apart made a 30 s hold of 3,600 s.</summary>
-    [Fact]
-    public void Overtemperature_two_one_sample_spikes_an_hour_apart_with_temperature_left_out_between_never_alert()
-    {
-        var f = new Feed();
-        f.Meter("m-0001", 0, 10, tempC: 90);
-        for (var s = 10; s < 3600; s += 10)
-        {
-            f.Meter("m-0001", s, 10);
-        }
-
-        f.Meter("m-0001", 3600, 10, tempC: 90);
-        f.Meter("m-0001", 3610, 10, tempC: 40);
-
-        Assert.Empty(f.Of(AlertType.Overtemperature));
+        Spike(3600, high: true);
+        Spike(3610, high: false);
+        Assert.Empty(f.Of(type));
     }
 
     /// <summary>Leakage reported on every reading still raises its critical alert on the second of two.</summary>
