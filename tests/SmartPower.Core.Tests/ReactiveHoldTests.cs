@@ -172,6 +172,23 @@ public sealed class ReactiveHoldTests
         Assert.InRange((cleared.At - Feed.T0.AddSeconds(Unplug)).TotalMinutes, 7, 18);
     }
 
+    /// <summary>
+    /// An air-conditioner (1.2 kW, 300 var) runs all along beside the busy loads; the charger is unplugged two hours in.
+    /// The reactive rule sees its charge end some 8 minutes later, but the signature watches a candidate for the same
+    /// charger that it never ends (a rectifier's candidate is watched for its taper up to 8 hours), and the ended charge
+    /// was held on for that candidate with no limit: the incident cleared six hours after the unplug (found in review).
+    /// It is now held on at most 20 minutes past the charge's end.
+    /// </summary>
+    [Fact]
+    public void An_unplugged_charge_the_signature_still_watches_does_not_hold_the_incident_open_for_hours()
+    {
+        const double Unplug = PlugIn + (2 * Hour);
+        var transitions = Run(10 * Hour, t => Add(Base(t), Busy(t), (1200, 300), Charger(t, Unplug))).Of(AlertType.IllegalCharging).ToList();
+        Assert.Single(transitions, t => t.Kind == TransitionKind.Opened);
+        var cleared = Assert.Single(transitions, t => t.Kind == TransitionKind.Cleared);
+        Assert.InRange((cleared.At - Feed.T0.AddSeconds(Unplug)).TotalMinutes, 0, 30);
+    }
+
     [Fact]
     public void The_rule_lets_go_of_a_charge_once_it_has_tapered_away()
     {

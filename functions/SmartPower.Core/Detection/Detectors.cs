@@ -59,12 +59,13 @@ internal static class Detectors
                     // One illegal-charging incident per meter, two rules: either opens it (if it is not open already), and
                     // it clears only when neither holds a charger, so each is told whether the other still holds one. A
                     // charge the reactive rule lets go of while the signature watches a candidate that switched on since
-                    // that charge did (it may be the same charger, found again as what stayed of a pair) is held on until
-                    // the signature confirms that candidate (one charge, one alert) or drops it; likewise the reactive rule
-                    // opens no alert for a step at the switch-on of a charger the signature confirmed and let go of.
+                    // that charge did and around its end (it may be the same charger, found again as what stayed of a pair;
+                    // ReactiveHold.SameChargeFromTs) is held on until the signature confirms that candidate (one charge,
+                    // one alert) or drops it; likewise the reactive rule opens no alert for a step at the switch-on of a
+                    // charger the signature confirmed and let go of.
                     var (signature, reactive) = (meter.Charging, meter.Reactive);
                     signature.Observe(ts, reading.PowerW, reading.VoltageV, reading.CurrentA, device, state.OfflineAfterMs, reactive.HoldsCharge, ref h.IllegalCharging, sink);
-                    var watches = reactive.HoldsCharge && signature.WatchesSince(reactive.CalledStepTs);
+                    var watches = reactive.HoldsCharge && signature.WatchesSince(reactive.SameChargeFromTs);
                     reactive.Observe(ts, reading.PowerW, reading.VoltageV, reading.CurrentA, device, state.OfflineAfterMs, signature.HoldsCharger, watches, signature.ConfirmedStartTs, ref h.IllegalCharging, sink);
                 }
 

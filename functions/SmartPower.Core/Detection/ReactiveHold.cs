@@ -49,8 +49,9 @@ namespace SmartPower.Detection;
 /// on since is that load's), or when the 1-minute Q stays under the floor before the step plus a quarter of the step for
 /// 8 of 10 minutes (the charge tapered or the charger was unplugged; beside kilowatts of resistive load the meter's
 /// rounding of the current scatters a 1-minute Q by tens of var). The incident then clears unless the other rule holds a
-/// confirmed charger; while the other rule watches a candidate that switched on since this charge did (maybe the same
-/// charger, found again as what stayed of a pair) the charge is held on until that candidate is confirmed or dropped.
+/// confirmed charger; while the other rule watches a candidate that switched on since this charge did and within 30
+/// minutes before its end (maybe the same charger, found again as what stayed of a pair) the charge is held on until that
+/// candidate is confirmed or dropped.
 /// <see cref="Detectors"/> is the one place the two rules are joined. A gap in the readings longer than the device's
 /// offline limit restarts the buffers (steps cannot be trusted across it), keeping a called charge. State is bounded: 96
 /// readings, 80 one-minute values (so a hold of at most about an hour can be decided), the steps of the last 74 minutes
@@ -87,6 +88,7 @@ internal sealed partial class ReactiveHold
     private const int EndWindowMinutes = 10;
     private const int EndLowMinutes = 8; // of the last 10: the meter's rounding of the current scatters a 1-minute Q by tens of var beside kilowatts
     private const long DuplicateMs = 1000;
+    private const long SameChargeEndMs = 30 * 60_000; // a candidate switched on this long before a charge's end may be it found again
     private const long SameSwitchOnMs = 60_000; // a step this close to the switch-on of a charger the signature confirmed is that charger
 
     /// <summary>Recent readings: the edge needs 2W + 1 after it, the scatter before a step 60 before it, and a step is up to 3W back.</summary>
@@ -125,6 +127,13 @@ internal sealed partial class ReactiveHold
 
     /// <summary>When the last charge this rule called switched on (0: none yet).</summary>
     public long CalledStepTs { get; private set; }
+
+    /// <summary>
+    /// From when a candidate of the other rule may be this charge found again: since its step while the charge lasts; once
+    /// it ended, only one that switched on around that end (what stayed when a load beside the charger switched off), not a
+    /// stale one watched since the plug-in, for which an unplugged charge would hold the incident open for hours.
+    /// </summary>
+    public long SameChargeFromTs => _charge is { EndedTs: > 0 } ended ? Math.Max(CalledStepTs, ended.EndedTs - SameChargeEndMs) : CalledStepTs;
 
     /// <param name="otherHolds">Whether <see cref="ChargingSignature"/> holds a confirmed charger: then no charge ending here clears the incident.</param>
     /// <param name="otherWatches">Whether it watches a candidate that switched on since this rule's last called step (maybe
