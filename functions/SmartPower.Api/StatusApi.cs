@@ -119,9 +119,7 @@ public sealed partial class StatusApi
                 return ApiResult.NotFound("alert");
             }
 
-            var response = await _deliveries.HandleAsync(alertId, cancellationToken).ConfigureAwait(false);
-            response = response with { Deliveries = [.. response.Deliveries.Select(d => caller.Is(new(Notifications.Recipient.ParseKind(d.RecipientKind), d.RecipientId)) ? d : d.WithErrorsWithheld())] };
-            return ApiResult.Ok(response, ApiJson.Default.AlertDeliveriesResponse);
+            return ApiResult.Ok(await _deliveries.HandleAsync(alertId, caller.Is, cancellationToken).ConfigureAwait(false), ApiJson.Default.AlertDeliveriesResponse);
         }, cancellationToken);
 
     /// <summary><c>POST alerts/{alertId}/ack</c> with <c>{"actor": ..., "note": ...}</c>.</summary>

@@ -142,7 +142,7 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
         await dispatcher.DeliverDueAsync(CancellationToken.None);
 
         var alertId = notifications.First(n => n.Recipient.Kind == RecipientKind.FireStation).AlertId;
-        var response = await new AlertDeliveriesHandler(_store).HandleAsync(alertId, CancellationToken.None);
+        var response = await new AlertDeliveriesHandler(_store).HandleAsync(alertId, _ => true, CancellationToken.None);
         using var json = JsonDocument.Parse(JsonSerializer.Serialize(response, new JsonSerializerOptions(JsonSerializerDefaults.Web)));
         var first = json.RootElement.GetProperty("deliveries")[0];
         Assert.Equal(alertId, json.RootElement.GetProperty("alertId").GetString());

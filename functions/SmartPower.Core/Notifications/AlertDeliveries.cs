@@ -10,11 +10,14 @@ namespace SmartPower.Notifications;
 /// </summary>
 public sealed class AlertDeliveriesHandler(IOutboxStore outbox)
 {
-    public async Task<AlertDeliveriesResponse> HandleAsync(string alertId, CancellationToken cancellationToken)
+    /// <param name="showsErrorsTo">Whether a recipient's failed attempts are shown with their error text (which names the
+    /// receiver's address); for the others it is <see cref="DeliveryAttemptDto.Withheld"/>.</param>
+    public async Task<AlertDeliveriesResponse> HandleAsync(string alertId, Func<Recipient, bool> showsErrorsTo, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(alertId);
+        ArgumentNullException.ThrowIfNull(showsErrorsTo);
         var deliveries = await outbox.GetDeliveriesAsync(alertId, cancellationToken).ConfigureAwait(false);
-        return new AlertDeliveriesResponse(alertId, [.. deliveries.Select(DeliveryDto.From)]);
+        return new AlertDeliveriesResponse(alertId, [.. deliveries.Select(d => DeliveryDto.From(d, showsErrorsTo(d.Recipient)))]);
     }
 }
 
@@ -35,7 +38,7 @@ public sealed record DeliveryDto(
     string CreatedAt,
     IReadOnlyList<DeliveryAttemptDto> Attempts)
 {
-    public static DeliveryDto From(NotificationDelivery delivery)
+    public static DeliveryDto From(NotificationDelivery delivery, bool showErrors)
     {
         ArgumentNullException.ThrowIfNull(delivery);
         return new DeliveryDto(
@@ -46,12 +49,8 @@ public sealed record DeliveryDto(
             delivery.Recipient.Id,
             DeliveryStates.Of(delivery.State),
             EventTime.Format(delivery.CreatedAt),
-            [.. delivery.Attempts.Select(DeliveryAttemptDto.From)]);
+            [.. delivery.Attempts.Select(a => DeliveryAttemptDto.From(a, showErrors))]);
     }
-
-    /// <summary>The same, with each failed attempt's error text (which names the receiver's address) replaced by <see cref="DeliveryAttemptDto.Withheld"/>.</summary>
-    public DeliveryDto WithErrorsWithheld() =>
-        this with { Attempts = [.. Attempts.Select(a => a.Error is null ? a : a with { Error = DeliveryAttemptDto.Withheld })] };
 }
 
 /// <summary>One attempt: when, the receiver's status code or the error, how long it took, and when the next is due (null when none).</summary>
@@ -60,14 +59,15 @@ public sealed record DeliveryAttemptDto(int Attempt, string At, int? StatusCode,
     /// <summary>The error shown to whoever may see the alert but is not the recipient.</summary>
     public const string Withheld = "failed (the details are for the recipient and admins)";
 
-    public static DeliveryAttemptDto From(DeliveryAttempt attempt)
+    /// <param name="showError">Whether the error text is shown; if not, a failed attempt says <see cref="Withheld"/>.</param>
+    public static DeliveryAttemptDto From(DeliveryAttempt attempt, bool showError)
     {
         ArgumentNullException.ThrowIfNull(attempt);
         return new DeliveryAttemptDto(
             attempt.Attempt,
             EventTime.Format(attempt.At),
             attempt.StatusCode,
-            attempt.Error,
+            showError || attempt.Error is null ? attempt.Error : Withheld,
             (long)attempt.Duration.TotalMilliseconds,
             attempt.NextAttemptAt is { } next ? EventTime.Format(next) : null);
     }
