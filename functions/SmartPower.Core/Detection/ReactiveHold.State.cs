@@ -46,11 +46,18 @@ internal sealed partial class ReactiveHold
         {
             SaveStep(ref w, charge.Step);
             w.Time(charge.FromTs);
-            w.Time(charge.DecidedTs);
+            w.Time(charge.Cursor);
+            w.Time(charge.ReversalTs);
             w.Time(charge.EndedTs);
             w.Double(charge.FloorBefore);
+            w.Double(charge.Shift);
             w.VarUInt((ulong)charge.LowMinutes);
             w.Byte((byte)charge.WatchedMinutes);
+            w.VarUInt((ulong)charge.Loads.Count);
+            foreach (var load in charge.Loads)
+            {
+                SaveStep(ref w, load);
+            }
         }
     }
 
@@ -117,9 +124,23 @@ internal sealed partial class ReactiveHold
         {
             var step = ReadStep(ref r);
             var fromTs = r.Time();
-            var decidedTs = r.Time();
+            var cursor = r.Time();
+            var reversalTs = r.Time();
             var endedTs = r.Time();
-            _charge = new Charge(step.Ts, fromTs, step, r.Double()) { DecidedTs = decidedTs, EndedTs = endedTs, LowMinutes = r.Count((1 << EndWindowMinutes) - 1, "a reactive charge's low minutes"), WatchedMinutes = r.Count(EndWindowMinutes, "a reactive charge's watched minutes") };
+            _charge = new Charge(step.Ts, fromTs, step, r.Double())
+            {
+                Cursor = cursor,
+                ReversalTs = reversalTs,
+                EndedTs = endedTs,
+                Shift = r.Double(),
+                LowMinutes = r.Count((1 << EndWindowMinutes) - 1, "a reactive charge's low minutes"),
+                WatchedMinutes = r.Count(EndWindowMinutes, "a reactive charge's watched minutes"),
+            };
+            var loads = r.Count(MaxLoads, "a reactive charge's loads");
+            for (var i = 0; i < loads; i++)
+            {
+                _charge.Loads.Add(ReadStep(ref r));
+            }
         }
 
         long Seen(ref StateReader reader)

@@ -88,6 +88,7 @@ internal sealed partial class ReactiveHold
     private const int EndWindowMinutes = 10;
     private const int EndLowMinutes = 8; // of the last 10: the meter's rounding of the current scatters a 1-minute Q by tens of var beside kilowatts
     private const long DuplicateMs = 1000;
+    private const int MaxLoads = 16;
     private const long SameChargeEndMs = 30 * 60_000; // a candidate switched on this long before a charge's end may be it found again
     private const long SameSwitchOnMs = 60_000; // a step this close to the switch-on of a charger the signature confirmed is that charger
 
@@ -219,17 +220,9 @@ internal sealed partial class ReactiveHold
             }
         }
 
-        if (_charge is { EndedTs: 0 } charge)
+        if (_charge is { EndedTs: 0 } charge && Follow(charge, knownBefore) is > 0 and var end)
         {
-            var fall = FallEnding(charge.Step, charge.FromTs, long.MaxValue, knownBefore, pairLoads: true, charge.DecidedTs);
-            if (fall > 0)
-            {
-                EndCharge(fall.Value, otherHolds, otherWatches, ref incident, sink);
-            }
-            else if (fall == 0)
-            {
-                charge.DecidedTs = knownBefore - 1; // every fall known so far was another load's: not looked at again
-            }
+            EndCharge(end, otherHolds, otherWatches, ref incident, sink);
         }
 
         PruneSteps(ts, t);
@@ -308,29 +301,13 @@ internal sealed partial class ReactiveHold
 
     /// <summary>
     /// The first matching fall of Q after <paramref name="from"/> up to <paramref name="to"/> not reversed: its time; 0
-    /// if there is none among the steps known; null while a matching fall's reversal is not known yet. With
-    /// <paramref name="pairLoads"/> (a called charge, watched for hours), a fall is first matched to the latest rise after
-    /// <paramref name="from"/> of its size and ratio not matched yet: that is a load that switched on beside the charger
-    /// (a fridge's cycle) switching off, not the charger.
+    /// if there is none among the steps known; null while a matching fall's reversal is not known yet.
     /// </summary>
-    private long? FallEnding(Step step, long from, long to, long knownBefore, bool pairLoads = false, long decidedTs = 0)
+    private long? FallEnding(Step step, long from, long to, long knownBefore)
     {
-        Span<bool> paired = stackalloc bool[pairLoads ? _steps.Count : 0];
-        for (var f = 0; f < _steps.Count; f++)
+        foreach (var fall in _steps)
         {
-            var fall = _steps[f];
-            if (fall.Ts <= from || fall.Ts > to || fall.Q >= 0)
-            {
-                continue;
-            }
-
-            double fq = -fall.Q, fp = -fall.P;
-            if ((pairLoads && PairRise(f, from, fq, fp, paired)) || fall.Ts <= decidedTs)
-            {
-                continue; // a load that switched on beside the charger going off; or decided already (still pairing its rise)
-            }
-
-            if (fq < FallLow * step.Q || fq > FallHigh * step.Q || !SameRatio(step.Q, step.P, fq, fp))
+            if (fall.Ts <= from || fall.Ts > to || fall.Q >= 0 || !Matches(step, -fall.Q, -fall.P, FallLow, FallHigh))
             {
                 continue;
             }
@@ -340,17 +317,7 @@ internal sealed partial class ReactiveHold
                 return null;
             }
 
-            var reversed = false;
-            foreach (var rise in _steps)
-            {
-                if (rise.Ts > fall.Ts && rise.Ts <= fall.Ts + ReverseMs && rise.Q >= ReverseLow * fq && rise.Q <= ReverseHigh * fq && SameRatio(fq, fp, rise.Q, rise.P))
-                {
-                    reversed = true;
-                    break;
-                }
-            }
-
-            if (!reversed)
+            if (Reversal(fall) is null)
             {
                 return fall.Ts;
             }
@@ -359,20 +326,101 @@ internal sealed partial class ReactiveHold
         return 0;
     }
 
-    /// <summary>Marks and returns whether an unpaired rise after <paramref name="from"/> and before step <paramref name="f"/> (the latest) matches its fall.</summary>
-    private bool PairRise(int f, long from, double fq, double fp, Span<bool> paired)
+    /// <summary>A rise within 12 minutes after <paramref name="fall"/> of its size and ratio (a defrost, a pulse); null if none.</summary>
+    private Step? Reversal(Step fall)
     {
-        for (var r = f - 1; r >= 0 && _steps[r].Ts > from; r--)
+        foreach (var rise in _steps)
         {
-            var rise = _steps[r];
-            if (!paired[r] && rise.Q > 0 && fq >= ReverseLow * rise.Q && fq <= ReverseHigh * rise.Q && SameRatio(rise.Q, rise.P, fq, fp))
+            if (rise.Ts > fall.Ts && rise.Ts <= fall.Ts + ReverseMs && Matches(new Step(fall.Ts, -fall.Q, -fall.P), rise.Q, rise.P, ReverseLow, ReverseHigh))
             {
-                paired[r] = true;
-                return true;
+                return rise;
             }
         }
 
-        return false;
+        return null;
+    }
+
+    /// <summary>Whether a change of <paramref name="q"/> var and <paramref name="p"/> W is <paramref name="low"/>..<paramref name="high"/> x <paramref name="load"/>'s step (taken positive) with its ratio.</summary>
+    private static bool Matches(Step load, double q, double p, double low, double high)
+    {
+        double lq = Math.Abs(load.Q), lp = Math.Abs(load.P);
+        return q >= low * lq && q <= high * lq && SameRatio(lq, lp, q, p);
+    }
+
+    /// <summary>
+    /// Follows the loads switching beside a called charge, each step once and in time order up to the steps known, and
+    /// returns when the charge's own fall came (0: not yet). A fall is, in this order: the switch-off of a load that
+    /// switched on since the charger did (the latest of its size and ratio: a fridge's cycle, a second charger, however
+    /// long it ran); the charge's own (its size and ratio, not reversed within 12 minutes: the end; reversed, the rise
+    /// that reverses it is the charge back, not a new load); larger than the charge's could be (over 1.6 x its step)
+    /// but no larger than what the circuit carried before the charger (the floor before its step, less what went since), a load that was on before the charger
+    /// switching off (an air-conditioner), which lowers the end floor by its Q, since the floor was measured with it on;
+    /// larger than that, it took the charger with it (both unplugged in the same seconds), and the floor decides. The ratio is not asked of that fall, nor of its load's return (a rise of
+    /// its size, which raises the floor again): beside resistive loads switching, a step's real power is often measured
+    /// with a kettle's in it, while its non-active power is not. Any other rise is a load switched on since; any other
+    /// fall, smaller than the charge's, cannot take the circuit under the end floor by itself.
+    /// </summary>
+    private long Follow(Charge charge, long knownBefore)
+    {
+        foreach (var s in _steps)
+        {
+            if (s.Ts <= charge.Cursor || s.Ts <= charge.StepTs)
+            {
+                continue;
+            }
+
+            if (s.Ts >= knownBefore)
+            {
+                break;
+            }
+
+            if (s.Q > 0 && s.Ts != charge.ReversalTs)
+            {
+                var off = charge.Loads.FindLastIndex(l => l.Q < 0 && s.Q >= -ReverseLow * l.Q && s.Q <= -ReverseHigh * l.Q);
+                if (off >= 0)
+                {
+                    charge.Shift -= charge.Loads[off].Q; // its Q back in the floor
+                    charge.Loads.RemoveAt(off);
+                }
+                else
+                {
+                    charge.Add(s);
+                }
+            }
+            else if (s.Q < 0)
+            {
+                double fq = -s.Q, fp = -s.P;
+                var on = charge.Loads.FindLastIndex(l => l.Q > 0 && Matches(l, fq, fp, ReverseLow, ReverseHigh));
+                if (on >= 0)
+                {
+                    charge.Loads.RemoveAt(on);
+                }
+                else if (Matches(charge.Step, fq, fp, FallLow, FallHigh))
+                {
+                    if (knownBefore <= s.Ts + ReverseMs)
+                    {
+                        return 0; // whether it is reversed is not known yet: decided then, from this step on
+                    }
+
+                    var rise = Reversal(s);
+                    if (rise is null && s.Ts > charge.FromTs)
+                    {
+                        return s.Ts;
+                    }
+
+                    charge.ReversalTs = rise?.Ts ?? 0;
+                }
+                else if (fq > FallHigh * charge.Step.Q && fq <= charge.FloorBefore + charge.Shift)
+                {
+                    charge.Shift -= fq;
+                    charge.Add(s);
+                }
+            }
+
+            charge.Cursor = s.Ts;
+        }
+
+        return 0;
     }
 
     private void Call(Candidate c, long ts, Device device, DetectionThresholds t, long otherConfirmedStartTs, ref Incident? incident, IDetectionSink sink)
@@ -423,6 +471,9 @@ internal sealed partial class ReactiveHold
         incident.Clear(Math.Max(ts, incident.OpenedAtMs), new Evidence(new("stepW", charge.Step.P), new("stepVar", charge.Step.Q), new("chargedS", Math.Max(0, ts - charge.StepTs) / 1000.0), new("rule", RuleId)), sink);
     }
 
+    /// <summary>Under this the charge is gone: the circuit's Q before its step, less the loads on then that switched off since, plus a quarter of the step.</summary>
+    private static double EndFloor(Charge charge) => Math.Max(0, charge.FloorBefore + charge.Shift) + (EndFloorShare * charge.Step.Q);
+
     private void AddMinute(long ts, float q, bool otherHolds, bool otherWatches, ref Incident? incident, IDetectionSink sink)
     {
         _mt ??= new long[Minutes];
@@ -435,7 +486,7 @@ internal sealed partial class ReactiveHold
             return;
         }
 
-        var low = q < charge.FloorBefore + (EndFloorShare * charge.Step.Q) ? 1 : 0;
+        var low = q < EndFloor(charge) ? 1 : 0;
         charge.LowMinutes = ((charge.LowMinutes << 1) | low) & ((1 << EndWindowMinutes) - 1);
         charge.WatchedMinutes = Math.Min(EndWindowMinutes, charge.WatchedMinutes + 1);
         if (charge.WatchedMinutes == EndWindowMinutes && System.Numerics.BitOperations.PopCount((uint)charge.LowMinutes) >= EndLowMinutes)
@@ -764,7 +815,8 @@ internal sealed partial class ReactiveHold
         if (_charge is not null)
         {
             _charge.FromTs = 0; // its falls and floor are watched again from the new readings
-            _charge.DecidedTs = 0;
+            _charge.Cursor = 0;
+            _charge.ReversalTs = 0;
             _charge.LowMinutes = 0;
             _charge.WatchedMinutes = 0;
         }
@@ -808,7 +860,29 @@ internal sealed partial class ReactiveHold
         /// <summary>When it ended, while the other rule decides on a candidate that may be it (0: not ended).</summary>
         public long EndedTs { get; set; }
 
-        /// <summary>Falls up to this were looked at and were other loads' (0: none yet).</summary>
-        public long DecidedTs { get; set; }
+        /// <summary>The steps up to this were followed (<see cref="Follow"/>; 0: none yet).</summary>
+        public long Cursor { get; set; }
+
+        /// <summary>A rise that reversed a fall of the charge's size: the charge back (0: none).</summary>
+        public long ReversalTs { get; set; }
+
+        /// <summary>The end floor's change: less the Q of the loads on before the charger that switched off since.</summary>
+        public double Shift { get; set; }
+
+        /// <summary>
+        /// Loads switched since the charger, oldest first: rises (on since; their fall is theirs) and falls (on before,
+        /// off since; a rise of their size and ratio is theirs back). At most <see cref="MaxLoads"/>, the oldest forgotten.
+        /// </summary>
+        public List<Step> Loads { get; } = [];
+
+        public void Add(Step step)
+        {
+            if (Loads.Count == MaxLoads)
+            {
+                Loads.RemoveAt(0);
+            }
+
+            Loads.Add(step);
+        }
     }
 }

@@ -75,7 +75,7 @@ namespace SmartPower.Detection;
 internal static class StateFormat
 {
     /// <summary>Bumped whenever the layout above changes; an older or newer blob is refused, never misread.</summary>
-    public const byte Version = 9; // 9: the reactive hold rule's rings (tenths, as differences), steps, candidates and charge, and when the signature's last confirmed charger switched on; 2: a device's heard-at time (offline measured on the stream's clock); 3: a charging load's non-active power; 4: a candidate's switch-off being checked; 5: a candidate's trend with the motors' settling; 6: a candidate's peak and taper, the circuit's non-active power drift and last switched-off load; 7: non-active power kept squared until averaged, the supply voltage at each load's switch-on; 8: when each pile port was last listed
+    public const byte Version = 10; // 10: a reactive charge's loads switched beside it and its end floor's shift; 9: the reactive hold rule's rings (tenths, as differences), steps, candidates and charge, and when the signature's last confirmed charger switched on; 2: a device's heard-at time (offline measured on the stream's clock); 3: a charging load's non-active power; 4: a candidate's switch-off being checked; 5: a candidate's trend with the motors' settling; 6: a candidate's peak and taper, the circuit's non-active power drift and last switched-off load; 7: non-active power kept squared until averaged, the supply voltage at each load's switch-on; 8: when each pile port was last listed
 
     private const int HeaderBytes = 4;
     private const int ChecksumBytes = sizeof(uint);
