@@ -5,7 +5,7 @@ namespace SmartPower.Tests;
 /// <summary>
 /// The charger signature on single circuits with simple physics: a charger whose input power rises with
 /// battery voltage, beside or instead of ordinary appliances. The labelled-night tests check the same on
-/// a whole compound. The reactive hold rule, which would call many of these chargers too (after 40 minutes), is off here
+/// a whole compound. The reactive hold rule, which would call many of these chargers too (after 12 minutes), is off here
 /// (<see cref="Feed.SignatureOnlyRegistryJson"/>): these tests are about the signature; ReactiveHoldTests about the other.
 /// </summary>
 public sealed class ChargingSignatureTests

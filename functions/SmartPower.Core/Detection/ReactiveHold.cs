@@ -28,34 +28,36 @@ namespace SmartPower.Detection;
 /// <item><b>Vetoes at the step.</b> A motor's inrush: any reading from 4 before to 4 after the step more than 1.8 x the
 /// step above the level before it, in P or in Q (fridge compressors, pumps); a charger soft-starts. A ramp: the median Q of
 /// readings 2-4 after the step under 90% of the step that stands 9 readings later (an air-conditioner's soft start).</item>
-/// <item><b>The hold.</b> The candidate is held <c>ReactiveHoldS</c> (40 min). A fall of Q of 0.6-1.6 x its step with
+/// <item><b>The hold.</b> The candidate is held <c>ReactiveHoldS</c> (12 min; the prototype's 40 until stop 21). A fall of Q of 0.6-1.6 x its step with
 /// the same ratio (within 0.15 + 0.15 x the larger) ends it, unless a rise of 0.75-1.33 x that fall with the same ratio
 /// follows within 12 minutes (a defrost, a pulse): a fall late in the hold delays the decision until that is known.</item>
 /// <item><b>Carry.</b> The circuit's 1-minute Q (sqrt of the mean of S^2 - P^2 over 6 readings) must not be under
 /// 0.6 x the step for 3 minutes running after the step's first 2 minutes, and must be there for 80% of the hold's
 /// minutes (else a gap in the data: no call).</item>
-/// <item><b>Floor.</b> The 15th percentile of the 1-minute Q over the last 30 minutes of the hold, less that over the 30
-/// minutes before the step, must be at least 0.7 x the step: what held is the candidate, not a load it was measured with
+/// <item><b>Floor.</b> The 15th percentile of the 1-minute Q over the last 30 minutes of the hold (from the step's third
+/// minute on, so over the last 10 of a 12-minute hold, 8 of them present), less that over the 30 minutes before the step,
+/// must be at least 0.7 x the step: what held is the candidate, not a load it was measured with
 /// (fridges off, defrosts aside).</item>
 /// <item><b>Scatter.</b> The robust reading-to-reading scatter of Q over the 60 readings after the step, beyond that over
 /// the 60 before (in quadrature), at most 2% of the step: a charger's input ripples by 0.5%, a TV's picture, a PC's or
 /// laptop's load move theirs by 3-15%.</item>
 /// </list>
-/// A call comes when the hold is decided (44.5 minutes after the step, up to 53 when a fall late in the hold waits for its
+/// A call comes when the hold is decided (16.5 minutes after the step, up to 25 when a fall late in the hold waits for its
 /// 12 minutes), at most once per circuit per 6 hours after the hold's end. It opens the meter's illegal-charging incident
 /// if that is not open already (critical on a common-area circuit, warning in a dwelling), and not for a step at the
 /// switch-on of a charger <see cref="ChargingSignature"/> confirmed and let go of (one charge, one alert). The called
 /// charge ends on a matching fall of Q (not reversed within 12 minutes; a fall the size and ratio of a load that switched
-/// on since is that load's), or when the 1-minute Q stays under the floor before the step plus a quarter of the step for
-/// 8 of 10 minutes (the charge tapered or the charger was unplugged; beside kilowatts of resistive load the meter's
-/// rounding of the current scatters a 1-minute Q by tens of var). The incident then clears unless the other rule holds a
-/// confirmed charger; while the other rule watches a candidate that switched on since this charge did and within 30
-/// minutes before its end (maybe the same charger, found again as what stayed of a pair) the charge is held on until that
-/// candidate is confirmed or dropped.
+/// on since is that load's, however long it ran: <see cref="Follow"/>), or when the 1-minute Q stays under the floor
+/// before the step (less the Q of loads on then that switched off since) plus a quarter of the step for 8 of 10 minutes
+/// (the charge tapered or the charger was unplugged; beside kilowatts of resistive load the meter's rounding of the
+/// current scatters a 1-minute Q by tens of var). The incident then clears unless the other rule holds a confirmed
+/// charger; while the other rule watches a candidate that switched on since this charge did (and, for a charge that
+/// lasted over an hour, within 30 minutes before its end: maybe the same charger, found again as what stayed of a pair)
+/// the charge is held on until that candidate is confirmed or dropped, for at most 2 hours.
 /// <see cref="Detectors"/> is the one place the two rules are joined. A gap in the readings longer than the device's
 /// offline limit restarts the buffers (steps cannot be trusted across it), keeping a called charge. State is bounded: 96
-/// readings, 80 one-minute values (so a hold of at most about an hour can be decided), the steps of the last 74 minutes
-/// (at most 160) and at most 64 held candidates.
+/// readings, 80 one-minute values (so a hold of at most about an hour can be decided), the steps of the last 46 minutes
+/// at the default hold (at most 160), at most 64 held candidates and 16 loads followed beside a called charge.
 /// </summary>
 internal sealed partial class ReactiveHold
 {
@@ -90,6 +92,8 @@ internal sealed partial class ReactiveHold
     private const long DuplicateMs = 1000;
     private const int MaxLoads = 16;
     private const long SameChargeEndMs = 30 * 60_000; // a candidate switched on this long before a charge's end may be it found again
+    private const long HeldOnMs = 2 * 3_600_000L; // an ended charge is held on for the other rule's decision at most this long
+    private const long EarlyEndMs = 60 * 60_000; // a charge ended this soon after its step: any candidate since it may be it (the signature still deciding on the same switch-on)
     private const long SameSwitchOnMs = 60_000; // a step this close to the switch-on of a charger the signature confirmed is that charger
 
     /// <summary>Recent readings: the edge needs 2W + 1 after it, the scatter before a step 60 before it, and a step is up to 3W back.</summary>
@@ -134,7 +138,7 @@ internal sealed partial class ReactiveHold
     /// it ended, only one that switched on around that end (what stayed when a load beside the charger switched off), not a
     /// stale one watched since the plug-in, for which an unplugged charge would hold the incident open for hours.
     /// </summary>
-    public long SameChargeFromTs => _charge is { EndedTs: > 0 } ended ? Math.Max(CalledStepTs, ended.EndedTs - SameChargeEndMs) : CalledStepTs;
+    public long SameChargeFromTs => _charge is { EndedTs: > 0 } ended && ended.EndedTs - CalledStepTs > EarlyEndMs ? Math.Max(CalledStepTs, ended.EndedTs - SameChargeEndMs) : CalledStepTs;
 
     /// <param name="otherHolds">Whether <see cref="ChargingSignature"/> holds a confirmed charger: then no charge ending here clears the incident.</param>
     /// <param name="otherWatches">Whether it watches a candidate that switched on since this rule's last called step (maybe
@@ -143,7 +147,7 @@ internal sealed partial class ReactiveHold
     /// is that charge, held here but not alerted again once its incident has cleared.</param>
     public void Observe(long ts, double powerW, double voltageV, double currentA, Device device, long gapMs, bool otherHolds, bool otherWatches, long otherConfirmedStartTs, ref Incident? incident, IDetectionSink sink)
     {
-        if (_charge is { EndedTs: > 0 } ended && !otherWatches)
+        if (_charge is { EndedTs: > 0 } ended && (!otherWatches || ts - ended.EndedTs > HeldOnMs))
         {
             _charge = null; // the other rule confirmed that candidate (and holds the incident) or dropped it
             Clear(ended, ts, otherHolds, ref incident, sink);
@@ -255,6 +259,9 @@ internal sealed partial class ReactiveHold
             return Decision.Wait; // steps up to the hold's end are not all known yet
         }
 
+        // The floor after the step: over the hold's last 30 minutes, from the step's first 2 minutes on (never before the step).
+        var floorFrom = Math.Max(end - FloorWindowMs, c.Ts + CarryFromMs);
+
         // The circuit must go on carrying the candidate's Q.
         var present = 0;
         var run = 0;
@@ -272,7 +279,7 @@ internal sealed partial class ReactiveHold
                 carried &= run < CarryRun;
             }
 
-            if (mt > end - FloorWindowMs && mt <= end)
+            if (mt > floorFrom && mt <= end)
             {
                 post[posts++] = mq;
             }
@@ -283,7 +290,7 @@ internal sealed partial class ReactiveHold
             return Decision.Drop; // a gap in the data, or the load went
         }
 
-        if (posts < FloorMinMinutes || Percentile(post[..posts], FloorPercentile) - c.FloorBefore < FloorShare * c.Step.Q)
+        if (posts < Math.Min(FloorMinMinutes, CarryPresent * (end - floorFrom) / 60_000.0) || Percentile(post[..posts], FloorPercentile) - c.FloorBefore < FloorShare * c.Step.Q)
         {
             return Decision.Drop;
         }

@@ -188,29 +188,33 @@ public sealed record DetectionThresholds
     public double ChargerTaperWithinS { get; init; } = 8 * 3600;
 
     // The reactive hold (ReactiveHold): a charger found as a step of the circuit's non-active power Q that holds. The
-    // defaults are the research prototype's, scored as they are on nights it was never tuned on.
+    // defaults are the research prototype's, with its 12-minute variant (stop 21), scored as they are on nights neither
+    // was tuned on.
 
     /// <summary>
-    /// How long a step of non-active power must hold, with no matching fall, before <c>ReactiveHold</c> calls it a charger
-    /// (40 min outlasts a fridge run, a cooking session and most air-conditioner defrost cycles). At most about 3600: the
-    /// rule keeps 80 minutes of 1-minute values for the hold's carry and floor checks.
+    /// How long a step of non-active power must hold, with no matching fall, before <c>ReactiveHold</c> calls it a charger:
+    /// the call comes about 4.5 minutes after this (the steps around the hold's end must be known). 12 minutes, with the
+    /// step at least <see cref="ReactiveMinStepW"/> and <see cref="ReactiveMinRatio"/>, called as many chargers as 40 on
+    /// nights never traced, 28 minutes sooner, for about one false alert in 40 more (docs/illegal-charging.md). At most
+    /// 3600: the rule keeps 80 minutes of 1-minute values for the hold's carry and floor checks.
     /// </summary>
-    public double ReactiveHoldS { get; init; } = 2400;
+    public double ReactiveHoldS { get; init; } = 720;
 
     /// <summary>Smallest step of non-active power, in var, that can be a charger (the smallest packs' rectifiers draw about 40).</summary>
     public double ReactiveMinStepVar { get; init; } = 25;
 
-    /// <summary>Smallest real-power step that goes with it, in watts (a 36 V pack on a small charger).</summary>
-    public double ReactiveMinStepW { get; init; } = 75;
+    /// <summary>Smallest real-power step that goes with it, in watts (a 36 V pack on a small charger draws 80-100; under 100 W the short hold met more lighting and small electronics than chargers).</summary>
+    public double ReactiveMinStepW { get; init; } = 100;
 
     /// <summary>Largest real-power step, in watts (a 72 V pack on a 5 A charger with a margin).</summary>
     public double ReactiveMaxStepW { get; init; } = 520;
 
     /// <summary>
     /// Least non-active power per watt of the step (tan phi) at or above <see cref="ReactiveSmallStepW"/>: a charger of
-    /// 200 W and more has a power factor of 0.95 or less.
+    /// 200 W and more has a power factor of 0.95 or less (0.33), but a TV's is 0.33 too; 0.37 (a power factor of 0.94)
+    /// leaves that band to the signature.
     /// </summary>
-    public double ReactiveMinRatio { get; init; } = 0.33;
+    public double ReactiveMinRatio { get; init; } = 0.37;
 
     /// <summary>Below this real-power step the stricter <see cref="ReactiveSmallMinRatio"/> applies.</summary>
     public double ReactiveSmallStepW { get; init; } = 200;
