@@ -145,6 +145,20 @@ public sealed class ReactiveHoldTests
         Assert.Single(CallsAlone(3 * Hour, t => Add(Base(t), t < PlugIn ? (0, 0) : (260, 0.43 * 260))));
     }
 
+    /// <summary>
+    /// A PC switched to heavy work beside the busy resistive loads: 250 W and 120 var (a charger's ratio at that size),
+    /// its work moving its real power by 5% from one reading to the next while its non-active power hardly moves (its
+    /// power-factor-corrected supply). The scatter of Q cannot see it; that of P can (stop 21). The same load drawing
+    /// steadily would be called.
+    /// </summary>
+    [Fact]
+    public void A_load_whose_real_power_jitters_is_not_called_though_its_non_active_power_holds()
+    {
+        var work = new Random(5);
+        Assert.Empty(CallsAlone(2 * Hour, t => Add(Base(t), Busy(t), t < PlugIn ? (0, 0) : (250 * (1 + (0.05 * Normal(work))), 120))));
+        Assert.Single(CallsAlone(2 * Hour, t => Add(Base(t), Busy(t), t < PlugIn ? (0, 0) : (250, 120))));
+    }
+
     [Fact]
     public void A_freezer_running_long_after_its_compressors_inrush_is_not_called()
     {

@@ -36,7 +36,7 @@ internal sealed partial class ReactiveHold
         {
             w.VarUInt((ulong)(_n - c.Index));
             SaveStep(ref w, c.Step);
-            w.Doubles(c.FloorBefore, c.ScatterBefore, c.ScatterAfter);
+            w.Doubles(c.FloorBefore, c.ScatterBefore, c.ScatterAfter, c.PowerBefore, c.PowerScatterBefore, c.PowerScatterAfter);
         }
 
         w.Time(_lastCallEnd);
@@ -115,7 +115,13 @@ internal sealed partial class ReactiveHold
             }
 
             var step = ReadStep(ref r);
-            _pending.Add(new Candidate(_n - back, step, r.Double(), r.Double()) { ScatterAfter = r.Double() });
+            _pending.Add(new Candidate(_n - back, step, r.Double(), r.Double())
+            {
+                ScatterAfter = r.Double(),
+                PowerBefore = r.Double(),
+                PowerScatterBefore = r.Double(),
+                PowerScatterAfter = r.Double(),
+            });
         }
 
         _lastCallEnd = r.Time();

@@ -41,6 +41,9 @@ namespace SmartPower.Detection;
 /// <item><b>Scatter.</b> The robust reading-to-reading scatter of Q over the 60 readings after the step, beyond that over
 /// the 60 before (in quadrature), at most 2% of the step: a charger's input ripples by 0.5%, a TV's picture, a PC's or
 /// laptop's load move theirs by 3-15%.</item>
+/// <item><b>Jitter.</b> The same for real power, over the readings from the step's third minute to its twelfth, less the
+/// meter's own noise on the power added, at most <c>ReactiveMaxPowerJitter</c> (4%) of the step: a TV, PC or laptop
+/// (power factor near 0.96) moves its Q too little to show (stop 21, <see cref="PowerJitter"/>).</item>
 /// </list>
 /// A call comes when the hold is decided (16.5 minutes after the step, up to 25 when a fall late in the hold waits for its
 /// 12 minutes), at most once per circuit per 6 hours after the hold's end. It opens the meter's illegal-charging incident
@@ -84,6 +87,7 @@ internal sealed partial class ReactiveHold
     private const int FloorMinMinutes = 10;
     private const double FloorShare = 0.7;
     private const int ScatterReadings = 60;
+    private const int JitterFrom = 12;           // the real power's scatter after a step is read from its third minute (past a soft start)
     private const double MaxScatter = 0.02;
     private const long CallEveryMs = 6 * 3_600_000L;
     private const double EndFloorShare = 0.25;
@@ -196,7 +200,12 @@ internal sealed partial class ReactiveHold
         {
             if (double.IsNaN(candidate.ScatterAfter) && latest >= candidate.Index + ScatterReadings + 1)
             {
-                candidate.ScatterAfter = Scatter(candidate.Index + 2, candidate.Index + ScatterReadings + 2);
+                candidate.ScatterAfter = Scatter(_q!, candidate.Index + 2, candidate.Index + ScatterReadings + 2);
+            }
+
+            if (double.IsNaN(candidate.PowerScatterAfter) && latest >= candidate.Index + JitterFrom + ScatterReadings)
+            {
+                candidate.PowerScatterAfter = Scatter(_p!, candidate.Index + JitterFrom, candidate.Index + JitterFrom + ScatterReadings);
             }
         }
 
@@ -254,7 +263,7 @@ internal sealed partial class ReactiveHold
             return Decision.Drop;
         }
 
-        if (knownBefore <= end || double.IsNaN(c.ScatterAfter))
+        if (knownBefore <= end || double.IsNaN(c.ScatterAfter) || double.IsNaN(c.PowerScatterAfter))
         {
             return Decision.Wait; // steps up to the hold's end are not all known yet
         }
@@ -298,7 +307,7 @@ internal sealed partial class ReactiveHold
         var extra = double.IsFinite(c.ScatterAfter + c.ScatterBefore)
             ? Math.Sqrt(Math.Max(0, (c.ScatterAfter * c.ScatterAfter) - (c.ScatterBefore * c.ScatterBefore))) / c.Step.Q
             : 0;
-        if (extra > MaxScatter || c.Ts < _lastCallEnd)
+        if (extra > MaxScatter || PowerJitter(c, t) > t.ReactiveMaxPowerJitter || c.Ts < _lastCallEnd)
         {
             return Decision.Drop;
         }
@@ -636,8 +645,13 @@ internal sealed partial class ReactiveHold
                 return; // under 10 minutes of the circuit before the step: never called
             }
 
-            var before = Scatter(Math.Max(0, s - ScatterReadings), s - 1);
-            var candidate = new Candidate(s, step, floor, before);
+            var before = Scatter(_q!, Math.Max(0, s - ScatterReadings), s - 1);
+            var powerFrom = Math.Max(0, s - ScatterReadings - 1);
+            var candidate = new Candidate(s, step, floor, before)
+            {
+                PowerBefore = MedianP(powerFrom, s - 1),
+                PowerScatterBefore = Scatter(_p!, powerFrom, s - 1),
+            };
             var i = _pending.Count;
             while (i > 0 && _pending[i - 1].Ts > step.Ts)
             {
@@ -725,8 +739,28 @@ internal sealed partial class ReactiveHold
         return frac >= 0.5 ? b - ((b - a) * (1 - frac)) : a + ((b - a) * frac);
     }
 
-    /// <summary>Robust scatter of the reading-to-reading change of Q over readings [from, to): 1.4826 MAD / sqrt 2; NaN under 6 changes.</summary>
-    private double Scatter(long from, long to)
+    /// <summary>
+    /// How much the candidate's real power moves from reading to reading, as a share of its step: the robust scatter of P
+    /// over the readings from its step's third minute to its twelfth, beyond that over the 60 readings before it and the
+    /// meter's own noise on the power added (in quadrature). A charger's input ripples by about 0.5%; a TV's picture, a
+    /// PC's or laptop's work move theirs by 3-15%, and their non-active power hardly at all (a power factor near 0.96),
+    /// so the scatter of Q alone misses them (0 when either scatter is unknown).
+    /// </summary>
+    private static double PowerJitter(Candidate c, DetectionThresholds t)
+    {
+        if (!double.IsFinite(c.PowerScatterAfter + c.PowerScatterBefore + c.PowerBefore) || c.Step.P <= 0)
+        {
+            return 0;
+        }
+
+        var after = c.PowerBefore + c.Step.P;
+        var meter = t.ReactiveMeterNoise * t.ReactiveMeterNoise * ((after * after) - (c.PowerBefore * c.PowerBefore));
+        var own = (c.PowerScatterAfter * c.PowerScatterAfter) - (c.PowerScatterBefore * c.PowerScatterBefore) - meter;
+        return Math.Sqrt(Math.Max(0, own)) / c.Step.P;
+    }
+
+    /// <summary>Robust scatter of the reading-to-reading change of a ring's values over readings [from, to): 1.4826 MAD / sqrt 2; NaN under 6 changes.</summary>
+    private static double Scatter(float[] ring, long from, long to)
     {
         var n = (int)(to - from - 1);
         if (n <= 5)
@@ -737,7 +771,7 @@ internal sealed partial class ReactiveHold
         Span<double> x = stackalloc double[n];
         for (var i = 0; i < n; i++)
         {
-            x[i] = (double)Q(from + i + 1) - Q(from + i);
+            x[i] = (double)ring[(from + i + 1) % Readings] - ring[(from + i) % Readings];
         }
 
         var med = Median(x);
@@ -845,6 +879,14 @@ internal sealed partial class ReactiveHold
         public double ScatterBefore { get; } = scatterBefore;
 
         public double ScatterAfter { get; set; } = double.NaN;
+
+        /// <summary>The circuit's real power over the 60 readings before the step (median), and its scatter there.</summary>
+        public double PowerBefore { get; init; } = double.NaN;
+
+        public double PowerScatterBefore { get; init; } = double.NaN;
+
+        /// <summary>The scatter of real power over the 60 readings from the step's third minute (NaN until they are in).</summary>
+        public double PowerScatterAfter { get; set; } = double.NaN;
     }
 
     private sealed class Charge(long stepTs, long fromTs, Step step, double floorBefore)

@@ -224,4 +224,17 @@ public sealed record DetectionThresholds
 
     /// <summary>Most ratio: above it is a laptop adapter's (1.52) or a motor's.</summary>
     public double ReactiveMaxRatio { get; init; } = 1.40;
+
+    /// <summary>
+    /// Most reading-to-reading scatter of the candidate's own real power, as a share of its step, over its third to twelfth
+    /// minute: a charger ripples by about 0.5%, a TV, PC or laptop switched on moves by 3-15% (it stays 0.04-0.09 for a
+    /// charger plugged in with a TV switched on in the same instant, so no lower).
+    /// </summary>
+    public double ReactiveMaxPowerJitter { get; init; } = 0.04;
+
+    /// <summary>
+    /// The meter's own reading-to-reading noise as a share of the power it reads (0.3%), taken off the scatter that
+    /// <see cref="ReactiveMaxPowerJitter"/> bounds; a meter class with noisier readings sets its own.
+    /// </summary>
+    public double ReactiveMeterNoise { get; init; } = 0.003;
 }
