@@ -347,7 +347,7 @@ internal sealed partial class ReactiveHold
     {
         foreach (var rise in _steps)
         {
-            if (rise.Ts > fall.Ts && rise.Ts <= fall.Ts + ReverseMs && Matches(new Step(fall.Ts, -fall.Q, -fall.P), rise.Q, rise.P, ReverseLow, ReverseHigh))
+            if (rise.Ts > fall.Ts && rise.Ts <= fall.Ts + ReverseMs && Matches(fall, rise.Q, rise.P, ReverseLow, ReverseHigh))
             {
                 return rise;
             }
@@ -365,16 +365,21 @@ internal sealed partial class ReactiveHold
 
     /// <summary>
     /// Follows the loads switching beside a called charge, each step once and in time order up to the steps known, and
-    /// returns when the charge's own fall came (0: not yet). A fall is, in this order: the switch-off of a load that
-    /// switched on since the charger did (the latest of its size and ratio: a fridge's cycle, a second charger, however
-    /// long it ran); the charge's own (its size and ratio, not reversed within 12 minutes: the end; reversed, the rise
-    /// that reverses it is the charge back, not a new load); larger than the charge's could be (over 1.6 x its step)
-    /// but no larger than what the circuit carried before the charger (the floor before its step, less what went since), a load that was on before the charger
-    /// switching off (an air-conditioner), which lowers the end floor by its Q, since the floor was measured with it on;
-    /// larger than that, it took the charger with it (both unplugged in the same seconds), and the floor decides. The ratio is not asked of that fall, nor of its load's return (a rise of
-    /// its size, which raises the floor again): beside resistive loads switching, a step's real power is often measured
-    /// with a kettle's in it, while its non-active power is not. Any other rise is a load switched on since; any other
-    /// fall, smaller than the charge's, cannot take the circuit under the end floor by itself.
+    /// returns when the charge's own fall came (0: not yet). A fall is, in this order:
+    /// <list type="bullet">
+    /// <item>the switch-off of a load that switched on since the charger did (the latest of its size and ratio: a
+    /// fridge's cycle, a second charger, however long it ran);</item>
+    /// <item>the charge's own (its size and ratio, not reversed within 12 minutes): the end; reversed, the rise that
+    /// reverses it is the charge back, not a new load;</item>
+    /// <item>larger than the charge's could be (over 1.6 x its step) but no larger than what the circuit carried before
+    /// the charger (the floor before its step, less what went since): a load that was on before the charger switching off
+    /// (an air-conditioner), which lowers the end floor by its Q, since the floor was measured with it on. Larger than
+    /// that, it took the charger with it (both unplugged in the same seconds), and the floor decides;</item>
+    /// <item>any other, smaller than the charge's, cannot take the circuit under the end floor by itself.</item>
+    /// </list>
+    /// A rise of such a load's size is it back on (the floor raised again); any other rise is a load switched on since.
+    /// The ratio is not asked of a load that was on before, going or coming back: beside resistive loads switching, a
+    /// step's real power is often measured with a kettle's in it, while its non-active power is not.
     /// </summary>
     private long Follow(Charge charge, long knownBefore)
     {
