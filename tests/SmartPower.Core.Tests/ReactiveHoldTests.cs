@@ -48,9 +48,14 @@ public sealed class ReactiveHoldTests
         Alone(seconds, load, seed, freshIncident: true).Where(t => t.Kind == TransitionKind.Opened).Select(t => t.Alert).ToList();
 
     /// <summary>The rule alone over the same readings as <see cref="Run"/>: its transitions of the meter's incident.</summary>
-    private static List<AlertTransition> Alone(double seconds, Func<double, (double P, double Q)> load, int seed = 1, bool freshIncident = false)
+    private static List<AlertTransition> Alone(double seconds, Func<double, (double P, double Q)> load, int seed = 1, bool freshIncident = false, double? maxPowerJitter = null)
     {
         var device = RegistryLoader.Parse(Feed.RegistryJson).Devices.Single(d => d.DeviceId == "m-0001");
+        if (maxPowerJitter is { } jitter)
+        {
+            device = device with { Thresholds = device.Thresholds with { ReactiveMaxPowerJitter = jitter } };
+        }
+
         var rule = new ReactiveHold();
         var sink = new CollectingSink();
         var noise = new Random(seed);
@@ -157,6 +162,26 @@ public sealed class ReactiveHoldTests
         var work = new Random(5);
         Assert.Empty(CallsAlone(2 * Hour, t => Add(Base(t), Busy(t), t < PlugIn ? (0, 0) : (250 * (1 + (0.05 * Normal(work))), 120))));
         Assert.Single(CallsAlone(2 * Hour, t => Add(Base(t), Busy(t), t < PlugIn ? (0, 0) : (250, 120))));
+    }
+
+    /// <summary>
+    /// The same PC switched on 5 minutes after a charger's plug-in. Found in review: the jitter was read over the
+    /// charger's third to twelfth minute from the whole circuit, so the PC's was charged to the charger's step and the
+    /// charger, drawing for hours, was never called. The least scatter of the window's three thirds is taken now: the
+    /// first is over before the PC starts.
+    /// </summary>
+    [Fact]
+    public void A_jittery_load_switched_on_during_the_hold_does_not_cost_the_chargers_call()
+    {
+        static Func<double, (double P, double Q)> Circuit(double pcOn)
+        {
+            var work = new Random(5);
+            return t => Add(Base(t), Busy(t), Charger(t), t < pcOn ? (0, 0) : (250 * (1 + (0.05 * Normal(work))), 120));
+        }
+
+        Assert.Single(Alone(3 * Hour, Circuit(PlugIn + 1800)), t => t.Kind == TransitionKind.Opened);
+        Assert.Single(Alone(3 * Hour, Circuit(PlugIn + 300), maxPowerJitter: 1), t => t.Kind == TransitionKind.Opened);
+        Assert.Single(Alone(3 * Hour, Circuit(PlugIn + 300)), t => t.Kind == TransitionKind.Opened);
     }
 
     [Fact]
@@ -294,6 +319,22 @@ public sealed class ReactiveHoldTests
         Assert.Single(transitions, t => t.Kind == TransitionKind.Opened);
         var cleared = Assert.Single(transitions, t => t.Kind == TransitionKind.Cleared);
         Assert.InRange((cleared.At - Feed.T0.AddSeconds(Unplug)).TotalMinutes, 0, 150);
+    }
+
+    /// <summary>
+    /// A dehumidifier (400 W, 250 var) on the charger's power strip, on before the plug-in, switched off with it, a dryer
+    /// (1.2 kW, 400 var) running on. Found in review: their one fall (420 var) is over 1.6 x the charge's step and under
+    /// all the circuit carried before it, so it is taken for the dehumidifier's alone, the end floor is lowered by the
+    /// charger's Q too, and the charge never ended. Not told apart yet (README); but no charge is held over 16 hours.
+    /// </summary>
+    [Fact]
+    public void A_charge_whose_unplug_merged_with_another_loads_switch_off_ends_within_sixteen_hours()
+    {
+        const double Unplug = PlugIn + (2 * Hour);
+        var transitions = Alone(18 * Hour, t => Add(Base(t), Busy(t), (1200, 400), t < Unplug ? (400, 250) : (0, 0), Charger(t, Unplug)));
+        Assert.Single(transitions, t => t.Kind == TransitionKind.Opened);
+        var cleared = Assert.Single(transitions, t => t.Kind == TransitionKind.Cleared);
+        Assert.InRange((cleared.At - Feed.T0.AddSeconds(PlugIn)).TotalHours, 2, 16.1);
     }
 
     [Fact]
