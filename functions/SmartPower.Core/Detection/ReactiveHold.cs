@@ -941,7 +941,7 @@ internal sealed partial class ReactiveHold
 
         /// <summary>
         /// Loads switched since the charger, oldest first: rises (on since; their fall is theirs) and falls (on before,
-        /// off since; a rise of their size and ratio is theirs back). At most <see cref="MaxLoads"/>, the oldest forgotten.
+        /// off since; a rise of their size, ratio not asked, is theirs back). At most <see cref="MaxLoads"/>, the oldest forgotten.
         /// </summary>
         public List<Step> Loads { get; } = [];
 
