@@ -16,7 +16,8 @@ namespace SmartPower.Detection;
 /// </para>
 /// <list type="number">
 /// <item><b>Edges.</b> At every reading the median of the 9 readings after it less that of the 9 before it; a change of
-/// at least 15 var that is the (first) largest within 9 readings either way is an edge. It is placed at the largest
+/// at least 15 var that is the (first) largest within 9 readings either way, not counting a larger one beyond a valley
+/// (the change under half this one's between them: a fridge starting 2 minutes after a charger), is an edge. It is placed at the largest
 /// one-reading move of Q within it (and at a second move of at least 30% of the change, 3 or more readings away: two loads
 /// switching 20-80 s apart), and each step is measured again, Q and P medians, from the readings either side of that
 /// move, stopping short of a neighbouring jump (at least 3 readings kept) so that a fridge starting 40 s before a charger
@@ -30,7 +31,9 @@ namespace SmartPower.Detection;
 /// readings 2-4 after the step under 90% of the step that stands 9 readings later (an air-conditioner's soft start).</item>
 /// <item><b>The hold.</b> The candidate is held <c>ReactiveHoldS</c> (12 min; the prototype's 40 until stop 21). A fall of Q of 0.6-1.6 x its step with
 /// the same ratio (within 0.15 + 0.15 x the larger) ends it, unless a rise of 0.75-1.33 x that fall with the same ratio
-/// follows within 12 minutes (a defrost, a pulse): a fall late in the hold delays the decision until that is known.</item>
+/// follows within 12 minutes (a defrost, a pulse), or it is another load's: it pairs with the latest rise of its size
+/// and ratio since 20 minutes before the step that no fall took (a fridge's run). A fall late in the hold delays the
+/// decision until its reversal is known.</item>
 /// <item><b>Carry.</b> The circuit's 1-minute Q (sqrt of the mean of S^2 - P^2 over 6 readings) must not be under
 /// 0.6 x the step for 3 minutes running after the step's first 2 minutes, and must be there for 80% of the hold's
 /// minutes (else a gap in the data: no call).</item>
@@ -68,6 +71,7 @@ internal sealed partial class ReactiveHold
 {
     private const int W = 9;                    // readings either side for the step medians (90 s)
     private const double EdgeVar = 15;           // smallest change of the medians that is an edge
+    private const double Valley = 0.5;          // a change under this share of an edge's between it and a larger one: two edges
     private const double SecondMoveShare = 0.3;  // a second one-reading move of this share of the change is a second edge
     private const int SecondMoveApart = 3;
     private const double JumpVar = 20;           // a one-reading move that bounds a step's measuring window
@@ -101,6 +105,7 @@ internal sealed partial class ReactiveHold
     private const long MaxChargeMs = 16 * 3_600_000L; // no charge is held longer: a fall taken for another load's cannot hold an incident open for good
     private const long HeldOnMs = 2 * 3_600_000L; // an ended charge is held on for the other rule's decision at most this long
     private const long EarlyEndMs = 60 * 60_000; // a charge ended this soon after its step: any candidate since it may be it (the signature still deciding on the same switch-on)
+    private const long LoadsBeforeMs = 20 * 60_000; // a fall in a hold may be a load's that switched on this long before the step
     private const long SameSwitchOnMs = 60_000; // a step this close to the switch-on of a charger the signature confirmed is that charger
 
     /// <summary>Recent readings: the edge needs 2W + 1 after it, the scatter before a step 60 before it, and a step is up to 3W back.</summary>
@@ -323,14 +328,25 @@ internal sealed partial class ReactiveHold
     }
 
     /// <summary>
-    /// The first matching fall of Q after <paramref name="from"/> up to <paramref name="to"/> not reversed: its time; 0
-    /// if there is none among the steps known; null while a matching fall's reversal is not known yet.
+    /// The first matching fall of Q after <paramref name="from"/> up to <paramref name="to"/> not reversed and not another
+    /// load's: its time; 0 if there is none among the steps known; null while a matching fall's reversal is not known yet.
+    /// A fall is another load's when it pairs with the latest rise of its size and ratio, since <see cref="LoadsBeforeMs"/>
+    /// before the step, that no fall before it took (the candidate's own rise aside): a fridge that ran into the
+    /// hold, or started in it and stopped. Whether the candidate is still there then is the carry's and the floor's to say.
     /// </summary>
     private long? FallEnding(Step step, long from, long to, long knownBefore)
     {
-        foreach (var fall in _steps)
+        var since = _steps.FindIndex(x => x.Ts > from - LoadsBeforeMs);
+        if (since < 0)
         {
-            if (fall.Ts <= from || fall.Ts > to || fall.Q >= 0 || !Matches(step, -fall.Q, -fall.P, FallLow, FallHigh))
+            return 0;
+        }
+
+        Span<bool> paired = stackalloc bool[_steps.Count - since]; // rises taken by a fall, by step index less since
+        for (var i = since; i < _steps.Count && _steps[i].Ts <= to; i++)
+        {
+            var fall = _steps[i];
+            if (fall.Q >= 0 || PairedWithRise(since, i, from, paired) || fall.Ts <= from || !Matches(step, -fall.Q, -fall.P, FallLow, FallHigh))
             {
                 continue;
             }
@@ -347,6 +363,27 @@ internal sealed partial class ReactiveHold
         }
 
         return 0;
+    }
+
+    /// <summary>
+    /// Pairs the fall at step <paramref name="fallAt"/> with the latest rise of its size and ratio from step
+    /// <paramref name="since"/> on that no fall took before it, the candidate's own (at <paramref name="candidateTs"/>)
+    /// aside, and marks it in <paramref name="paired"/>; false if there is none.
+    /// </summary>
+    private bool PairedWithRise(int since, int fallAt, long candidateTs, Span<bool> paired)
+    {
+        var fall = _steps[fallAt];
+        for (var i = fallAt - 1; i >= since; i--)
+        {
+            var rise = _steps[i];
+            if (rise.Q > 0 && rise.Ts != candidateTs && !paired[i - since] && Matches(rise, -fall.Q, -fall.P, ReverseLow, ReverseHigh))
+            {
+                paired[i - since] = true;
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>A rise within 12 minutes after <paramref name="fall"/> of its size and ratio (a defrost, a pulse); null if none.</summary>
@@ -533,17 +570,22 @@ internal sealed partial class ReactiveHold
             return;
         }
 
-        for (var j = Math.Max(W, c - W); j <= c + W; j++)
+        // The (first) largest change of its own hump within W readings: a larger one beyond a valley (the change under
+        // half this one's between them) is another load's switch, 10-18 readings away (a fridge starting 2 minutes
+        // after a charger), and takes nothing from this one.
+        Span<double> changes = stackalloc double[(2 * W) + 1];
+        var from = Math.Max(W, c - W);
+        for (var j = from; j <= c + W; j++)
         {
-            if (j == c)
-            {
-                continue;
-            }
+            changes[(int)(j - c + W)] = Math.Abs(Change(j));
+        }
 
-            var aj = Math.Abs(Change(j));
-            if (aj > a || (aj == a && j < c))
+        for (var j = from; j <= c + W; j++)
+        {
+            var aj = changes[(int)(j - c + W)];
+            if (j != c && (aj > a || (aj == a && j < c)) && !ValleyBetween(changes, c, j, a))
             {
-                return; // not the (first) largest change within W readings
+                return;
             }
         }
 
@@ -554,6 +596,21 @@ internal sealed partial class ReactiveHold
         {
             Take(second, a, t);
         }
+    }
+
+    /// <summary>Whether the change falls under <see cref="Valley"/> x <paramref name="a"/> between readings <paramref name="c"/> and <paramref name="j"/> (<paramref name="changes"/> from c - W).</summary>
+    private static bool ValleyBetween(ReadOnlySpan<double> changes, long c, long j, double a)
+    {
+        var (lo, hi) = j < c ? (j, c) : (c, j);
+        for (var k = lo + 1; k < hi; k++)
+        {
+            if (changes[(int)(k - c + W)] < Valley * a)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>
@@ -853,7 +910,7 @@ internal sealed partial class ReactiveHold
         var keepFrom = ts - (long)(t.ReactiveHoldS * 1000) - (2 * ReverseMs) - (10 * 60_000);
         if (_pending.Count > 0)
         {
-            keepFrom = Math.Min(keepFrom, _pending[0].Ts);
+            keepFrom = Math.Min(keepFrom, _pending[0].Ts - LoadsBeforeMs);
         }
 
         var drop = 0;
