@@ -37,6 +37,7 @@ internal sealed partial class ReactiveHold
             w.VarUInt((ulong)(_n - c.Index));
             SaveStep(ref w, c.Step);
             w.Doubles(c.FloorBefore, c.ScatterBefore, c.ScatterAfter, c.PowerBefore, c.PowerScatterBefore, c.PowerScatterAfter);
+            w.Bool(c.WithResistive);
         }
 
         w.Time(_lastCallEnd);
@@ -121,6 +122,7 @@ internal sealed partial class ReactiveHold
                 PowerBefore = r.Double(),
                 PowerScatterBefore = r.Double(),
                 PowerScatterAfter = r.Double(),
+                WithResistive = r.Bool(),
             });
         }
 

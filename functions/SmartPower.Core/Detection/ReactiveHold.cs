@@ -25,7 +25,14 @@ namespace SmartPower.Detection;
 /// <item><b>Candidate.</b> A rise of at least <c>ReactiveMinStepVar</c> with a real-power step of
 /// <c>ReactiveMinStepW</c>..<c>ReactiveMaxStepW</c> and a ratio in <c>ReactiveMinRatio</c>..<c>ReactiveMaxRatio</c>
 /// (<c>ReactiveSmallMinRatio</c> below <c>ReactiveSmallStepW</c>): chargers over 200 W have a power factor of
-/// 0.8-0.95, smaller ones 0.6-0.85; TVs 0.33, PCs 0.29, air-conditioners 0.25, laptop adapters 1.52.</item>
+/// 0.8-0.95, smaller ones 0.6-0.85; TVs 0.33, PCs 0.29, air-conditioners 0.25, laptop adapters 1.52. A rise of a
+/// charger's Q whose real power is over the band, the real power risen within one reading interval (not an
+/// air-conditioner's ramp), is one switched on with a resistive load (a kettle: it adds no Q): its own real power is read
+/// 12 minutes after the step, as the step's less the largest fall of real power since (at least 200 W, Q unchanged, the
+/// load on until then: the kettle off again; the circuit then at most <c>ReactiveMaxStepW</c> over its level before the
+/// step: a consistency check, which took an induction hob switched on beside a pulsing rice cooker on an unseen night, and
+/// would cost a charger beside which a heater switched on meanwhile), and held to the band and ratio then; its jitter
+/// is read after that fall, and its vetoes allow for the Q noise a kilowatt load adds (stop 22).</item>
 /// <item><b>Vetoes at the step.</b> A motor's inrush: any reading from 4 before to 4 after the step more than 1.8 x the
 /// step above the level before it, in P or in Q (fridge compressors, pumps); a charger soft-starts. A ramp: the median Q of
 /// readings 2-4 after the step under 90% of the step that stands 9 readings later (an air-conditioner's soft start).</item>
@@ -80,6 +87,10 @@ internal sealed partial class ReactiveHold
     private const int InrushForward = 5;
     private const double Inrush = 1.8;
     private const double Ramp = 0.9;
+    private const double InrushNoise = 4, RampNoise = 2; // the vetoes' allowance for a kilowatt load's Q noise, in its scatters
+    private const int PartnerTo = 72;            // a kettle switched on with a charger is off again within 11 minutes; read then
+    private const double ResistiveMinW = 200;
+    private const double OneReading = 0.8;
     private const double FallLow = 0.6, FallHigh = 1.6;
     private const double ReverseLow = 0.75, ReverseHigh = 1.33;
     private const long ReverseMs = 12 * 60_000;
@@ -206,6 +217,11 @@ internal sealed partial class ReactiveHold
 
         foreach (var candidate in _pending)
         {
+            if (candidate.WithResistive && latest >= candidate.Index + PartnerTo)
+            {
+                ReadWithoutResistive(candidate, t);
+            }
+
             if (double.IsNaN(candidate.ScatterAfter) && latest >= candidate.Index + ScatterReadings + 1)
             {
                 candidate.ScatterAfter = Scatter(_q!, candidate.Index + 2, candidate.Index + ScatterReadings + 2);
@@ -262,6 +278,16 @@ internal sealed partial class ReactiveHold
 
     private Decision Decide(Candidate c, long knownBefore, DetectionThresholds t)
     {
+        if (c.WithResistive)
+        {
+            return Decision.Wait; // its real power is read 12 minutes after the step
+        }
+
+        if (!ChargerLike(c.Step.Q, c.Step.P, t))
+        {
+            return Decision.Drop; // read once a kettle beside it was off again: no charger's (NaN: no kettle's switch-off found)
+        }
+
         var holdMs = (long)(t.ReactiveHoldS * 1000);
         var end = c.Ts + holdMs;
         var fall = FallEnding(c.Step, c.Ts, end, knownBefore);
@@ -706,7 +732,13 @@ internal sealed partial class ReactiveHold
         }
 
         _steps.Insert(at, step);
-        if (ChargerLike(q1, p1, t) && !Vetoed(s, q1, p1) && step.Ts >= _lastCallEnd)
+
+        // A charger's Q with a kettle's power beside it (both switched in the same reading): its own real power is read
+        // once the kettle is off again, and the vetoes allow for the Q noise a kilowatt load adds (the meter's rounding).
+        var withResistive = q1 >= t.ReactiveMinStepVar && p1 > t.ReactiveMaxStepW && q1 <= t.ReactiveMaxRatio * t.ReactiveMaxStepW
+            && P(s + 1) - P(s - 1) >= OneReading * p1; // switched within one reading interval (not an air-conditioner's ramp)
+        var noise = withResistive ? Scatter(_q!, s + 1, s + 1 + W) : 0;
+        if ((withResistive || ChargerLike(q1, p1, t)) && !Vetoed(s, q1, p1, double.IsFinite(noise) ? noise : 0) && step.Ts >= _lastCallEnd)
         {
             var floor = FloorBefore(step.Ts);
             if (double.IsNaN(floor))
@@ -718,6 +750,7 @@ internal sealed partial class ReactiveHold
             var powerFrom = Math.Max(0, s - ScatterReadings - 1);
             var candidate = new Candidate(s, step, floor, before)
             {
+                WithResistive = withResistive,
                 PowerBefore = MedianP(powerFrom, s - 1),
                 PowerScatterBefore = Scatter(_p!, powerFrom, s - 1),
             };
@@ -759,7 +792,7 @@ internal sealed partial class ReactiveHold
     }
 
     /// <summary>A motor's inrush or an air-conditioner's ramp at the step.</summary>
-    private bool Vetoed(long s, double dq, double dp)
+    private bool Vetoed(long s, double dq, double dp, double noise)
     {
         var from = Math.Max(0, s - InrushBack);
         var before = Math.Max(0, from - W);
@@ -767,7 +800,7 @@ internal sealed partial class ReactiveHold
         var q0 = MedianQ(before, from);
         for (var j = from; j < s + InrushForward; j++)
         {
-            if (P(j) - p0 > Inrush * dp || Q(j) - q0 > Inrush * dq)
+            if (P(j) - p0 > Inrush * dp || Q(j) - q0 > (Inrush * dq) + (InrushNoise * noise))
             {
                 return true; // NaN levels (no readings before) compare false, as in the prototype
             }
@@ -776,7 +809,68 @@ internal sealed partial class ReactiveHold
         var preQ = MedianQ(Math.Max(0, s - W), s);
         var early = MedianQ(s + 2, s + 5) - preQ;
         var late = MedianQ(s + W - 1, s + W + 2) - preQ;
-        return late > 0 && early < Ramp * late;
+        return late > 0 && early < (Ramp * late) - (RampNoise * noise);
+    }
+
+    /// <summary>
+    /// Reads the real power of a candidate that switched on with a resistive load (<see cref="Candidate.WithResistive"/>):
+    /// its step's real power less that load's switch-off (<see cref="ResistiveOff"/>; NaN if none, so never called), and
+    /// the scatter of real power after it from the load's switch-off on (infinite under 20 readings: not known clean).
+    /// </summary>
+    private void ReadWithoutResistive(Candidate c, DetectionThresholds t)
+    {
+        c.WithResistive = false;
+        var (fall, at, after) = ResistiveOff(c.Index);
+        var own = c.Step.P + fall;
+
+        if (after - c.PowerBefore > t.ReactiveMaxStepW)
+        {
+            own = double.NaN; // once that load was off, the circuit carried more than a charger over its level before the step: not the load switched with it
+        }
+
+        c.Step = c.Step with { P = (float)own };
+        var from = Math.Max(c.Index + JitterFrom, at + 3);
+        c.PowerScatterAfter = c.Index + PartnerTo - from >= ScatterReadings / 3 ? Scatter(_p!, from, c.Index + PartnerTo) : double.PositiveInfinity;
+    }
+
+    /// <summary>
+    /// The switch-off of a resistive load that switched on with the step at reading <paramref name="s"/> (a kettle): the
+    /// largest one-reading fall of real power 3-66 readings after it, measured by the medians of 6 readings either side,
+    /// of at least <see cref="ResistiveMinW"/> with Q unchanged (within 30 var or 10%), the load on from the step until
+    /// then (its power never under 80% of it: not a hob or rice cooker pulsing). The fall (negative) and its reading; NaN
+    /// if there is none.
+    /// </summary>
+    private (double Fall, long At, double After) ResistiveOff(long s)
+    {
+        var at = -1L;
+        var largest = 0.0;
+        for (var j = s + 3; j <= s + PartnerTo - 6; j++)
+        {
+            var d = P(j) - P(j - 1);
+            if (d < largest)
+            {
+                (largest, at) = (d, j);
+            }
+        }
+
+        if (at < s + 7)
+        {
+            return (double.NaN, s, double.NaN); // none, or on for under a minute: a pulse, not a kettle
+        }
+
+        long a = Math.Max(at - 6, s + 1), b = Math.Min(at + 6, s + PartnerTo);
+        var after = MedianP(at, b);
+        var fall = after - MedianP(a, at);
+        var dq = MedianQ(at, b) - MedianQ(a, at);
+        for (var j = s + 2; j < at; j++)
+        {
+            if (P(j) < after + (0.8 * -fall))
+            {
+                return (double.NaN, s, double.NaN);
+            }
+        }
+
+        return fall <= -ResistiveMinW && Math.Abs(dq) <= Math.Max(30, 0.1 * -fall) ? (fall, at, after) : (double.NaN, s, double.NaN);
     }
 
     /// <summary>The 15th percentile of the 1-minute Q over the 30 minutes before the step (NaN under 10 minutes).</summary>
@@ -948,9 +1042,12 @@ internal sealed partial class ReactiveHold
     {
         public long Index { get; } = index;
 
-        public Step Step { get; } = step;
+        public Step Step { get; set; } = step;
 
         public long Ts => Step.Ts;
+
+        /// <summary>Its real power was measured with a resistive load's switch-on in it (a kettle): read again at that load's switch-off.</summary>
+        public bool WithResistive { get; set; }
 
         public double FloorBefore { get; } = floorBefore;
 

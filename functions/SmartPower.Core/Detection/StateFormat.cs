@@ -59,8 +59,9 @@ namespace SmartPower.Detection;
 /// <c>var</c> its interval (ms after the one before) less the interval before it (0 for the first); per entry and value
 /// <c>var</c> the value in whole tenths less the one before's (from 0); four <c>uvar</c>
 /// readings taken as an edge's move, each as n - its index (0: none); <c>uvar</c> steps, each a <c>step</c>; <c>uvar</c>
-/// held candidates, each <c>uvar</c> n - its reading's index, a <c>step</c>, <c>f64</c> Q floor before it, scatter
-/// before and after it (NaN: not yet); <c>time</c> no call for a step before this (0: none), <c>time</c> the last called step (0: none); <c>u8</c> a called charge
+/// held candidates, each <c>uvar</c> n - its reading's index, a <c>step</c>, <c>f64</c> Q floor before it, Q scatter
+/// before and after it, real power before it, its scatter before and after it (NaN: not yet), <c>u8</c> its real power
+/// waiting for a kettle's switch-off (0, 1); <c>time</c> no call for a step before this (0: none), <c>time</c> the last called step (0: none); <c>u8</c> a called charge
 /// held (0, 1), [1] its <c>step</c>, <c>time</c> falls after this end it (0: any), <c>time</c> falls up to this were other loads' (0: none), <c>time</c> ended, held on while the charging signature decides on a candidate that may be it (0: not ended), <c>f64</c> Q floor before it,
 /// <c>uvar</c> the last 10 minutes watched, a bit each (1: under its end floor; the latest the lowest bit), <c>u8</c> minutes watched (0-10). <b>step</b>: <c>time</c> at, <c>f32</c> change of Q and of P.</para>
 /// <para><b>trend</b> (a <see cref="PooledTrend"/>): <c>uvar</c> n of the open stretch, [n &gt; 0] its fourteen <c>f64</c>
