@@ -15,10 +15,11 @@ internal sealed partial class ReactiveHold
         SaveRing(ref w, from, _n, _t, _q, _p, Readings);
 
         w.Double(_minuteSum);
+        w.Double(_minutePowerSum);
         w.Byte((byte)_minuteCount);
         w.VarUInt((ulong)_minutesN);
         var mfrom = Math.Max(0, _minutesN - Minutes);
-        SaveRing(ref w, mfrom, _minutesN, _mt, _mq, null, Minutes);
+        SaveRing(ref w, mfrom, _minutesN, _mt, _mq, _mp, Minutes);
 
         foreach (var seen in (ReadOnlySpan<long>)[_seen0, _seen1, _seen2, _seen3])
         {
@@ -81,6 +82,7 @@ internal sealed partial class ReactiveHold
         ReadRing(ref r, from, _n, _t, _q, _p, Readings);
 
         _minuteSum = r.Double();
+        _minutePowerSum = r.Double();
         _minuteCount = r.Count(ReadingsPerMinute - 1, "the reactive rule's readings in the open minute");
         _minutesN = (long)r.VarUInt();
         if (_minutesN < 0)
@@ -91,10 +93,10 @@ internal sealed partial class ReactiveHold
         var mfrom = Math.Max(0, _minutesN - Minutes);
         if (_minutesN > 0)
         {
-            (_mt, _mq) = (new long[Minutes], new float[Minutes]);
+            (_mt, _mq, _mp) = (new long[Minutes], new float[Minutes], new float[Minutes]);
         }
 
-        ReadRing(ref r, mfrom, _minutesN, _mt, _mq, null, Minutes);
+        ReadRing(ref r, mfrom, _minutesN, _mt, _mq, _mp, Minutes);
 
         _seen0 = Seen(ref r);
         _seen1 = Seen(ref r);

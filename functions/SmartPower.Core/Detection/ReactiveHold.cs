@@ -32,7 +32,11 @@ namespace SmartPower.Detection;
 /// load on until then: the kettle off again; the circuit then at most <c>ReactiveMaxStepW</c> over its level before the
 /// step: a consistency check, which took an induction hob switched on beside a pulsing rice cooker on an unseen night, and
 /// would cost a charger beside which a heater switched on meanwhile), and held to the band and ratio then; its jitter
-/// is read after that fall, and its vetoes allow for the Q noise a kilowatt load adds (stop 22).</item>
+/// is read after that fall, and its vetoes allow for the Q noise a kilowatt load adds (stop 22). A rise of a charger's Q
+/// whose real power is under the band (or negative) is one switched on as a resistive load switched off (a rice cooker
+/// done cooking): its own real power is the step's plus that load's switch-on in the hour before (a rise of the 1-minute
+/// mean real power over two minutes of at least 200 W, Q unchanged, the power over 70% of it from then until the step:
+/// on throughout, not pulsing), held to the band and ratio at once (stop 22).</item>
 /// <item><b>Vetoes at the step.</b> A motor's inrush: any reading from 4 before to 4 after the step more than 1.8 x the
 /// step above the level before it, in P or in Q (fridge compressors, pumps); a charger soft-starts. A ramp: the median Q of
 /// readings 2-4 after the step under 90% of the step that stands 9 readings later (an air-conditioner's soft start).</item>
@@ -71,7 +75,7 @@ namespace SmartPower.Detection;
 /// one fall taken for that load's, the charge would otherwise never end.
 /// <see cref="Detectors"/> is the one place the two rules are joined. A gap in the readings longer than the device's
 /// offline limit restarts the buffers (steps cannot be trusted across it), keeping a called charge. State is bounded: 96
-/// readings, 80 one-minute values (so a hold of at most about an hour can be decided), the steps of the last 46 minutes
+/// readings, 80 one-minute values of Q and real power (so a hold of at most about an hour can be decided), the steps of the last 46 minutes
 /// at the default hold (at most 160), at most 64 held candidates and 16 loads followed beside a called charge.
 /// </summary>
 internal sealed partial class ReactiveHold
@@ -91,6 +95,7 @@ internal sealed partial class ReactiveHold
     private const int PartnerTo = 72;            // a kettle switched on with a charger is off again within 11 minutes; read then
     private const double ResistiveMinW = 200;
     private const double OneReading = 0.8;
+    private const long ResistiveOnMs = 60 * 60_000; // a rice cooker that switched off with a charger switched on within the hour before
     private const double FallLow = 0.6, FallHigh = 1.6;
     private const double ReverseLow = 0.75, ReverseHigh = 1.33;
     private const long ReverseMs = 12 * 60_000;
@@ -143,6 +148,8 @@ internal sealed partial class ReactiveHold
     private long _minutesN;                       // minutes closed since the last restart
     private long[]? _mt;
     private float[]? _mq;
+    private float[]? _mp;                         // the 1-minute mean real power, beside _mq
+    private double _minutePowerSum;
 
     private readonly List<Step> _steps = [];      // every step found, in reading order, for the holds' fall checks
     private readonly List<Candidate> _pending = []; // held candidates, in reading order (calls are decided in that order)
@@ -200,10 +207,12 @@ internal sealed partial class ReactiveHold
         _n++;
 
         _minuteSum += q2;
+        _minutePowerSum += _p[slot];
         if (++_minuteCount == ReadingsPerMinute)
         {
-            AddMinute(ts, Tenths(Math.Sqrt(Math.Max(0, _minuteSum / ReadingsPerMinute))), otherHolds, otherWatches, ref incident, sink);
+            AddMinute(ts, Tenths(Math.Sqrt(Math.Max(0, _minuteSum / ReadingsPerMinute))), Tenths(_minutePowerSum / ReadingsPerMinute), otherHolds, otherWatches, ref incident, sink);
             _minuteSum = 0;
+            _minutePowerSum = 0;
             _minuteCount = 0;
         }
 
@@ -565,12 +574,14 @@ internal sealed partial class ReactiveHold
     /// <summary>Under this the charge is gone: the circuit's Q before its step, less the loads on then that switched off since, plus a quarter of the step.</summary>
     private static double EndFloor(Charge charge) => Math.Max(0, charge.FloorBefore + charge.Shift) + (EndFloorShare * charge.Step.Q);
 
-    private void AddMinute(long ts, float q, bool otherHolds, bool otherWatches, ref Incident? incident, IDetectionSink sink)
+    private void AddMinute(long ts, float q, float p, bool otherHolds, bool otherWatches, ref Incident? incident, IDetectionSink sink)
     {
         _mt ??= new long[Minutes];
         _mq ??= new float[Minutes];
+        _mp ??= new float[Minutes];
         _mt[_minutesN % Minutes] = ts;
         _mq[_minutesN % Minutes] = q;
+        _mp[_minutesN % Minutes] = p;
         _minutesN++;
         if (_charge is not { EndedTs: 0 } charge || ts <= charge.FromTs)
         {
@@ -737,8 +748,19 @@ internal sealed partial class ReactiveHold
         // once the kettle is off again, and the vetoes allow for the Q noise a kilowatt load adds (the meter's rounding).
         var withResistive = q1 >= t.ReactiveMinStepVar && p1 > t.ReactiveMaxStepW && q1 <= t.ReactiveMaxRatio * t.ReactiveMaxStepW
             && P(s + 1) - P(s - 1) >= OneReading * p1; // switched within one reading interval (not an air-conditioner's ramp)
-        var noise = withResistive ? Scatter(_q!, s + 1, s + 1 + W) : 0;
-        if ((withResistive || ChargerLike(q1, p1, t)) && !Vetoed(s, q1, p1, double.IsFinite(noise) ? noise : 0) && step.Ts >= _lastCallEnd)
+        // A charger's Q with a rice cooker's switch-off beside it: its own real power is the step's plus the cooker's,
+        // read from the cooker's switch-on (it ran from then until the step).
+        var own = p1;
+        var afterResistive = false;
+        if (!withResistive && q1 >= t.ReactiveMinStepVar && p1 < t.ReactiveMinStepW && ResistiveOn(step.Ts, p1, t) is var on && ChargerLike(q1, p1 + on, t))
+        {
+            own = (float)(p1 + on);
+            step = step with { P = (float)own };
+            afterResistive = true;
+        }
+
+        var noise = withResistive || afterResistive ? Scatter(_q!, s + 1, s + 1 + W) : 0;
+        if ((withResistive || ChargerLike(q1, own, t)) && !Vetoed(s, q1, own, double.IsFinite(noise) ? noise : 0) && step.Ts >= _lastCallEnd)
         {
             var floor = FloorBefore(step.Ts);
             if (double.IsNaN(floor))
@@ -871,6 +893,58 @@ internal sealed partial class ReactiveHold
         }
 
         return fall <= -ResistiveMinW && Math.Abs(dq) <= Math.Max(30, 0.1 * -fall) ? (fall, at, after) : (double.NaN, s, double.NaN);
+    }
+
+    /// <summary>
+    /// The switch-on of a resistive load that ran until the step at <paramref name="ts"/> and switched off with it (a rice
+    /// cooker): in the hour before the step, the latest rise of the 1-minute mean real power over two minutes of at least
+    /// <see cref="ResistiveMinW"/> (and enough to take a step of <paramref name="p1"/> to a charger's), Q unchanged (within 30
+    /// var or 10%), the largest there, after which the power stayed over 70% of it up to the step (on throughout, not
+    /// pulsing) and fell by no step of its size. Its size; NaN if there is none.
+    /// </summary>
+    private double ResistiveOn(long ts, double p1, DetectionThresholds t)
+    {
+        if (_mp is null || _minutesN < 3)
+        {
+            return double.NaN;
+        }
+
+        double Rise(long m) => _mp[m % Minutes] - _mp[(m - 2) % Minutes];
+        var oldest = Math.Max(2, _minutesN - Minutes + 2);
+        for (var m = _minutesN - 1; m >= oldest; m--)
+        {
+            var mt = _mt![m % Minutes];
+            if (mt > ts - FloorBeforeGapMs)
+            {
+                continue;
+            }
+
+            if (mt < ts - ResistiveOnMs)
+            {
+                break;
+            }
+
+            var d = Rise(m);
+            var dq = _mq![m % Minutes] - _mq[(m - 2) % Minutes];
+            if (d < Math.Max(ResistiveMinW, t.ReactiveMinStepW - p1) || Math.Abs(dq) > Math.Max(30, 0.1 * d) || (m - 1 >= oldest && d < Rise(m - 1)) || (m + 1 < _minutesN && d < Rise(m + 1)))
+            {
+                continue;
+            }
+
+            var low = _mp[(m - 2) % Minutes] + (0.7 * d);
+            var stayed = true;
+            for (var k = m + 1; k < _minutesN && _mt![k % Minutes] <= ts - FloorBeforeGapMs; k++)
+            {
+                stayed &= _mp[k % Minutes] >= low && (k == m + 1 || Rise(k) > -0.7 * d || Rise(k) < -1.43 * d);
+            }
+
+            if (stayed)
+            {
+                return d;
+            }
+        }
+
+        return double.NaN;
     }
 
     /// <summary>The 15th percentile of the 1-minute Q over the 30 minutes before the step (NaN under 10 minutes).</summary>
@@ -1019,6 +1093,7 @@ internal sealed partial class ReactiveHold
     private void Restart()
     {
         _n = 0;
+        _minutePowerSum = 0;
         _minuteSum = 0;
         _minuteCount = 0;
         _minutesN = 0;

@@ -54,8 +54,8 @@ namespace SmartPower.Detection;
 /// <para><b>reactive</b> (a <see cref="ReactiveHold"/>; <c>f32</c> is the 4 IEEE 754 single-precision bytes, little-endian, for
 /// what the rule keeps as <c>float</c>): <c>time</c> last reading (0: none), <c>uvar</c> n readings kept since the last
 /// restart, then the last min(n, 96) of them as a <c>ring</c> of Q (signed root of S^2 - P^2) and P; <c>f64</c> the open
-/// minute's sum of S^2 - P^2, <c>u8</c> its readings (0-5), <c>uvar</c> m minutes closed since the restart, then the last
-/// min(m, 80) as a <c>ring</c> of the minute's Q. A <b>ring</b>, oldest first: the first's <c>time</c>, then per later entry
+/// minute's sum of S^2 - P^2 and of P, <c>u8</c> its readings (0-5), <c>uvar</c> m minutes closed since the restart, then
+/// the last min(m, 80) as a <c>ring</c> of the minute's Q and mean P. A <b>ring</b>, oldest first: the first's <c>time</c>, then per later entry
 /// <c>var</c> its interval (ms after the one before) less the interval before it (0 for the first); per entry and value
 /// <c>var</c> the value in whole tenths less the one before's (from 0); four <c>uvar</c>
 /// readings taken as an edge's move, each as n - its index (0: none); <c>uvar</c> steps, each a <c>step</c>; <c>uvar</c>
@@ -76,7 +76,7 @@ namespace SmartPower.Detection;
 internal static class StateFormat
 {
     /// <summary>Bumped whenever the layout above changes; an older or newer blob is refused, never misread.</summary>
-    public const byte Version = 10; // 10: a reactive charge's loads switched beside it and its end floor's shift; 9: the reactive hold rule's rings (tenths, as differences), steps, candidates and charge, and when the signature's last confirmed charger switched on; 2: a device's heard-at time (offline measured on the stream's clock); 3: a charging load's non-active power; 4: a candidate's switch-off being checked; 5: a candidate's trend with the motors' settling; 6: a candidate's peak and taper, the circuit's non-active power drift and last switched-off load; 7: non-active power kept squared until averaged, the supply voltage at each load's switch-on; 8: when each pile port was last listed
+    public const byte Version = 11; // 11: a reactive candidate whose real power waits for a kettle's switch-off, the 1-minute mean real power and the open minute's sum of it; 10: a reactive charge's loads switched beside it and its end floor's shift; 9: the reactive hold rule's rings (tenths, as differences), steps, candidates and charge, and when the signature's last confirmed charger switched on; 2: a device's heard-at time (offline measured on the stream's clock); 3: a charging load's non-active power; 4: a candidate's switch-off being checked; 5: a candidate's trend with the motors' settling; 6: a candidate's peak and taper, the circuit's non-active power drift and last switched-off load; 7: non-active power kept squared until averaged, the supply voltage at each load's switch-on; 8: when each pile port was last listed
 
     private const int HeaderBytes = 4;
     private const int ChecksumBytes = sizeof(uint);
