@@ -31,8 +31,10 @@ namespace SmartPower.Detection;
 /// 12 minutes after the step, as the step's less the largest fall of real power since (at least 200 W, Q unchanged, the
 /// load on until then: the kettle off again; the circuit then at most <c>ReactiveMaxStepW</c> over its level before the
 /// step: a consistency check, which took an induction hob switched on beside a pulsing rice cooker on an unseen night, and
-/// would cost a charger beside which a heater switched on meanwhile), and held to the band and ratio then; its jitter
-/// is read after that fall, and its vetoes allow for the Q noise a kilowatt load adds (stop 22). A rise of a charger's Q
+/// would cost a charger beside which a heater switched on meanwhile; and that load's power over the circuit's level
+/// before the step, or it was on before: a water heater cutting out, not a kettle), and held to the band and ratio then;
+/// its scatter, of Q and of real power, is read after that fall (at least 20 readings of it), and its vetoes allow for
+/// the Q noise a kilowatt load adds (stop 22). A rise of a charger's Q
 /// whose real power is under the band (or negative) is one switched on as a resistive load switched off (a rice cooker
 /// done cooking): its own real power is the step's plus that load's switch-on in the hour before (a rise of the 1-minute
 /// mean real power over two minutes of at least 200 W, Q unchanged, the power over 70% of it from then until the step:
@@ -844,15 +846,21 @@ internal sealed partial class ReactiveHold
         c.WithResistive = false;
         var (fall, at, after) = ResistiveOff(c.Index);
         var own = c.Step.P + fall;
-
-        if (after - c.PowerBefore > t.ReactiveMaxStepW)
+        var from = Math.Max(c.Index + JitterFrom, at + 3);
+        if (after - c.PowerBefore > t.ReactiveMaxStepW || c.PowerBefore >= -fall || c.Index + PartnerTo - from < ScatterReadings / 3)
         {
-            own = double.NaN; // once that load was off, the circuit carried more than a charger over its level before the step: not the load switched with it
+            // Once that load was off, the circuit carried more than a charger over its level before the step; or it
+            // carried that load's power before the step already (a water heater cutting out, not a kettle switched with
+            // the step); or too few readings are left after it to read the load's own scatter clean.
+            own = double.NaN;
         }
 
         c.Step = c.Step with { P = (float)own };
-        var from = Math.Max(c.Index + JitterFrom, at + 3);
-        c.PowerScatterAfter = c.Index + PartnerTo - from >= ScatterReadings / 3 ? Scatter(_p!, from, c.Index + PartnerTo) : double.PositiveInfinity;
+
+        // Its scatter, of Q and of real power, read after the kettle's switch-off: beside a kilowatt load the meter's
+        // rounding of the current scatters Q by tens of var.
+        c.ScatterAfter = Scatter(_q!, Math.Max(c.Index + 2, at + 3), c.Index + PartnerTo);
+        c.PowerScatterAfter = Scatter(_p!, from, c.Index + PartnerTo);
     }
 
     /// <summary>
