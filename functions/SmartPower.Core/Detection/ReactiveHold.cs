@@ -611,21 +611,10 @@ internal sealed partial class ReactiveHold
 
         // The (first) largest change of its own hump within W readings: a larger one beyond a valley (the change under
         // half this one's between them) is another load's switch, 10-18 readings away (a fridge starting 2 minutes
-        // after a charger), and takes nothing from this one.
-        Span<double> changes = stackalloc double[(2 * W) + 1];
-        var from = Math.Max(W, c - W);
-        for (var j = from; j <= c + W; j++)
+        // after a charger), and takes nothing from this one. Scanned outward from c on each side, up to the valley.
+        if (Suppressed(c, a, -1) || Suppressed(c, a, +1))
         {
-            changes[(int)(j - c + W)] = Math.Abs(Change(j));
-        }
-
-        for (var j = from; j <= c + W; j++)
-        {
-            var aj = changes[(int)(j - c + W)];
-            if (j != c && (aj > a || (aj == a && j < c)) && !ValleyBetween(changes, c, j, a))
-            {
-                return;
-            }
+            return;
         }
 
         var sign = dq > 0 ? 1.0 : -1.0;
@@ -637,15 +626,30 @@ internal sealed partial class ReactiveHold
         }
     }
 
-    /// <summary>Whether the change falls under <see cref="Valley"/> x <paramref name="a"/> between readings <paramref name="c"/> and <paramref name="j"/> (<paramref name="changes"/> from c - W).</summary>
-    private static bool ValleyBetween(ReadOnlySpan<double> changes, long c, long j, double a)
+    /// <summary>
+    /// Whether a larger change (or, before <paramref name="c"/>, an equal one) lies within W readings of c on the side of
+    /// <paramref name="direction"/> (-1 before, +1 after) with no valley between: every change between them at least
+    /// <see cref="Valley"/> x <paramref name="a"/>.
+    /// </summary>
+    private bool Suppressed(long c, double a, int direction)
     {
-        var (lo, hi) = j < c ? (j, c) : (c, j);
-        for (var k = lo + 1; k < hi; k++)
+        for (var d = 1; d <= W; d++)
         {
-            if (changes[(int)(k - c + W)] < Valley * a)
+            var j = c + (direction * d);
+            if (j < W)
+            {
+                return false;
+            }
+
+            var aj = Math.Abs(Change(j));
+            if (aj > a || (aj == a && direction < 0))
             {
                 return true;
+            }
+
+            if (aj < Valley * a)
+            {
+                return false; // a valley: what lies beyond it is another load's
             }
         }
 
