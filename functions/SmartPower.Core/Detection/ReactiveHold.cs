@@ -842,8 +842,9 @@ internal sealed partial class ReactiveHold
 
     /// <summary>
     /// Reads the real power of a candidate that switched on with a resistive load (<see cref="Candidate.WithResistive"/>):
-    /// its step's real power less that load's switch-off (<see cref="ResistiveOff"/>; NaN if none, so never called), and
-    /// the scatter of real power after it from the load's switch-off on (infinite under 20 readings: not known clean).
+    /// its step's real power less that load's switch-off (<see cref="ResistiveOff"/>; NaN, so never called, if there is
+    /// none, if the circuit carried that load before the step, or if fewer than 20 readings follow it), and the scatter
+    /// of Q and of real power from that switch-off on.
     /// </summary>
     private void ReadWithoutResistive(Candidate c, DetectionThresholds t)
     {
