@@ -233,7 +233,7 @@ internal sealed partial class ReactiveHold
                 ReadWithoutResistive(candidate, t);
             }
 
-            if (double.IsNaN(candidate.ScatterAfter) && latest >= candidate.Index + ScatterReadings + 1)
+            if (double.IsNaN(candidate.ScatterAfter) && !candidate.WithResistive && latest >= candidate.Index + ScatterReadings + 1)
             {
                 candidate.ScatterAfter = Scatter(_q!, candidate.Index + 2, candidate.Index + ScatterReadings + 2);
             }
@@ -761,7 +761,7 @@ internal sealed partial class ReactiveHold
         if (!withResistive && q1 >= t.ReactiveMinStepVar && p1 < t.ReactiveMinStepW && ResistiveOn(step.Ts, p1, t) is var on && ChargerLike(q1, p1 + on, t))
         {
             own = (float)(p1 + on);
-            step = step with { P = (float)own };
+            step = step with { P = own };
             afterResistive = true;
         }
 
@@ -905,8 +905,11 @@ internal sealed partial class ReactiveHold
             }
         }
 
-        return fall <= -ResistiveMinW && Math.Abs(dq) <= Math.Max(30, 0.1 * -fall) ? (fall, at, after) : (double.NaN, s, double.NaN);
+        return fall < 0 && ResistiveSwitch(fall, dq) ? (fall, at, after) : (double.NaN, s, double.NaN);
     }
+
+    /// <summary>A change of real power of at least <see cref="ResistiveMinW"/> with Q unchanged (within 30 var or 10% of it): a resistive load switching.</summary>
+    private static bool ResistiveSwitch(double dp, double dq) => Math.Abs(dp) >= ResistiveMinW && Math.Abs(dq) <= Math.Max(30, 0.1 * Math.Abs(dp));
 
     /// <summary>
     /// The switch-on of a resistive load that ran until the step at <paramref name="ts"/> and switched off with it (a rice
@@ -939,7 +942,7 @@ internal sealed partial class ReactiveHold
 
             var d = Rise(m);
             var dq = _mq![m % Minutes] - _mq[(m - 2) % Minutes];
-            if (d < Math.Max(ResistiveMinW, t.ReactiveMinStepW - p1) || Math.Abs(dq) > Math.Max(30, 0.1 * d) || (m - 1 >= oldest && d < Rise(m - 1)) || (m + 1 < _minutesN && d < Rise(m + 1)))
+            if (d < t.ReactiveMinStepW - p1 || !ResistiveSwitch(d, dq) || (m - 1 >= oldest && d < Rise(m - 1)) || (m + 1 < _minutesN && d < Rise(m + 1)))
             {
                 continue;
             }
