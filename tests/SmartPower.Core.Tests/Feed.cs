@@ -33,8 +33,8 @@ internal sealed class Feed
     public static string RegistryWith(string thresholds) =>
         RegistryJson.Replace("\"timeZone\":\"Asia/Shanghai\"}", $"\"timeZone\":\"Asia/Shanghai\",\"thresholds\":{{{thresholds}}}}}", StringComparison.Ordinal);
 
-    /// <summary>The compound with the reactive hold rule off (no Q step is that big): the charging signature alone.</summary>
-    public static string SignatureOnlyRegistryJson { get; } = RegistryWith("\"reactiveMinStepVar\":1e9");
+    /// <summary>The compound with the reactive hold rule and its night floor off (no Q step or floor rise is that big): the charging signature alone.</summary>
+    public static string SignatureOnlyRegistryJson { get; } = RegistryWith("\"reactiveMinStepVar\":1e9,\"nightFloorMinVar\":1e9");
 
     private readonly Dictionary<string, long> _seq = [];
 

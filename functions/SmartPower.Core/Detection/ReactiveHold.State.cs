@@ -55,12 +55,15 @@ internal sealed partial class ReactiveHold
             w.Double(charge.Shift);
             w.VarUInt((ulong)charge.LowMinutes);
             w.Byte((byte)charge.WatchedMinutes);
+            w.Bool(charge.Rule == NightFloorRuleId);
             w.VarUInt((ulong)charge.Loads.Count);
             foreach (var load in charge.Loads)
             {
                 SaveStep(ref w, load);
             }
         }
+
+        _floor.Save(ref w);
     }
 
     /// <summary>Reads what <see cref="Save"/> wrote into this fresh rule.</summary>
@@ -145,6 +148,7 @@ internal sealed partial class ReactiveHold
                 Shift = r.Double(),
                 LowMinutes = r.Count((1 << EndWindowMinutes) - 1, "a reactive charge's low minutes"),
                 WatchedMinutes = r.Count(EndWindowMinutes, "a reactive charge's watched minutes"),
+                Rule = r.Bool() ? NightFloorRuleId : RuleId,
             };
             var loads = r.Count(MaxLoads, "a reactive charge's loads");
             for (var i = 0; i < loads; i++)
@@ -152,6 +156,8 @@ internal sealed partial class ReactiveHold
                 _charge.Loads.Add(ReadStep(ref r));
             }
         }
+
+        _floor.Read(ref r);
 
         long Seen(ref StateReader reader)
         {

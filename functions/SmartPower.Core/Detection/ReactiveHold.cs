@@ -158,6 +158,7 @@ internal sealed partial class ReactiveHold
     private long _seen0 = -1, _seen1 = -1, _seen2 = -1, _seen3 = -1; // readings already taken as an edge's move (the last two edges')
     private long _lastCallEnd;                    // no call for a step before this (0: none yet)
     private Charge? _charge;
+    private readonly NightFloor _floor = new();
 
     /// <summary>True while a charge this rule called has not ended: the incident stays open for it.</summary>
     public bool HoldsCharge => _charge is not null;
@@ -212,7 +213,7 @@ internal sealed partial class ReactiveHold
         _minutePowerSum += _p[slot];
         if (++_minuteCount == ReadingsPerMinute)
         {
-            AddMinute(ts, Tenths(Math.Sqrt(Math.Max(0, _minuteSum / ReadingsPerMinute))), Tenths(_minutePowerSum / ReadingsPerMinute), otherHolds, otherWatches, ref incident, sink);
+            AddMinute(ts, Tenths(Math.Sqrt(Math.Max(0, _minuteSum / ReadingsPerMinute))), Tenths(_minutePowerSum / ReadingsPerMinute), device, otherHolds, otherWatches, ref incident, sink);
             _minuteSum = 0;
             _minutePowerSum = 0;
             _minuteCount = 0;
@@ -536,19 +537,40 @@ internal sealed partial class ReactiveHold
             return; // the other rule called it (open, or let go of already: one charge, one alert), or a charge before this one holds it open
         }
 
+        Open(c.Step, ts - c.Ts, RuleId, ts, device, ref incident, sink);
+    }
+
+    /// <summary>
+    /// A charge found by the night floor (<see cref="NightFloor"/>): the floor's rise is its step, the evening's lowest
+    /// floor the level under it; it ends as a called charge does (a matching fall, or the circuit's Q back near that level).
+    /// </summary>
+    private void CallNightFloor(long ts, double riseQ, double riseP, Device device, ref Incident? incident, IDetectionSink sink)
+    {
+        var step = new Step(ts, (float)riseQ, (float)riseP);
+        _lastCallEnd = Math.Max(_lastCallEnd, ts); // the steps before it are this charge's, if any were
+        _charge = new Charge(ts, ts, step, _floor.BaseQ) { Rule = NightFloorRuleId };
+        CalledStepTs = ts;
+        Open(step, (long)(device.Thresholds.NightFloorHoldS * 1000), NightFloorRuleId, ts, device, ref incident, sink);
+    }
+
+    private static void Open(Step step, long heldMs, double rule, long ts, Device device, ref Incident? incident, IDetectionSink sink)
+    {
         incident ??= new Incident(device, AlertType.IllegalCharging);
         var severity = device.Circuit == Contract.Circuit.CommonArea ? Severity.Critical : Severity.Warning;
         var evidence = new Evidence(
-            new("stepW", c.Step.P),
-            new("stepVar", c.Step.Q),
-            new("reactiveRatio", c.Step.Q / c.Step.P),
-            new("heldS", (ts - c.Ts) / 1000.0),
-            new("rule", RuleId));
-        incident.Raise(ts, severity, c.Step.P, evidence, sink);
+            new("stepW", step.P),
+            new("stepVar", step.Q),
+            new("reactiveRatio", step.Q / step.P),
+            new("heldS", heldMs / 1000.0),
+            new("rule", rule));
+        incident.Raise(ts, severity, step.P, evidence, sink);
     }
 
     /// <summary>The evidence's <c>rule</c> for this rule's calls (<see cref="ChargingSignature"/>'s is 1).</summary>
     public const double RuleId = 2;
+
+    /// <summary>The evidence's <c>rule</c> for a call of the night floor.</summary>
+    public const double NightFloorRuleId = 3;
 
     private void EndCharge(long ts, bool otherHolds, bool otherWatches, ref Incident? incident, IDetectionSink sink)
     {
@@ -570,13 +592,13 @@ internal sealed partial class ReactiveHold
             return; // the other rule holds a confirmed charger: the incident stays open for it
         }
 
-        incident.Clear(Math.Max(ts, incident.OpenedAtMs), new Evidence(new("stepW", charge.Step.P), new("stepVar", charge.Step.Q), new("chargedS", Math.Max(0, ts - charge.StepTs) / 1000.0), new("rule", RuleId)), sink);
+        incident.Clear(Math.Max(ts, incident.OpenedAtMs), new Evidence(new("stepW", charge.Step.P), new("stepVar", charge.Step.Q), new("chargedS", Math.Max(0, ts - charge.StepTs) / 1000.0), new("rule", charge.Rule)), sink);
     }
 
     /// <summary>Under this the charge is gone: the circuit's Q before its step, less the loads on then that switched off since, plus a quarter of the step.</summary>
     private static double EndFloor(Charge charge) => Math.Max(0, charge.FloorBefore + charge.Shift) + (EndFloorShare * charge.Step.Q);
 
-    private void AddMinute(long ts, float q, float p, bool otherHolds, bool otherWatches, ref Incident? incident, IDetectionSink sink)
+    private void AddMinute(long ts, float q, float p, Device device, bool otherHolds, bool otherWatches, ref Incident? incident, IDetectionSink sink)
     {
         _mt ??= new long[Minutes];
         _mq ??= new float[Minutes];
@@ -585,6 +607,14 @@ internal sealed partial class ReactiveHold
         _mq[_minutesN % Minutes] = q;
         _mp[_minutesN % Minutes] = p;
         _minutesN++;
+        if (device is { Circuit: Contract.Circuit.Dwelling, TimeZone: { } zone }
+            && _floor.Minute(ts, _mt, _mq, _mp, _minutesN, zone, device.Thresholds, incident?.OpenedAtMs ?? 0, out var riseQ, out var riseP)
+            && _charge is null && incident is not { IsOpen: true })
+        {
+            CallNightFloor(ts, riseQ, riseP, device, ref incident, sink);
+            return;
+        }
+
         if (_charge is not { EndedTs: 0 } charge || ts <= charge.FromTs)
         {
             return;
@@ -981,7 +1011,7 @@ internal sealed partial class ReactiveHold
     }
 
     /// <summary>numpy's default (linear) percentile.</summary>
-    private static double Percentile(Span<float> values, double pct)
+    internal static double Percentile(Span<float> values, double pct)
     {
         values.Sort();
         var pos = pct / 100 * (values.Length - 1);
@@ -1116,6 +1146,7 @@ internal sealed partial class ReactiveHold
         _steps.Clear();
         _pending.Clear();
         _seen0 = _seen1 = _seen2 = _seen3 = -1;
+        _floor.Restart();
         if (_charge is not null)
         {
             _charge.FromTs = 0; // its falls and floor are watched again from the new readings
@@ -1165,6 +1196,9 @@ internal sealed partial class ReactiveHold
         public Step Step { get; } = step;
 
         public double FloorBefore { get; } = floorBefore;
+
+        /// <summary>Which way it was found: the evidence's <c>rule</c> (<see cref="RuleId"/> or <see cref="NightFloorRuleId"/>).</summary>
+        public double Rule { get; init; } = RuleId;
 
         /// <summary>The last minutes watched, a bit each (1: under the end floor), the latest lowest.</summary>
         public int LowMinutes { get; set; }

@@ -237,4 +237,21 @@ public sealed record DetectionThresholds
     /// <see cref="ReactiveMaxPowerJitter"/> bounds; a meter class with noisier readings sets its own.
     /// </summary>
     public double ReactiveMeterNoise { get; init; } = 0.003;
+
+    // The night floor (NightFloor, with the reactive hold): a charger left on after midnight in a dwelling, found as the
+    // rise of the circuit's floor of non-active power over the evening's lowest, at a charger's ratio to the rise of real
+    // power (ReactiveMinRatio..ReactiveMaxRatio: not a TV left on, at 0.33). Only for sites with a timeZone. The defaults
+    // are a research prototype's, frozen before it was scored on nights it was never tuned on (stop 21).
+
+    /// <summary>Smallest rise of the floor of non-active power (10th percentile over 30 minutes), in var, over the evening's lowest.</summary>
+    public double NightFloorMinVar { get; init; } = 40;
+
+    /// <summary>How long the rise must hold, in seconds, every minute of it in the night's hours, before it is called.</summary>
+    public double NightFloorHoldS { get; init; } = 3600;
+
+    /// <summary>The local hour (site time) from which the night's minutes count: after bedtime, when busy loads are off.</summary>
+    public double NightFloorFromHour { get; init; } = 0;
+
+    /// <summary>The local hour at which they stop counting (before breakfast).</summary>
+    public double NightFloorUntilHour { get; init; } = 6;
 }

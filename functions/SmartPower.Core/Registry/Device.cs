@@ -32,6 +32,9 @@ public sealed record Device(
     /// <summary>The thresholds in force for this device: defaults, then its site's, then its own overrides.</summary>
     public DetectionThresholds Thresholds { get; init; } = DetectionThresholds.Default;
 
+    /// <summary>Its site's time zone (<c>timeZone</c> in the registry), for rules that depend on local time; null: none given.</summary>
+    public TimeZoneInfo? TimeZone { get; init; }
+
     /// <summary>Dense index within its registry, used by the engine to find the device's state without hashing twice.</summary>
     internal int Index { get; init; }
 

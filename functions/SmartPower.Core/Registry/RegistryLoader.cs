@@ -56,6 +56,7 @@ public static class RegistryLoader
         var defaults = JsonSerializer.SerializeToNode(DetectionThresholds.Default, RegistryJsonContext.Default.DetectionThresholds)!.AsObject();
         var sites = new List<Site>();
         var siteThresholds = new Dictionary<string, (DetectionThresholds Value, JsonObject Merged)>(StringComparer.Ordinal);
+        var zones = new Dictionary<string, TimeZoneInfo?>(StringComparer.Ordinal);
         for (var i = 0; i < (doc.Sites?.Count ?? 0); i++)
         {
             var where = $"sites[{i}]";
@@ -69,6 +70,7 @@ public static class RegistryLoader
             var merged = Merge(defaults, s.Thresholds, where);
             var thresholds = ToThresholds(merged, where);
             siteThresholds[s.SiteId!] = (thresholds, merged);
+            zones[s.SiteId!] = s.TimeZone is null ? null : TimeZoneInfo.FindSystemTimeZoneById(s.TimeZone);
             sites.Add(new Site(s.SiteId!, string.IsNullOrWhiteSpace(s.Name) ? s.SiteId! : s.Name, s.Address, s.FireStation, s.Lat, s.Lon, s.ManagerId, s.TimeZone) { Thresholds = thresholds });
         }
 
@@ -99,7 +101,7 @@ public static class RegistryLoader
             var thresholds = d.Thresholds is null ? site.Value : ToThresholds(Merge(site.Merged, d.Thresholds, where), where);
             CheckUsable(thresholds, interval, where);
             var location = d.Location is null ? null : new Location(d.Location.Building, d.Location.Unit, d.Location.Floor, d.Location.Room);
-            devices.Add(new Device(d.DeviceId!, d.SiteId!, kind, circuit, d.RatedCurrentA, d.PortCount, d.PortMaxW, interval, location) { Thresholds = thresholds });
+            devices.Add(new Device(d.DeviceId!, d.SiteId!, kind, circuit, d.RatedCurrentA, d.PortCount, d.PortMaxW, interval, location) { Thresholds = thresholds, TimeZone = zones[d.SiteId!] });
         }
 
         return new DeviceRegistry(sites, devices);
@@ -132,9 +134,14 @@ public static class RegistryLoader
             FormattableString.Invariant($"overload factors above {limits.MaxCurrentFactor:0} x the rating are never reached: readings above it are refused as impossible"));
         Require(t.ReactiveHoldS > 0 && t.ReactiveHoldS <= MaxReactiveHoldS, where, FormattableString.Invariant(
             $"reactiveHoldS must be more than 0 and at most {MaxReactiveHoldS:0} s: the reactive hold rule keeps 80 minutes of 1-minute values, and a longer hold is never decided"));
+        Require(t.NightFloorFromHour < 24 && t.NightFloorUntilHour < 24 && Night(t.NightFloorFromHour) < Night(t.NightFloorUntilHour), where, FormattableString.Invariant(
+            $"nightFloorFromHour ({t.NightFloorFromHour:0.##}) must come before nightFloorUntilHour ({t.NightFloorUntilHour:0.##}) in the night from 18:00, both local hours under 24"));
         Require(t.LeakageClearMa > 0 && t.OverloadClearFactor > 0 && t.PortClearFactor > 0 && t.TemperatureClearC > limits.MinTempC, where,
             "a clear level no reading goes below (leakageClearMa, overloadClearFactor or portClearFactor of 0, temperatureClearC at the lowest reading) would never clear an incident");
     }
+
+    /// <summary>Hours since 18:00 of a local hour: the night floor's hours lie in the night from 18:00 to 18:00.</summary>
+    private static double Night(double localHour) => (localHour + 6) % 24;
 
     private static JsonObject Merge(JsonObject baseline, JsonObject? overrides, string where)
     {
