@@ -152,6 +152,7 @@ internal sealed partial class ChargingSignature
     private Load?[]? _loads;
     private CircuitMemory? _memory; // allocated with the load table: a quiet meter has neither
     private bool _otherRuleHolds; // set by each Observe, never saved
+    private (long From, long To) _otherHeld; // likewise
 
     /// <summary>True while a candidate is a confirmed charger: the illegal-charging incident stays open for it.</summary>
     public bool HoldsCharger
@@ -191,9 +192,10 @@ internal sealed partial class ChargingSignature
     public long ConfirmedStartTs { get; private set; }
 
     /// <param name="otherHolds">Whether <see cref="ReactiveHold"/> holds a charge it called: then no charger ending here clears the incident.</param>
-    public void Observe(long ts, double powerW, double voltageV, double currentA, Device device, long gapMs, bool otherHolds, ref Incident? incident, IDetectionSink sink)
+    public void Observe(long ts, double powerW, double voltageV, double currentA, Device device, long gapMs, bool otherHolds, (long From, long To) otherHeld, ref Incident? incident, IDetectionSink sink)
     {
         _otherRuleHolds = otherHolds;
+        _otherHeld = otherHeld;
         if (_samples > 0 && ts - _lastTs > gapMs)
         {
             Restart(); // a gap in the data: what switched in it is unknown, so steps cannot be trusted across it
@@ -554,7 +556,7 @@ internal sealed partial class ChargingSignature
         if (taperWatch && c.ShowsTaper(ts, level, _memory!.ReactiveDrift) && c.Peak >= 0.6 * t.ChargerMinStepW && c.Peak <= 1.3 * t.ChargerMaxStepW
             && c.Trend() is { T: < 0 } fall)
         {
-            Confirm(c, ts, level, device, ref incident, sink, fall.SlopePerHour / c.Peak * 100, fall.T);
+            Confirm(c, ts, level, device, _otherHeld, ref incident, sink, fall.SlopePerHour / c.Peak * 100, fall.T);
             ConfirmedStartTs = c.StartTs;
             return;
         }
@@ -610,14 +612,24 @@ internal sealed partial class ChargingSignature
             return;
         }
 
-        Confirm(c, ts, level, device, ref incident, sink, risePct, trend.T);
+        Confirm(c, ts, level, device, _otherHeld, ref incident, sink, risePct, trend.T);
         ConfirmedStartTs = c.StartTs;
     }
 
-    private static void Confirm(Candidate c, long ts, double level, Device device, ref Incident? incident, IDetectionSink sink, double risePct, double trendT)
+    /// <summary>
+    /// Confirms the candidate and raises the incident, unless it is closed and the candidate switched on while the other
+    /// rule held a charge (<paramref name="otherHeld"/>): then that switch-on was part of the episode the other rule's alert
+    /// covered, let go of since (often in the constant-voltage tail), and the charger is held here without a second alert.
+    /// </summary>
+    private static void Confirm(Candidate c, long ts, double level, Device device, (long From, long To) otherHeld, ref Incident? incident, IDetectionSink sink, double risePct, double trendT)
     {
         var held = ts - c.StartTs;
         c.Confirmed = true;
+        if (incident is not { IsOpen: true } && c.StartTs >= otherHeld.From && c.StartTs <= otherHeld.To)
+        {
+            return;
+        }
+
         var severity = device.Circuit == Contract.Circuit.CommonArea ? Severity.Critical : Severity.Warning;
         incident ??= new Incident(device, AlertType.IllegalCharging);
         var evidence = new Evidence(

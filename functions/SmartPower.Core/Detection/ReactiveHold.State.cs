@@ -43,6 +43,7 @@ internal sealed partial class ReactiveHold
 
         w.Time(_lastCallEnd);
         w.Time(CalledStepTs);
+        w.Time(CalledEndTs);
         w.Bool(_charge is not null);
         if (_charge is { } charge)
         {
@@ -133,6 +134,7 @@ internal sealed partial class ReactiveHold
 
         _lastCallEnd = r.Time();
         CalledStepTs = r.Time();
+        CalledEndTs = r.Time();
         if (r.Bool())
         {
             var step = ReadStep(ref r);
