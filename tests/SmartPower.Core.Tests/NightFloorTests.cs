@@ -122,9 +122,9 @@ public sealed class NightFloorTests
         var plugIn = 2 * Hour;
         var uninterrupted = Run(LocalMidnight + (2 * Hour), t => Add(Household(t), Charger(t, plugIn)));
 
-        // Saved and restored every 20 minutes, through the evening's baseline and the run after midnight.
+        // Saved and restored every 21 minutes 10 s (mid-minute), through the evening's baseline and the run after midnight.
         var restored = Run(LocalMidnight + (2 * Hour), t => Add(Household(t), Charger(t, plugIn)), carry: (s, feed) =>
-            s > 0 && s % 1200 == 0 ? DetectionEngine.Restore(feed.Registry, SavedStateTests.Save(feed.Engine.SaveState)) : feed.Engine);
+            s > 0 && s % 1270 == 0 ? DetectionEngine.Restore(feed.Registry, SavedStateTests.Save(feed.Engine.SaveState)) : feed.Engine);
 
         Assert.Single(uninterrupted.Opened);
         Assert.Equal(uninterrupted.Sink.Transitions, restored.Sink.Transitions);

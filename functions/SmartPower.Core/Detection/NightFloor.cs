@@ -13,21 +13,27 @@ namespace SmartPower.Detection;
 /// left on is the hazard.
 /// </para>
 /// <list type="number">
-/// <item><b>Floors.</b> Every minute (the reactive rule's 1-minute Q and mean real power) the 10th percentile of each over
-/// the last 30 minutes (at least 20 of them present): FQ and FP.</item>
+/// <item><b>Floors.</b> Every "minute" (the reactive rule's values of six readings: a minute at the usual 10 s) the 10th
+/// percentile of Q and of the mean real power over the last 30 minutes of event time, read when two thirds of that
+/// window's values are present: FQ and FP.</item>
 /// <item><b>The evening's lowest.</b> From local 18:00 (the site's <c>timeZone</c>; a site without one has no night
 /// floor) the floors are sampled every 5 minutes, once their window lies in the evening; the baseline is the lowest of
 /// each sampled up to an hour ago (the floor before whatever came on since).</item>
 /// <item><b>The rise.</b> A minute from <c>NightFloorFromHour</c> (local, 0) to <c>NightFloorUntilHour</c> (6) qualifies
 /// when FQ is at least <c>NightFloorMinVar</c> (40 var) over its baseline and FP over its own lies within that rise /
 /// <c>ReactiveMaxRatio</c> (1.4) .. that rise / <c>ReactiveMinRatio</c> (0.37): a rectifier's ratio, as the reactive
-/// hold's steps, not a TV's 0.33 (one left on all night), an air-conditioner's 0.25 nor a laptop adapter's 1.5. After <c>NightFloorHoldS</c> (an hour) of qualifying minutes in a
-/// row, the rise is a charge, once a night, on a meter that had no illegal-charging incident opened since the evening
-/// began (a charger the other rules found and let go of is not called twice).</item>
+/// hold's steps, not a TV's 0.33 (one left on all night), an air-conditioner's 0.25 nor a laptop adapter's 1.5. No band
+/// of real power: the floor meets a charger hours into its charge, often in its taper at 50-170 W (the reactive hold's
+/// band and small-step ratio cost 10 chargers on the nights measured, for 4 false alerts fewer).</item>
+/// <item><b>The call.</b> When the minutes have qualified for <c>NightFloorHoldS</c> (an hour) of event time in a row
+/// (a minute whose floors cannot be read, after a gap in the readings, neither counts against the rise nor breaks it,
+/// unless none qualified for 30 minutes), the rise is a charge, once a night, on a meter that had no illegal-charging
+/// incident opened since the evening began (a charger the other rules found and let go of is not called twice); while
+/// another charge is held or the incident is open the call waits.</item>
 /// </list>
-/// Measured in a research prototype on 48 nights it was never tuned on: about 50 chargers more of 792, 10 false alerts
-/// more (docs/illegal-charging.md, stop 23). Its calls come hours after the plug-in (1-5 hours), within the charge,
-/// which the matching rule accepts. State: the evening's baselines, 12 sampled floors of each, a run, a flag.
+/// Measured on 48 nights it was never tuned on: about 45 chargers more of 792, 9 false alerts more
+/// (docs/illegal-charging.md, stop 23). Its calls come hours after the plug-in (1-5 hours), within the charge, which
+/// the matching rule accepts. State: the evening's baselines, 12 sampled floors of each, when the rise began, a flag.
 /// </summary>
 internal sealed class NightFloor
 {
@@ -36,7 +42,8 @@ internal sealed class NightFloor
     private const int EveningHour = 18;
     private const long WindowMs = 30 * 60_000;
     private const double Percentile = 10;
-    private const int MinMinutes = 20;
+    private const double MinShare = 2.0 / 3; // of the window's minutes present, for its floors to be read
+    private const int MinMinutes = 5;
     private const long SampleMs = 5 * 60_000;
     private const int Samples = 12; // an hour of samples: the baseline is the lowest floor sampled before them
 
@@ -47,7 +54,8 @@ internal sealed class NightFloor
     private float[]? _sampledP;
     private int _sampled;                   // floors sampled this evening (the last 12 in the rings)
     private long _nextSampleTs;
-    private int _run;                       // qualifying minutes in a row
+    private long _runFromTs;                // when the qualifying minutes in a row began (0: none)
+    private long _lastQualifiedTs;
     private bool _done;                     // called (or refused) this night
 
     /// <summary>When the evening this state is of began (local 18:00, in event time; 0: none yet).</summary>
@@ -56,18 +64,18 @@ internal sealed class NightFloor
     /// <summary>The baseline of Q (the evening's lowest floor up to an hour ago) at the last call.</summary>
     public float BaseQ => _baseQ;
 
-    /// <summary>A gap in the readings: the qualifying run starts again.</summary>
-    public void Restart() => _run = 0;
-
     /// <summary>
-    /// Takes the minute closed at <paramref name="ts"/> (the last of <paramref name="minutes"/> values in the rings, slot
-    /// <c>k % size</c>); true when the rise has held long enough for a call, with the rise of the floors in
-    /// <paramref name="riseQ"/> and <paramref name="riseP"/>. <paramref name="openedSince"/>: when the meter's
-    /// illegal-charging incident last opened (0: never); one opened this evening ends the night's watch.
+    /// Takes the "minute" (six readings, <paramref name="minuteMs"/> long) closed at <paramref name="ts"/>, the last of
+    /// <paramref name="minutes"/> values in the rings (slot <c>k % size</c>); true when the rise has held long enough and
+    /// <paramref name="canCall"/> (no charge held, no incident open): a call, with the rise of the floors in
+    /// <paramref name="riseQ"/> and <paramref name="riseP"/> and when it began in <paramref name="riseFromTs"/>.
+    /// <paramref name="openedSince"/>: when the meter's illegal-charging incident last opened (0: never); one opened this
+    /// evening ends the night's watch. The hold is event time: minutes whose floors cannot be read (a gap in the readings
+    /// restarts the rings) neither count against the rise nor break it, unless none qualified for 30 minutes.
     /// </summary>
-    public bool Minute(long ts, long[] mt, float[] mq, float[] mp, long minutes, TimeZoneInfo zone, DetectionThresholds t, long openedSince, out double riseQ, out double riseP)
+    public bool Minute(long ts, long minuteMs, long[] mt, float[] mq, float[] mp, long minutes, TimeZoneInfo zone, DetectionThresholds t, long openedSince, bool canCall, out double riseQ, out double riseP, out long riseFromTs)
     {
-        (riseQ, riseP) = (0, 0);
+        (riseQ, riseP, riseFromTs) = (0, 0, 0);
         var local = ts + (long)zone.GetUtcOffset(DateTimeOffset.FromUnixTimeMilliseconds(ts)).TotalMilliseconds;
         var sinceEveningStart = local - (EveningHour * HourMs);
         var night = Math.DivRem(sinceEveningStart, DayMs, out var intoNight);
@@ -80,50 +88,67 @@ internal sealed class NightFloor
         {
             _night = night;
             EveningStartTs = ts - intoNight;
-            (_baseQ, _baseP, _sampled, _nextSampleTs, _run, _done) = (float.PositiveInfinity, float.PositiveInfinity, 0, 0, 0, false);
+            (_baseQ, _baseP, _sampled, _nextSampleTs, _runFromTs, _lastQualifiedTs, _done) = (float.PositiveInfinity, float.PositiveInfinity, 0, 0, 0, 0, false);
         }
 
-        if (intoNight >= WindowMs && ts >= _nextSampleTs && Floors(ts, mt, mq, mp, minutes, double.NegativeInfinity, out var fq, out var fp))
+        var least = Math.Max(MinMinutes, (int)Math.Ceiling(MinShare * WindowMs / minuteMs));
+        if (intoNight >= WindowMs && ts >= _nextSampleTs && Floors(ts, mt, mq, mp, minutes, least, double.NegativeInfinity, out var fq, out var fp) > 0)
         {
             Sample(fq, fp);
-            _nextSampleTs = ts + SampleMs - 30_000; // minutes are a reading interval late at times: not a sample skipped for it
+            _nextSampleTs = ts + SampleMs - (minuteMs / 2); // minutes are a reading interval late at times: not a sample skipped for it
         }
 
         var from = Hours(t.NightFloorFromHour);
         var until = Hours(t.NightFloorUntilHour);
         _done |= openedSince >= EveningStartTs;
-        if (_done || intoNight < from || intoNight >= until || !double.IsFinite(_baseQ))
+        if (_done || intoNight < from || intoNight >= until || !float.IsFinite(_baseQ))
         {
-            _run = 0;
+            _runFromTs = 0;
             return false;
         }
 
-        if (!Floors(ts, mt, mq, mp, minutes, _baseQ + t.NightFloorMinVar, out fq, out fp)
-            || fq - _baseQ < t.NightFloorMinVar
-            || fp - _baseP < (fq - _baseQ) / t.ReactiveMaxRatio
-            || fp - _baseP > (fq - _baseQ) / t.ReactiveMinRatio)
+        var floors = Floors(ts, mt, mq, mp, minutes, least, _baseQ + t.NightFloorMinVar, out fq, out fp);
+        if (floors < 0)
         {
-            _run = 0;
+            if (_runFromTs != 0 && ts - _lastQualifiedTs > WindowMs)
+            {
+                _runFromTs = 0; // unread for too long: the rise is not known to have held
+            }
+
             return false;
         }
 
-        if (++_run * 60_000L < t.NightFloorHoldS * 1000)
+        (riseQ, riseP) = (fq - _baseQ, fp - _baseP);
+        if (floors == 0 || riseQ < t.NightFloorMinVar || riseP < riseQ / t.ReactiveMaxRatio || riseP > riseQ / t.ReactiveMinRatio)
+        {
+            _runFromTs = 0;
+            return false;
+        }
+
+        _lastQualifiedTs = ts;
+        if (_runFromTs == 0)
+        {
+            _runFromTs = ts - minuteMs; // when this minute began
+        }
+
+        if (ts - _runFromTs < t.NightFloorHoldS * 1000 || !canCall)
         {
             return false;
         }
 
         _done = true;
-        (riseQ, riseP) = (fq - _baseQ, fp - _baseP);
+        riseFromTs = _runFromTs;
         return true;
 
         static long Hours(double localHour) => (long)(((localHour - EveningHour + 24) % 24) * HourMs);
     }
 
     /// <summary>
-    /// The floors of the last 30 minutes; false with too few minutes, or when Q's cannot reach <paramref name="atLeastQ"/>
-    /// (more values under it than the percentile's rank allows: not worth sorting).
+    /// The floors of the last 30 minutes: -1 with fewer than <paramref name="least"/> minutes in them (not known), 0 when
+    /// Q's cannot reach <paramref name="atLeastQ"/> (more values under it than the percentile's rank allows: not worth
+    /// sorting), 1 with both read.
     /// </summary>
-    private static bool Floors(long ts, long[] mt, float[] mq, float[] mp, long minutes, double atLeastQ, out double fq, out double fp)
+    private static int Floors(long ts, long[] mt, float[] mq, float[] mp, long minutes, int least, double atLeastQ, out double fq, out double fp)
     {
         (fq, fp) = (0, 0);
         var size = mt.Length;
@@ -138,14 +163,19 @@ internal sealed class NightFloor
             n++;
         }
 
-        if (n < MinMinutes || under > (int)Math.Ceiling(Percentile / 100 * (n - 1)))
+        if (n < least)
         {
-            return false;
+            return -1;
+        }
+
+        if (under > (int)Math.Ceiling(Percentile / 100 * (n - 1)))
+        {
+            return 0;
         }
 
         fq = ReactiveHold.Percentile(q[..n], Percentile);
         fp = ReactiveHold.Percentile(p[..n], Percentile);
-        return true;
+        return 1;
     }
 
     private void Sample(double fq, double fp)
@@ -184,7 +214,8 @@ internal sealed class NightFloor
         }
 
         w.Time(_nextSampleTs);
-        w.VarUInt((ulong)_run);
+        w.Time(_runFromTs);
+        w.Time(_lastQualifiedTs);
         w.Bool(_done);
     }
 
@@ -213,7 +244,8 @@ internal sealed class NightFloor
         }
 
         _nextSampleTs = r.Time();
-        _run = r.Count(int.MaxValue, "the night floor's run");
+        _runFromTs = r.Time();
+        _lastQualifiedTs = r.Time();
         _done = r.Bool();
     }
 }

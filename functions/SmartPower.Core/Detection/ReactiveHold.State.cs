@@ -52,6 +52,7 @@ internal sealed partial class ReactiveHold
             w.Time(charge.Cursor);
             w.Time(charge.ReversalTs);
             w.Time(charge.EndedTs);
+            w.Time(charge.CalledLoadTs);
             w.Double(charge.FloorBefore);
             w.Double(charge.Shift);
             w.VarUInt((ulong)charge.LowMinutes);
@@ -142,11 +143,13 @@ internal sealed partial class ReactiveHold
             var cursor = r.Time();
             var reversalTs = r.Time();
             var endedTs = r.Time();
+            var calledLoadTs = r.Time();
             _charge = new Charge(step.Ts, fromTs, step, r.Double())
             {
                 Cursor = cursor,
                 ReversalTs = reversalTs,
                 EndedTs = endedTs,
+                CalledLoadTs = calledLoadTs,
                 Shift = r.Double(),
                 LowMinutes = r.Count((1 << EndWindowMinutes) - 1, "a reactive charge's low minutes"),
                 WatchedMinutes = r.Count(EndWindowMinutes, "a reactive charge's watched minutes"),

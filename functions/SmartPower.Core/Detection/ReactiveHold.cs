@@ -542,6 +542,12 @@ internal sealed partial class ReactiveHold
     {
         var end = c.Ts + (long)(t.ReactiveHoldS * 1000);
         _lastCallEnd = end + CallEveryMs;
+        if (_charge is { EndedTs: 0 } held && c.Ts > held.StepTs)
+        {
+            held.CalledLoadTs = c.Ts; // a charge is held (the night floor's, or one called over 6 hours ago): this one of its loads is held after it
+            return;
+        }
+
         _charge = new Charge(c.Ts, end, c.Step, c.FloorBefore);
         CalledStepTs = c.Ts;
         if (incident is { IsOpen: true } || (otherConfirmedStartTs != 0 && Math.Abs(c.Ts - otherConfirmedStartTs) <= SameSwitchOnMs))
@@ -553,16 +559,18 @@ internal sealed partial class ReactiveHold
     }
 
     /// <summary>
-    /// A charge found by the night floor (<see cref="NightFloor"/>): the floor's rise is its step, the evening's lowest
-    /// floor the level under it; it ends as a called charge does (a matching fall, or the circuit's Q back near that level).
+    /// A charge found by the night floor (<see cref="NightFloor"/>): the floor's rise is its step, from when the rise began
+    /// (the loads that switched since are followed as a called charge's are: a fridge running at the call is not its
+    /// end), the evening's lowest floor the level under it; it ends as a called charge does (a matching fall after the
+    /// call, or the circuit's Q back near that level). The reactive hold's candidates go on: one called meanwhile is
+    /// one of its loads (<see cref="Call"/>).
     /// </summary>
-    private void CallNightFloor(long ts, double riseQ, double riseP, Device device, ref Incident? incident, IDetectionSink sink)
+    private void CallNightFloor(long ts, long riseFromTs, double riseQ, double riseP, Device device, ref Incident? incident, IDetectionSink sink)
     {
-        var step = new Step(ts, (float)riseQ, (float)riseP);
-        _lastCallEnd = Math.Max(_lastCallEnd, ts); // the steps before it are this charge's, if any were
-        _charge = new Charge(ts, ts, step, _floor.BaseQ) { Rule = NightFloorRuleId };
-        CalledStepTs = ts;
-        Open(step, (long)(device.Thresholds.NightFloorHoldS * 1000), NightFloorRuleId, ts, device, ref incident, sink);
+        var step = new Step(riseFromTs, (float)riseQ, (float)riseP);
+        _charge = new Charge(riseFromTs, ts, step, _floor.BaseQ) { Rule = NightFloorRuleId };
+        CalledStepTs = riseFromTs;
+        Open(step, ts - riseFromTs, NightFloorRuleId, ts, device, ref incident, sink);
     }
 
     private static void Open(Step step, long heldMs, double rule, long ts, Device device, ref Incident? incident, IDetectionSink sink)
@@ -587,6 +595,23 @@ internal sealed partial class ReactiveHold
     private void EndCharge(long ts, bool otherHolds, bool otherWatches, ref Incident? incident, IDetectionSink sink)
     {
         var charge = _charge!;
+        if (charge.CalledLoadTs != 0 && charge.Loads.FindIndex(l => l.Ts == charge.CalledLoadTs) is >= 0 and var i)
+        {
+            // A charger called while this charge was held, and still on: its charge goes on, and the incident with it.
+            var load = charge.Loads[i];
+            _charge = new Charge(load.Ts, ts, load, charge.FloorBefore) { Cursor = ts, Shift = charge.Shift };
+            foreach (var other in charge.Loads)
+            {
+                if (other.Ts != load.Ts)
+                {
+                    _charge.Add(other);
+                }
+            }
+
+            CalledStepTs = load.Ts;
+            return;
+        }
+
         if (otherWatches)
         {
             charge.EndedTs = ts; // held on until the other rule has decided on a candidate that may be this charge
@@ -621,10 +646,10 @@ internal sealed partial class ReactiveHold
         _mp[_minutesN % Minutes] = p;
         _minutesN++;
         if (device is { Circuit: Contract.Circuit.Dwelling, TimeZone: { } zone }
-            && _floor.Minute(ts, _mt, _mq, _mp, _minutesN, zone, device.Thresholds, incident?.OpenedAtMs ?? 0, out var riseQ, out var riseP)
-            && _charge is null && incident is not { IsOpen: true })
+            && _floor.Minute(ts, ReadingsPerMinute * device.ReportIntervalS * 1000L, _mt, _mq, _mp, _minutesN, zone, device.Thresholds, incident?.OpenedAtMs ?? 0,
+                canCall: _charge is null && incident is not { IsOpen: true }, out var riseQ, out var riseP, out var riseFromTs))
         {
-            CallNightFloor(ts, riseQ, riseP, device, ref incident, sink);
+            CallNightFloor(ts, riseFromTs, riseQ, riseP, device, ref incident, sink);
             return;
         }
 
@@ -1159,7 +1184,6 @@ internal sealed partial class ReactiveHold
         _steps.Clear();
         _pending.Clear();
         _seen0 = _seen1 = _seen2 = _seen3 = -1;
-        _floor.Restart();
         if (_charge is not null)
         {
             _charge.FromTs = 0; // its falls and floor are watched again from the new readings
@@ -1227,6 +1251,9 @@ internal sealed partial class ReactiveHold
 
         /// <summary>A rise that reversed a fall of the charge's size: the charge back (0: none).</summary>
         public long ReversalTs { get; set; }
+
+        /// <summary>When a charger the rule called while this charge was held switched on (0: none): held after it, if still on.</summary>
+        public long CalledLoadTs { get; set; }
 
         /// <summary>The end floor's change: less the Q of the loads on before the charger that switched off since.</summary>
         public double Shift { get; set; }
