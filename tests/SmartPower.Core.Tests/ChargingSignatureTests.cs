@@ -1,4 +1,5 @@
 using SmartPower.Alerts;
+using SmartPower.Detection;
 
 namespace SmartPower.Tests;
 
@@ -49,9 +50,9 @@ public sealed class ChargingSignatureTests
     /// A circuit whose loads draw real power <c>P</c> and non-active power <c>Q</c> (a rectifier's or motor's; 0 for a
     /// resistive load): the meter reports P and the current sqrt(P^2 + Q^2) / V.
     /// </summary>
-    private static Feed RunPq(string deviceId, double seconds, Func<double, (double P, double Q)> load, int seed = 1, int currentDecimals = 3)
+    private static Feed RunPq(string deviceId, double seconds, Func<double, (double P, double Q)> load, int seed = 1, int currentDecimals = 3, string? registry = null)
     {
-        var feed = new Feed(Feed.SignatureOnlyRegistryJson);
+        var feed = new Feed(registry ?? Feed.SignatureOnlyRegistryJson);
         var noise = new Random(seed);
         for (var s = 0.0; s < seconds; s += 10)
         {
@@ -102,19 +103,26 @@ public sealed class ChargingSignatureTests
     }
 
     [Fact]
-    public void A_charger_switched_on_with_a_tv_is_found_once_the_tv_goes_off()
+    public void A_charger_switched_on_with_a_tv_is_not_quick_called_from_what_stays_when_the_tv_goes_off_but_found_at_its_switch_on()
     {
-        // Both come on in the same instant: one 300 W step, noisy with the TV's picture. When the TV goes off after
-        // an hour the 180 W that stays is watched on its own, and its non-active power is the pair's less the TV's.
+        // Both come on in the same instant: one 300 W step, noisy with the TV's picture. When the TV goes off after an
+        // hour the 180 W that stays is a paired candidate, its non-active power only the pair's less the TV's: no quick
+        // call for it (stop 23: on the nights measured such calls were mostly a fridge or an air-conditioner started
+        // inside a water heater's or a cooker's step, 36 false alerts for 5 chargers). The signature alone, with no rise
+        // to see, calls nothing; with the reactive hold beside it, the pair's Q step at the switch-on is a charger's.
         var picture = new Random(5);
-        var feed = RunPq("m-0001", 3 * Hour, t =>
+        (double P, double Q) Load(double t)
         {
             var tv = t >= 1800 && t < 5400 ? (120 * (1 + (0.05 * Normal(picture))), 40.0) : (0.0, 0.0);
             return Add(Add((40, 10), tv), FlatCharger(t - 1800));
-        });
-        var alert = Assert.Single(feed.Opened);
-        Assert.InRange((alert.OpenedAt - Feed.T0.AddSeconds(5400)).TotalMinutes, 10, 20);
-        Assert.InRange(alert.Evidence["stepW"]!.Value, 160, 200);
+        }
+
+        Assert.Empty(RunPq("m-0001", 3 * Hour, Load).Opened);
+
+        picture = new Random(5);
+        var alert = Assert.Single(RunPq("m-0001", 3 * Hour, Load, registry: Feed.RegistryJson).Opened);
+        Assert.InRange((alert.OpenedAt - Feed.T0.AddSeconds(1800)).TotalMinutes, 10, 20);
+        Assert.Equal(ReactiveHold.RuleId, alert.Evidence["rule"]);
     }
 
     [Fact]

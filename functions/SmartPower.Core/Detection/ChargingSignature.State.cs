@@ -18,6 +18,7 @@ internal sealed partial class ChargingSignature
 
         w.Doubles(_noise, _reactiveSquared);
         w.Time(ConfirmedStartTs);
+        w.Time(_lastOpenTs);
         if (_loads is null)
         {
             w.Byte(0);
@@ -54,6 +55,7 @@ internal sealed partial class ChargingSignature
 
         (_noise, _reactiveSquared) = (r.Double(), r.Double());
         ConfirmedStartTs = r.Time();
+        _lastOpenTs = r.Time();
         var slots = r.Byte();
         if (slots == 0)
         {

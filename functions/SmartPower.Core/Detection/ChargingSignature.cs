@@ -152,7 +152,7 @@ internal sealed partial class ChargingSignature
     private Load?[]? _loads;
     private CircuitMemory? _memory; // allocated with the load table: a quiet meter has neither
     private bool _otherRuleHolds; // set by each Observe, never saved
-    private (long From, long To) _otherHeld; // likewise
+    private long _lastOpenTs; // the last reading at which the meter's illegal-charging incident was open (0: none yet)
 
     /// <summary>True while a candidate is a confirmed charger: the illegal-charging incident stays open for it.</summary>
     public bool HoldsCharger
@@ -192,10 +192,14 @@ internal sealed partial class ChargingSignature
     public long ConfirmedStartTs { get; private set; }
 
     /// <param name="otherHolds">Whether <see cref="ReactiveHold"/> holds a charge it called: then no charger ending here clears the incident.</param>
-    public void Observe(long ts, double powerW, double voltageV, double currentA, Device device, long gapMs, bool otherHolds, (long From, long To) otherHeld, ref Incident? incident, IDetectionSink sink)
+    public void Observe(long ts, double powerW, double voltageV, double currentA, Device device, long gapMs, bool otherHolds, ref Incident? incident, IDetectionSink sink)
     {
         _otherRuleHolds = otherHolds;
-        _otherHeld = otherHeld;
+        if (incident is { IsOpen: true })
+        {
+            _lastOpenTs = ts;
+        }
+
         if (_samples > 0 && ts - _lastTs > gapMs)
         {
             Restart(); // a gap in the data: what switched in it is unknown, so steps cannot be trusted across it
@@ -553,10 +557,10 @@ internal sealed partial class ChargingSignature
 
         // The noise after the step is evidence only: a busy circuit (a TV or a PC switched on beside the charger,
         // a fridge cycling) makes it as often as the load itself, so it cannot veto a candidate.
-        if (taperWatch && c.ShowsTaper(ts, level, _memory!.ReactiveDrift) && c.Peak >= 0.6 * t.ChargerMinStepW && c.Peak <= 1.3 * t.ChargerMaxStepW
+        if (taperWatch && level >= 0 && c.ShowsTaper(ts, level, _memory!.ReactiveDrift) && c.Peak >= 0.6 * t.ChargerMinStepW && c.Peak <= 1.3 * t.ChargerMaxStepW
             && c.Trend() is { T: < 0 } fall)
         {
-            Confirm(c, ts, level, device, _otherHeld, ref incident, sink, fall.SlopePerHour / c.Peak * 100, fall.T);
+            Confirm(c, ts, level, device, _lastOpenTs, ref incident, sink, fall.SlopePerHour / c.Peak * 100, fall.T);
             ConfirmedStartTs = c.StartTs;
             return;
         }
@@ -588,7 +592,7 @@ internal sealed partial class ChargingSignature
 
         var risePct = trend.SlopePerHour / level * 100;
         var heldHours = held / 3_600_000.0;
-        var quick = held <= t.ChargerQuickWithinS * 1000 && !c.Recurring
+        var quick = held <= t.ChargerQuickWithinS * 1000 && !c.Recurring && !c.Paired
             && c.Step >= t.ChargerQuickMinStepW
             && c.ReactiveRatio >= t.ChargerQuickMinReactiveRatio
             && c.NoiseMeasured && c.NoiseAfter <= t.ChargerQuickMaxNoisePct / 100 * c.Step
@@ -612,20 +616,21 @@ internal sealed partial class ChargingSignature
             return;
         }
 
-        Confirm(c, ts, level, device, _otherHeld, ref incident, sink, risePct, trend.T);
+        Confirm(c, ts, level, device, _lastOpenTs, ref incident, sink, risePct, trend.T);
         ConfirmedStartTs = c.StartTs;
     }
 
     /// <summary>
-    /// Confirms the candidate and raises the incident, unless it is closed and the candidate switched on while the other
-    /// rule held a charge (<paramref name="otherHeld"/>): then that switch-on was part of the episode the other rule's alert
-    /// covered, let go of since (often in the constant-voltage tail), and the charger is held here without a second alert.
+    /// Confirms the candidate and raises the incident, unless it is closed and was open since the candidate switched on
+    /// (<paramref name="lastOpenTs"/>): then that switch-on was part of the episode an alert already covered, let go of
+    /// since (by either rule, often in a charge's constant-voltage tail), and the charger is held here without a second
+    /// alert (stop 23: such second alerts were most of the duplicates counted false).
     /// </summary>
-    private static void Confirm(Candidate c, long ts, double level, Device device, (long From, long To) otherHeld, ref Incident? incident, IDetectionSink sink, double risePct, double trendT)
+    private static void Confirm(Candidate c, long ts, double level, Device device, long lastOpenTs, ref Incident? incident, IDetectionSink sink, double risePct, double trendT)
     {
         var held = ts - c.StartTs;
         c.Confirmed = true;
-        if (incident is not { IsOpen: true } && c.StartTs >= otherHeld.From && c.StartTs <= otherHeld.To)
+        if (incident is not { IsOpen: true } && lastOpenTs >= c.StartTs)
         {
             return;
         }

@@ -63,9 +63,9 @@ internal static class Detectors
                     // ReactiveHold.SameChargeFromTs) is held on until the signature confirms that candidate (one charge,
                     // one alert) or drops it; likewise the reactive rule opens no alert for a step at the switch-on of a
                     // charger the signature confirmed and let go of, and the signature none for a candidate that switched on
-                    // while the reactive rule held its charge (ReactiveHold.HeldSpan).
+                    // while the incident was open (the same episode, let go of since).
                     var (signature, reactive) = (meter.Charging, meter.Reactive);
-                    signature.Observe(ts, reading.PowerW, reading.VoltageV, reading.CurrentA, device, state.OfflineAfterMs, reactive.HoldsCharge, reactive.HeldSpan, ref h.IllegalCharging, sink);
+                    signature.Observe(ts, reading.PowerW, reading.VoltageV, reading.CurrentA, device, state.OfflineAfterMs, reactive.HoldsCharge, ref h.IllegalCharging, sink);
                     var watches = reactive.HoldsCharge && signature.WatchesSince(reactive.SameChargeFromTs);
                     reactive.Observe(ts, reading.PowerW, reading.VoltageV, reading.CurrentA, device, state.OfflineAfterMs, signature.HoldsCharger, watches, signature.ConfirmedStartTs, ref h.IllegalCharging, sink);
                 }

@@ -43,7 +43,6 @@ internal sealed partial class ReactiveHold
 
         w.Time(_lastCallEnd);
         w.Time(CalledStepTs);
-        w.Time(CalledEndTs);
         w.Bool(_charge is not null);
         if (_charge is { } charge)
         {
@@ -135,7 +134,6 @@ internal sealed partial class ReactiveHold
 
         _lastCallEnd = r.Time();
         CalledStepTs = r.Time();
-        CalledEndTs = r.Time();
         if (r.Bool())
         {
             var step = ReadStep(ref r);

@@ -166,17 +166,6 @@ internal sealed partial class ReactiveHold
     /// <summary>When the last charge this rule called switched on (0: none yet).</summary>
     public long CalledStepTs { get; private set; }
 
-    /// <summary>When this rule let go of the last charge it called (0: none yet, or still held).</summary>
-    public long CalledEndTs { get; private set; }
-
-    /// <summary>
-    /// When this rule held its last called charge: from its step, less a minute, to when it let go (the end of time while
-    /// it holds; empty, From after To, before any call). A load that switched on then was part of that charge's incident:
-    /// a charge let go of in its constant-voltage tail is often confirmed by the other rule minutes or hours later, from a
-    /// candidate opened at the plug-in or at what stayed of a pair, and that is the same episode, not a new alert (stop 23).
-    /// </summary>
-    public (long From, long To) HeldSpan => CalledStepTs == 0 ? (1, 0) : (CalledStepTs - SameSwitchOnMs, _charge is not null ? long.MaxValue : CalledEndTs);
-
     /// <summary>
     /// From when a candidate of the other rule may be this charge found again: since its step while the charge lasts; once
     /// it ended, only one that switched on around that end (what stayed when a load beside the charger switched off), not a
@@ -194,7 +183,6 @@ internal sealed partial class ReactiveHold
         if (_charge is { EndedTs: > 0 } ended && (!otherWatches || ts - ended.EndedTs > HeldOnMs))
         {
             _charge = null; // the other rule confirmed that candidate (and holds the incident) or dropped it
-            CalledEndTs = ts;
             Clear(ended, ts, otherHolds, ref incident, sink);
         }
 
@@ -619,7 +607,6 @@ internal sealed partial class ReactiveHold
         }
 
         _charge = null;
-        CalledEndTs = ts;
         Clear(charge, ts, otherHolds, ref incident, sink);
     }
 
