@@ -56,12 +56,12 @@ internal sealed class NightFloor
     private long _nextSampleTs;
     private long _runFromTs;                // when the qualifying minutes in a row began (0: none)
     private long _lastQualifiedTs;
-    private bool _done;                     // called (or refused) this night
+    private bool _done;                     // called this night, or an incident opened since the evening began
 
     /// <summary>When the evening this state is of began (local 18:00, in event time; 0: none yet).</summary>
     public long EveningStartTs { get; private set; }
 
-    /// <summary>The baseline of Q (the evening's lowest floor up to an hour ago) at the last call.</summary>
+    /// <summary>The baseline of Q: the evening's lowest floor sampled up to an hour ago.</summary>
     public float BaseQ => _baseQ;
 
     /// <summary>

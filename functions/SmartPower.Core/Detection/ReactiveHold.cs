@@ -27,7 +27,7 @@ namespace SmartPower.Detection;
 /// (<c>ReactiveSmallMinRatio</c> below <c>ReactiveSmallStepW</c>): chargers over 200 W have a power factor of
 /// 0.8-0.95, smaller ones 0.6-0.85; TVs 0.33, PCs 0.29, air-conditioners 0.25, laptop adapters 1.52. A rise of a
 /// charger's Q whose real power is over the band, the real power risen within one reading interval (not an
-/// air-conditioner's ramp), is one switched on with a resistive load (a kettle: it adds no Q): its own real power is read
+/// air-conditioner's ramp) or a resistive switch-on a reading either side of it (the charger's soft start, stop 23), is one switched on with a resistive load (a kettle: it adds no Q): its own real power is read
 /// 12 minutes after the step, as the step's less the largest fall of real power since (at least 200 W, Q unchanged, the
 /// load on until then: the kettle off again; the circuit then at most <c>ReactiveMaxStepW</c> over its level before the
 /// step: a consistency check, which took an induction hob switched on beside a pulsing rice cooker on an unseen night, and
@@ -37,7 +37,7 @@ namespace SmartPower.Detection;
 /// the Q noise a kilowatt load adds (stop 22). A rise of a charger's Q
 /// whose real power is under the band (or negative) is one switched on as a resistive load switched off (a rice cooker
 /// done cooking): its own real power is the step's plus that load's switch-on in the hour before (a rise of the 1-minute
-/// mean real power over two minutes of at least 200 W, Q unchanged, the power over 70% of it from then until the step:
+/// mean real power over two minutes of at least 200 W, Q unchanged, with no fall of its size from then until the step:
 /// on throughout, not pulsing), held to the band and ratio at once (stop 22).</item>
 /// <item><b>Vetoes at the step.</b> A motor's inrush: any reading from 4 before to 4 after the step more than 1.8 x the
 /// step above the level before it, in P or in Q (fridge compressors, pumps); a charger soft-starts. A ramp: the median Q of
@@ -78,7 +78,9 @@ namespace SmartPower.Detection;
 /// <see cref="Detectors"/> is the one place the two rules are joined. A gap in the readings longer than the device's
 /// offline limit restarts the buffers (steps cannot be trusted across it), keeping a called charge. State is bounded: 96
 /// readings, 80 one-minute values of Q and real power (so a hold of at most about an hour can be decided), the steps of the last 46 minutes
-/// at the default hold (at most 160), at most 64 held candidates and 16 loads followed beside a called charge.
+/// at the default hold (at most 160), at most 64 held candidates and 16 loads followed beside a called charge, and the
+/// night floor's (<see cref="NightFloor"/>, a third way to find a charge in a dwelling after midnight: it calls into the
+/// same charge, so it ends and clears as one the rule called).
 /// </summary>
 internal sealed partial class ReactiveHold
 {
