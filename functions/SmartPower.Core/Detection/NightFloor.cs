@@ -46,6 +46,7 @@ internal sealed class NightFloor
     private const int MinMinutes = 5;
     private const long SampleMs = 5 * 60_000;
     private const int Samples = 12; // an hour of samples: the baseline is the lowest floor sampled before them
+    private const int NotRead = -2; // Floors() not read yet this minute
 
     private long _night = long.MinValue;   // the local evening this state is of: days since the epoch of its 18:00
     private float _baseQ = float.PositiveInfinity; // the lowest of the samples (whole tenths)
@@ -92,14 +93,20 @@ internal sealed class NightFloor
         }
 
         var least = Math.Max(MinMinutes, (int)Math.Ceiling(MinShare * WindowMs / minuteMs));
-        if (intoNight >= WindowMs && ts >= _nextSampleTs && Floors(ts, mt, mq, mp, minutes, least, double.NegativeInfinity, out var fq, out var fp) > 0)
+        var floors = NotRead;
+        var (fq, fp) = (0.0, 0.0);
+        if (intoNight >= WindowMs && ts >= _nextSampleTs)
         {
-            Sample(fq, fp);
-            _nextSampleTs = ts + SampleMs - (minuteMs / 2); // minutes are a reading interval late at times: not a sample skipped for it
+            floors = Floors(ts, mt, mq, mp, minutes, least, double.NegativeInfinity, out fq, out fp);
+            if (floors > 0)
+            {
+                Sample(fq, fp);
+                _nextSampleTs = ts + SampleMs - (minuteMs / 2); // minutes are a reading interval late at times: not a sample skipped for it
+            }
         }
 
-        var from = Hours(t.NightFloorFromHour);
-        var until = Hours(t.NightFloorUntilHour);
+        var from = (long)(HoursIntoNight(t.NightFloorFromHour) * HourMs);
+        var until = (long)(HoursIntoNight(t.NightFloorUntilHour) * HourMs);
         _done |= openedSince >= EveningStartTs;
         if (_done || intoNight < from || intoNight >= until || !float.IsFinite(_baseQ))
         {
@@ -107,7 +114,11 @@ internal sealed class NightFloor
             return false;
         }
 
-        var floors = Floors(ts, mt, mq, mp, minutes, least, _baseQ + t.NightFloorMinVar, out fq, out fp);
+        if (floors == NotRead)
+        {
+            floors = Floors(ts, mt, mq, mp, minutes, least, _baseQ + t.NightFloorMinVar, out fq, out fp); // else read once for the sample
+        }
+
         if (floors < 0)
         {
             if (_runFromTs != 0 && ts - _lastQualifiedTs > WindowMs)
@@ -139,9 +150,10 @@ internal sealed class NightFloor
         _done = true;
         riseFromTs = _runFromTs;
         return true;
-
-        static long Hours(double localHour) => (long)(((localHour - EveningHour + 24) % 24) * HourMs);
     }
+
+    /// <summary>Hours into the night (from local 18:00) of a local hour: the night floor's hours lie in one night.</summary>
+    internal static double HoursIntoNight(double localHour) => (localHour - EveningHour + 24) % 24;
 
     /// <summary>
     /// The floors of the last 30 minutes: -1 with fewer than <paramref name="least"/> minutes in them (not known), 0 when

@@ -134,17 +134,14 @@ public static class RegistryLoader
             FormattableString.Invariant($"overload factors above {limits.MaxCurrentFactor:0} x the rating are never reached: readings above it are refused as impossible"));
         Require(t.ReactiveHoldS > 0 && t.ReactiveHoldS <= MaxReactiveHoldS, where, FormattableString.Invariant(
             $"reactiveHoldS must be more than 0 and at most {MaxReactiveHoldS:0} s: the reactive hold rule keeps 80 minutes of 1-minute values, and a longer hold is never decided"));
-        Require(t.NightFloorFromHour < 24 && t.NightFloorUntilHour < 24 && Night(t.NightFloorFromHour) < Night(t.NightFloorUntilHour), where, FormattableString.Invariant(
+        Require(t.NightFloorFromHour < 24 && t.NightFloorUntilHour < 24 && Detection.NightFloor.HoursIntoNight(t.NightFloorFromHour) < Detection.NightFloor.HoursIntoNight(t.NightFloorUntilHour), where, FormattableString.Invariant(
             $"nightFloorFromHour ({t.NightFloorFromHour:0.##}) must come before nightFloorUntilHour ({t.NightFloorUntilHour:0.##}) in the night from 18:00, both local hours under 24"));
-        var nightH = Night(t.NightFloorUntilHour) - Night(t.NightFloorFromHour);
+        var nightH = Detection.NightFloor.HoursIntoNight(t.NightFloorUntilHour) - Detection.NightFloor.HoursIntoNight(t.NightFloorFromHour);
         Require(t.NightFloorHoldS > 0 && t.NightFloorHoldS <= nightH * 3600 && t.NightFloorMinVar > 0, where, FormattableString.Invariant(
             $"nightFloorHoldS must be more than 0 and at most the {nightH:0.##} h from nightFloorFromHour to nightFloorUntilHour, and nightFloorMinVar more than 0: else the night floor calls at once, on any drift, or never"));
         Require(t.LeakageClearMa > 0 && t.OverloadClearFactor > 0 && t.PortClearFactor > 0 && t.TemperatureClearC > limits.MinTempC, where,
             "a clear level no reading goes below (leakageClearMa, overloadClearFactor or portClearFactor of 0, temperatureClearC at the lowest reading) would never clear an incident");
     }
-
-    /// <summary>Hours since 18:00 of a local hour: the night floor's hours lie in the night from 18:00 to 18:00.</summary>
-    private static double Night(double localHour) => (localHour + 6) % 24;
 
     private static JsonObject Merge(JsonObject baseline, JsonObject? overrides, string where)
     {
